@@ -1,0 +1,128 @@
+"""The rule catalog: one TOML file per rule under rules/, loaded once.
+
+The catalog is data shared by both halves. The static checks take their messages,
+fix grades and API tables (factories, current-device calls, library defaults) from
+it; the runtime tracer takes the same tables to decide what to intercept; the
+docs (`devlint rule CODE`) and the example tests read the same files.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+from devlint.findings import Applicability
+
+DOCS_URL = "https://github.com/devlint/devlint/blob/main/docs/rules/{code}.md"
+
+
+@dataclass(frozen=True)
+class Example:
+    bad: str
+    good: str | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    summary: str
+    rationale: str
+    versions: str
+    fix_applicability: Applicability | None  # None: the rule never offers a fix
+    fix_summary: str
+    examples: tuple[Example, ...]
+    valid: tuple[str, ...]  # code that must not be flagged
+    invalid: tuple[str, ...]  # code that must be flagged
+    api: dict = field(default_factory=dict)  # tables shared with the runtime
+    scope: str = "static"  # "static" (both halves), "runtime" (runtime only) or "meta"
+    path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return DOCS_URL.format(code=self.code)
+
+    @property
+    def title(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class CatalogError(Exception):
+    """A rule file is malformed: a packaging bug, reported with the file's name."""
+
+
+def catalog_dir() -> Path:
+    """rules/ inside the wheel, or at the repository root in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "catalog_data", here.parent / "rules"):
+        if candidate.is_dir():
+            return candidate
+    raise CatalogError(f"rule catalog not found next to {here}")
+
+
+def _load_rule(path: Path) -> Rule:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogError(f"{path.name}: {exc}") from exc
+    try:
+        fix = data.get("fix", {})
+        grade = fix.get("applicability")
+        return Rule(
+            code=data["code"],
+            name=data["name"],
+            summary=data["summary"].strip(),
+            rationale=data["rationale"].strip(),
+            versions=data.get("versions", "").strip(),
+            fix_applicability=Applicability(grade) if grade and grade != "none" else None,
+            fix_summary=fix.get("summary", "").strip(),
+            examples=tuple(
+                Example(bad=e["bad"], good=e.get("good"), title=e.get("title", ""))
+                for e in data.get("examples", [])
+            ),
+            valid=tuple(v["code"] for v in data.get("valid", [])),
+            invalid=tuple(v["code"] for v in data.get("invalid", [])),
+            api=data.get("api", {}),
+            scope=data.get("scope", "static"),
+            path=path,
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CatalogError(f"{path.name}: missing or bad field: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=1)
+def load() -> dict[str, Rule]:
+    """All rules by code, in code order."""
+    rules = [_load_rule(p) for p in sorted(catalog_dir().glob("DL*.toml"))]
+    by_code = {r.code: r for r in rules}
+    if len(by_code) != len(rules):
+        raise CatalogError("two rule files share a code")
+    return dict(sorted(by_code.items()))
+
+
+def get(code: str) -> Rule:
+    return load()[code]
+
+
+def api(code: str, key: str, default=None):
+    """One API table of one rule, e.g. api("DL011", "factories")."""
+    return load()[code].api.get(key, default)
+
+
+def fingerprint() -> str:
+    """A hash of every rule file: part of the result-cache key."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(catalog_dir().glob("DL*.toml")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()

@@ -1,0 +1,55 @@
+"""The static checks: one module per rule, each a class with `visit_<Node>` methods.
+
+The engine walks each file once and calls every enabled check's visitors. What a
+rule says (message, fix grade, API tables) lives in its catalog file under rules/;
+the module here holds only the logic that cannot be data.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from devlint import catalog
+
+
+class Check:
+    code: ClassVar[str]
+
+    @property
+    def rule(self) -> catalog.Rule:
+        return catalog.get(self.code)
+
+
+def all_checks() -> list[Check]:
+    from devlint.checks import (
+        dl001_cuda_without_index,
+        dl002_cuda_string_without_index,
+        dl003_cuda_type_string,
+        dl004_legacy_cuda_constructor,
+        dl005_load_without_map_location,
+        dl006_current_device_call,
+        dl007_dataparallel_without_device_ids,
+        dl008_hardcoded_gpu0,
+        dl009_late_cuda_visible_devices,
+        dl010_default_device_cuda,
+        dl011_unplaced_factory,
+        dl012_relies_on_cuda_default,
+        dl013_distributed_without_device,
+    )
+
+    modules = (
+        dl001_cuda_without_index,
+        dl002_cuda_string_without_index,
+        dl003_cuda_type_string,
+        dl004_legacy_cuda_constructor,
+        dl005_load_without_map_location,
+        dl006_current_device_call,
+        dl007_dataparallel_without_device_ids,
+        dl008_hardcoded_gpu0,
+        dl009_late_cuda_visible_devices,
+        dl010_default_device_cuda,
+        dl011_unplaced_factory,
+        dl012_relies_on_cuda_default,
+        dl013_distributed_without_device,
+    )
+    return [module.CHECK for module in modules]

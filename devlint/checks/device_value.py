@@ -1,0 +1,112 @@
+"""Shared logic of the rules about device values written in the source (DL002, DL008).
+
+A device value is judged where it is used (`.to(x)`, `device=x`, `map_location=x`,
+`torch.device(...)`) and where it is chosen (`device = ...`, `args.device = ...`,
+`--device` defaults, `{"device": ...}`). A finding sits on the literal that
+decides the device, so `device = "cuda" if ok else "cpu"` is reported once, on
+its line, however many calls use `device` afterwards.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from devlint.checks import Check
+from devlint.findings import Fix
+from devlint.static import placement
+from devlint.static.context import FileContext
+from devlint.static.devices import Kind, names_a_device
+
+
+def _contains(outer: ast.AST, inner: ast.AST) -> bool:
+    return (outer.lineno, outer.col_offset) <= (inner.lineno, inner.col_offset) and (
+        inner.end_lineno,
+        inner.end_col_offset,
+    ) <= (outer.end_lineno, outer.end_col_offset)
+
+
+class DeviceValueCheck(Check):
+    kind: Kind
+
+    def message(self, text: str) -> str:
+        raise NotImplementedError
+
+    # --- where devices are used ---------------------------------------------
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        if self._reported_by_dl011(node, ctx):
+            return
+        for expr in placement.device_arguments(ctx, node):
+            self.judge(expr, ctx, used=True)
+        if ctx.qualname(node.func) == "torch.device" and not isinstance(ctx.parent, ast.withitem):
+            self.judge(node, ctx, used=True)
+
+    def visit_Dict(self, node: ast.Dict, ctx: FileContext) -> None:
+        for value in placement.dict_device_values(node):
+            self.judge(value, ctx, used=True)
+
+    # --- where devices are chosen -------------------------------------------
+
+    def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
+        value = placement.selection_value(node)
+        if value is not None:
+            self.judge(value, ctx, used=False)
+
+    visit_AnnAssign = visit_Assign
+
+    def _reported_by_dl011(self, node: ast.Call, ctx: FileContext) -> bool:
+        """`torch.zeros(3).to("cuda")`: DL011 reports the factory, with a better fix."""
+        func = node.func
+        return (
+            self.kind is Kind.CURRENT
+            and "DL011" in ctx.enabled
+            and isinstance(func, ast.Attribute)
+            and func.attr == "to"
+            and placement.unplaced_factory(ctx, func.value) is not None
+        )
+
+    def visit_Return(self, node: ast.Return, ctx: FileContext) -> None:
+        function = ctx.scope.node
+        if node.value is not None and isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if names_a_device(function.name):
+                self.judge(node.value, ctx, used=False)
+
+    # --- judging --------------------------------------------------------------
+
+    def judge(self, expr: ast.expr, ctx: FileContext, used: bool) -> None:
+        device = ctx.device(expr, ints_are_devices=used)
+        if device.kind is not self.kind or device.node is None:
+            return
+        if any(isinstance(a, ast.Compare) for a in ctx.ancestors):
+            return
+        literal = device.node
+        direct = _contains(expr, literal)
+        if not direct and self._chosen_on_a_selection_line(literal, ctx):
+            return  # visit_Assign reports it where it is chosen
+        if ctx.device_selected_before(expr) and self.kind is Kind.CURRENT:
+            return
+        text = ctx.text(literal)
+        ctx.report(self.code, literal, self.message(text), self.fix(literal, text, ctx, used and direct))
+
+    def _chosen_on_a_selection_line(self, literal: ast.AST, ctx: FileContext) -> bool:
+        values = ctx.memo("selection values", lambda: [
+            value
+            for node in ast.walk(ctx.tree)
+            if isinstance(node, (ast.Assign, ast.AnnAssign))
+            and (value := placement.selection_value(node)) is not None
+        ])
+        return any(_contains(value, literal) for value in values)
+
+    def fix(self, literal: ast.AST, text: str, ctx: FileContext, used_here: bool) -> Fix:
+        if used_here:
+            found = ctx.suggest_device(literal)
+            if found is not None:
+                return ctx.fix(self.code, f"Use `{found.expr}` instead of `{text}`", ctx.replace(literal, found.expr))
+        index = ctx.suggest_index(literal)
+        if index is not None:
+            if isinstance(literal, ast.Call):
+                new = f'torch.device("cuda", {index})'
+            else:
+                new = f'f"cuda:{{{index}}}"'
+            return ctx.fix(self.code, f"Use `{new}`: the GPU index the program was given", ctx.replace(literal, new))
+        return ctx.display_only(self.code)

@@ -1,0 +1,47 @@
+"""DL001: `.cuda()` with no device moves data to the current device."""
+
+from __future__ import annotations
+
+import ast
+
+from devlint.checks import Check
+from devlint.findings import Applicability
+from devlint.static.context import FileContext
+from devlint.static.names import argument
+from devlint.static.placement import unplaced_factory
+
+
+class CudaWithoutIndex(Check):
+    code = "DL001"
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        func = node.func
+        if not isinstance(func, ast.Attribute) or func.attr != "cuda" or ctx.qualname(func):
+            return
+        device = argument(node, "device", 0)
+        if device is not None and not (isinstance(device, ast.Constant) and device.value is None):
+            return  # an explicit device: DL008 judges `.cuda(0)`
+        if ctx.device_selected_before(node):
+            return
+        if "DL011" in ctx.enabled and unplaced_factory(ctx, func.value) is not None:
+            return  # DL011 reports the factory, with a better fix
+        receiver = ctx.text(func.value)
+        if len(receiver) > 40:
+            receiver = receiver[:37] + "..."
+        message = (
+            f"`{receiver}.cuda()` moves to the current CUDA device "
+            "(GPU0 unless set_device or CUDA_VISIBLE_DEVICES chose another), not the device the program chose"
+        )
+        ctx.report(self.code, node, message, self._fix(node, ctx))
+
+    def _fix(self, node: ast.Call, ctx: FileContext):
+        found = ctx.suggest_device(node)
+        if found is None:
+            return ctx.display_only(self.code, "pass the target device: `.to(device)`, with `device` threaded in from the caller")
+        rest = [ctx.text(kw) for kw in node.keywords if kw.arg != "device"]
+        new = f"to({', '.join([found.expr, *rest])})"
+        grade = None if found.local else Applicability.UNSAFE
+        return ctx.fix(self.code, f"Replace `.cuda()` with `.{new}`", ctx.replace_method(node, new), applicability=grade)
+
+
+CHECK = CudaWithoutIndex()

@@ -1,0 +1,74 @@
+"""DL004: `torch.cuda.FloatTensor(...)` and friends allocate on the current device."""
+
+from __future__ import annotations
+
+import ast
+
+from devlint import catalog
+from devlint.checks import Check
+from devlint.static.context import FileContext
+
+_PREFIX = "torch.cuda."
+
+
+class LegacyCudaConstructor(Check):
+    code = "DL004"
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        type_name = self._constructor(node.func, ctx)
+        if type_name is None or ctx.device_selected_before(node):
+            return
+        message = (
+            f"`{ctx.text(node.func)}(...)` is a legacy constructor that allocates on the current CUDA device "
+            f"(GPU0 unless set_device chose another)"
+        )
+        if not isinstance(node.func, ast.Attribute):
+            message += f" (`{ctx.text(node.func)}` is torch.cuda.{type_name})"
+        ctx.report(self.code, node, message, self._fix(node, type_name, ctx))
+
+    def _constructor(self, func: ast.expr, ctx: FileContext) -> str | None:
+        constructors = catalog.api(self.code, "constructors", {})
+        name = ctx.qualname(func)
+        if name is None and isinstance(func, ast.Name):
+            # `Tensor = torch.cuda.FloatTensor if cuda else torch.FloatTensor; Tensor(n)`
+            found = ctx.scope.lookup_values(func.id)
+            if found is not None:
+                for value in found[1]:
+                    for option in (value.body, value.orelse) if isinstance(value, ast.IfExp) else (value,):
+                        candidate = ctx.qualname(option) or ""
+                        if candidate.startswith(_PREFIX) and candidate[len(_PREFIX):] in constructors:
+                            return candidate[len(_PREFIX):]
+            return None
+        if name and name.startswith(_PREFIX) and name[len(_PREFIX):] in constructors:
+            return name[len(_PREFIX):]
+        return None
+
+    def _fix(self, node: ast.Call, type_name: str, ctx: FileContext):
+        dtype = catalog.api(self.code, "constructors")[type_name]
+        found = ctx.suggest_device(node)
+        if found is None or node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            return ctx.display_only(self.code, f"use `torch.empty(size, dtype={dtype}, device=device)` or `torch.tensor(data, dtype={dtype}, device=device)`")
+        args = node.args
+        tail = f"dtype={dtype}, device={found.expr}"
+        if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple, ast.ListComp)):
+            new = f"torch.tensor({ctx.text(args[0])}, {tail})"
+        elif len(args) != 1 or _size_literal(args[0]):
+            sizes = ", ".join(ctx.text(a) for a in args) or "0"
+            new = f"torch.empty({sizes}, {tail})"
+        else:  # one argument that may be a size or data (an array)
+            return ctx.display_only(self.code, f"use `torch.empty(size, {tail})` for a size or `torch.tensor(data, {tail})` for data")
+        if ctx.module_scope.resolve("torch") != "torch":
+            return ctx.display_only(self.code, f"use `{new}` (with `import torch`)")
+        return ctx.fix(self.code, f"Use `{new}`", ctx.replace(node, new))
+
+
+def _size_literal(expr: ast.expr) -> bool:
+    """An int, arithmetic on ints, or `len(...)`/`int(...)`: surely a size, not data."""
+    if isinstance(expr, ast.Constant):
+        return isinstance(expr.value, int) and not isinstance(expr.value, bool)
+    if isinstance(expr, ast.BinOp):
+        return _size_literal(expr.left) and _size_literal(expr.right)
+    return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in ("len", "int")
+
+
+CHECK = LegacyCudaConstructor()

@@ -1,0 +1,52 @@
+"""DL011: a tensor built on the CPU and then sent to the current device: build it in place."""
+
+from __future__ import annotations
+
+import ast
+
+from devlint.checks import Check
+from devlint.findings import Applicability
+from devlint.static.context import FileContext
+from devlint.static.devices import Kind
+from devlint.static.names import argument
+from devlint.static.placement import unplaced_factory
+
+
+class UnplacedFactory(Check):
+    code = "DL011"
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        func = node.func
+        if not isinstance(func, ast.Attribute) or func.attr not in ("cuda", "to") or ctx.qualname(func):
+            return
+        factory = unplaced_factory(ctx, func.value)
+        if factory is None or not self._moves_to_current_device(node, ctx):
+            return
+        if ctx.device_selected_before(node):
+            return
+        name = ctx.text(factory.func)
+        message = (
+            f"`{name}(...)` is built on the CPU, then `.{func.attr}({ctx.text_args(node)})` copies it to the "
+            "current CUDA device (GPU0 unless set_device chose another)"
+        )
+        ctx.report(self.code, factory, message, self._fix(node, factory, ctx))
+
+    def _moves_to_current_device(self, node: ast.Call, ctx: FileContext) -> bool:
+        device = argument(node, "device", 0)
+        if node.func.attr == "cuda":
+            return device is None or (isinstance(device, ast.Constant) and device.value is None)
+        return device is not None and ctx.device(device).kind is Kind.CURRENT
+
+    def _fix(self, move: ast.Call, factory: ast.Call, ctx: FileContext):
+        found = ctx.suggest_device(move)
+        if found is None:
+            return ctx.display_only(self.code, f"pass `device=` to `{ctx.text(factory.func)}` with the target device")
+        others = [kw for kw in move.keywords if kw.arg != "device"]
+        if others or len(move.args) > (1 if move.func.attr == "to" else 0):
+            return ctx.display_only(self.code, f"pass `device={found.expr}` to `{ctx.text(factory.func)}`")
+        edits = (ctx.add_keyword(factory, f"device={found.expr}"), ctx.drop_method(move))
+        grade = None if found.local else Applicability.UNSAFE
+        return ctx.fix(self.code, f"Build it on `{found.expr}`: `device={found.expr}`", *edits, applicability=grade)
+
+
+CHECK = UnplacedFactory()

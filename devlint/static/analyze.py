@@ -1,0 +1,105 @@
+"""Check one file: read, parse, run the enabled checks, drop what `# noqa` suppresses.
+
+Nothing here raises for bad input: a file that cannot be read or parsed becomes a
+DL901 finding at the line of the error, and the caller goes on with the next file.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass, field
+
+from devlint.findings import Finding, Location
+from devlint.static import index as project_index
+from devlint.static import noqa
+from devlint.static.context import FileContext
+from devlint.static.source import Source, UndecodableSource
+
+MAX_BYTES = 16 * 1024 * 1024
+UNPARSABLE = "DL901"
+
+
+@dataclass
+class Parsed:
+    source: Source | None = None
+    tree: ast.Module | None = None
+    error: Finding | None = None
+
+
+@dataclass
+class FileResult:
+    findings: list[Finding] = field(default_factory=list)
+    source: Source | None = None
+
+
+def _error(filename: str, message: str, row: int = 1, column: int = 1) -> Finding:
+    loc = Location(max(row, 1), max(column, 1))
+    return Finding(UNPARSABLE, message, filename, loc, loc, fix=None, noqa_row=None)
+
+
+def parse(data: bytes, filename: str) -> Parsed:
+    if len(data) > MAX_BYTES:
+        return Parsed(error=_error(filename, f"file too large to check ({len(data) // (1024 * 1024)} MiB)"))
+    try:
+        source = Source.from_bytes(data)
+    except UndecodableSource as exc:
+        return Parsed(error=_error(filename, f"cannot read file: {exc}", exc.row))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning for invalid escapes is not ours to report
+            tree = ast.parse(source.text, filename=filename)
+    except SyntaxError as exc:
+        row = exc.lineno or 1
+        column = (exc.offset or 1) if row <= len(source.line_starts) else 1
+        hint = " (Python 2 syntax?)" if "print" in (exc.text or "") or "Missing parentheses" in (exc.msg or "") else ""
+        return Parsed(source, error=_error(filename, f"syntax error: {exc.msg}{hint}", row, column))
+    except (RecursionError, MemoryError, ValueError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc) or type(exc).__name__
+        return Parsed(source, error=_error(filename, f"cannot parse: {reason}"))
+    return Parsed(source, tree)
+
+
+def make_context(parsed: Parsed, filename: str, module_name: str, enabled: frozenset[str], index) -> FileContext:
+    return FileContext(filename, parsed.source, parsed.tree, module_name, enabled, index)
+
+
+def facts(data: bytes, filename: str, module_name: str) -> project_index.FileFacts:
+    """What this file contributes to the project index (empty if it does not parse)."""
+    parsed = parse(data, filename)
+    if parsed.tree is None:
+        return project_index.FileFacts()
+    ctx = make_context(parsed, filename, module_name, frozenset({"index"}), project_index.ProjectIndex())
+    try:
+        return project_index.collect(ctx)
+    except RecursionError:
+        return project_index.FileFacts()
+
+
+def check(
+    data: bytes,
+    filename: str,
+    module_name: str,
+    enabled: frozenset[str],
+    index: project_index.ProjectIndex,
+    checks: list,
+) -> FileResult:
+    parsed = parse(data, filename)
+    if parsed.tree is None:
+        findings = [parsed.error] if UNPARSABLE in enabled else []
+        return FileResult(findings, parsed.source)
+    ctx = make_context(parsed, filename, module_name, enabled, index)
+    from devlint.static import engine
+
+    try:
+        engine.run(ctx, checks)
+    except RecursionError:
+        ctx.findings = [_error(filename, "cannot check: expressions nested too deeply")]
+    suppressions = noqa.parse(parsed.source.text)
+    kept = [
+        f
+        for f in ctx.findings
+        if not suppressions.suppresses(f.code, f.location.row, f.end_location.row)
+    ]
+    kept.sort(key=lambda f: f.sort_key)
+    return FileResult(kept, parsed.source)

@@ -1,0 +1,178 @@
+"""Everything a check may ask about the file it is looking at.
+
+One FileContext per file. The engine keeps `scope` and `ancestors` current while
+it walks; checks call `report()` and the helpers below, and never walk the tree
+themselves unless they look at a sub-expression.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from devlint import catalog
+from devlint.findings import Applicability, Edit, Finding, Fix, Location
+from devlint.static import devices, names, suggest
+from devlint.static.scope import Scope, build_scope
+from devlint.static.source import Source
+
+if TYPE_CHECKING:
+    from devlint.static.index import ProjectIndex
+
+
+class FileContext:
+    def __init__(
+        self,
+        filename: str,
+        source: Source,
+        tree: ast.Module,
+        module_name: str,
+        enabled: frozenset[str],
+        index: ProjectIndex,
+    ):
+        self.filename = filename
+        self.source = source
+        self.tree = tree
+        self.module_name = module_name
+        self.enabled = enabled
+        self.index = index
+        self.module_scope: Scope = build_scope(tree, None, module_name)
+        self.scope = self.module_scope
+        self.ancestors: list[ast.AST] = []
+        self.findings: list[Finding] = []
+        self._reported: set[tuple[str, int]] = set()
+        self._memo: dict[str, object] = {}
+
+    def memo(self, key: str, compute):
+        """A per-file value computed once, on first use."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    # --- names and devices -------------------------------------------------
+
+    def qualname(self, expr: ast.expr) -> str | None:
+        return names.qualname(expr, self.scope)
+
+    def device(self, expr: ast.expr | None, ints_are_devices: bool = True) -> devices.Device:
+        return devices.classify(expr, self.scope, ints_are_devices=ints_are_devices)
+
+    def text(self, node: ast.AST) -> str:
+        return self.source.segment(self.start(node), self.end(node))
+
+    def start(self, node: ast.AST) -> Location:
+        return self.source.location(node.lineno, node.col_offset)
+
+    def end(self, node: ast.AST) -> Location:
+        return self.source.location(node.end_lineno, node.end_col_offset)
+
+    @property
+    def parent(self) -> ast.AST | None:
+        return self.ancestors[-1] if self.ancestors else None
+
+    def device_selected_before(self, node: ast.AST) -> bool:
+        """Did this scope's own code call `torch.cuda.set_device(i)` earlier, or is the node
+        inside `with torch.cuda.device(i)`? Then the current device is the chosen one."""
+        scope = self.scope.function or self.module_scope
+        if any(line < node.lineno for line in scope.device_selected_at):
+            return True
+        for ancestor in self.ancestors:
+            if isinstance(ancestor, (ast.With, ast.AsyncWith)):
+                for item in ancestor.items:
+                    expr = item.context_expr
+                    if (
+                        isinstance(expr, ast.Call)
+                        and self.qualname(expr.func) == "torch.cuda.device"
+                        and expr.args
+                        and self.device(expr.args[0]).kind is not devices.Kind.GPU0
+                    ):
+                        return True
+        return False
+
+    # --- reporting ---------------------------------------------------------
+
+    def report(
+        self,
+        code: str,
+        node: ast.AST,
+        message: str,
+        fix: Fix | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        """Record a finding once per (code, node), if the code is enabled."""
+        if code not in self.enabled or (code, id(node)) in self._reported:
+            return
+        self._reported.add((code, id(node)))
+        if fix is None:
+            fix = self.display_only(code)
+        self.findings.append(
+            Finding(
+                code=code,
+                message=message,
+                filename=self.filename,
+                location=self.start(node),
+                end_location=self.end(node),
+                fix=fix,
+                noqa_row=node.lineno,
+                notes=notes,
+            )
+        )
+
+    def fix(self, code: str, message: str, *edits: Edit, applicability: Applicability | None = None) -> Fix:
+        """A fix graded as the catalog grades this rule (unless told otherwise)."""
+        grade = applicability or catalog.get(code).fix_applicability or Applicability.DISPLAY_ONLY
+        return Fix(grade, message, tuple(edits))
+
+    def display_only(self, code: str, message: str | None = None) -> Fix:
+        return Fix(Applicability.DISPLAY_ONLY, message or catalog.get(code).fix_summary, ())
+
+    def replace(self, node: ast.AST, content: str) -> Edit:
+        return Edit(content, self.start(node), self.end(node))
+
+    def insert_after(self, node: ast.AST, content: str) -> Edit:
+        end = self.end(node)
+        return Edit(content, end, end)
+
+    def delete_between(self, start: Location, end: Location) -> Edit:
+        return Edit("", start, end)
+
+    def add_keyword(self, call: ast.Call, text: str) -> Edit:
+        """Append `text` (e.g. `map_location="cpu"`) as the call's last argument."""
+        parts = [*call.args, *call.keywords]
+        if parts:
+            last = max(parts, key=lambda p: (p.end_lineno, p.end_col_offset))
+            return self.insert_after(last, f", {text}")
+        end = self.end(call)
+        before_paren = Location(end.row, end.column - 1)
+        return Edit(text, before_paren, before_paren)
+
+    def method_name_start(self, call: ast.Call) -> Location:
+        """Where `name(...)` of `receiver.name(...)` begins."""
+        func = call.func
+        assert isinstance(func, ast.Attribute)
+        end = self.end(func)
+        return Location(end.row, end.column - len(func.attr))
+
+    def replace_method(self, call: ast.Call, text: str) -> Edit:
+        """Replace `name(...)` of `receiver.name(...)` with `text`."""
+        return Edit(text, self.method_name_start(call), self.end(call))
+
+    def drop_method(self, call: ast.Call) -> Edit:
+        """Remove `.name(...)` from `receiver.name(...)`, keeping the receiver."""
+        receiver = call.func.value
+        return Edit("", self.end(receiver), self.end(call))
+
+    def suggest_device(self, node: ast.AST) -> suggest.Suggestion | None:
+        return suggest.device_in_scope(self.scope, node, self.module_scope)
+
+    def suggest_index(self, node: ast.AST) -> str | None:
+        return suggest.index_in_scope(self.scope, node, self.module_scope)
+
+    def text_args(self, call: ast.Call) -> str:
+        """The source of a call's arguments, as written between its parentheses."""
+        parts = [*call.args, *call.keywords]
+        if not parts:
+            return ""
+        first = min(parts, key=lambda p: (p.lineno, p.col_offset))
+        last = max(parts, key=lambda p: (p.end_lineno, p.end_col_offset))
+        return self.source.segment(self.start(first), self.end(last))

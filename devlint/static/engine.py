@@ -1,0 +1,53 @@
+"""One walk over a module's tree, dispatching each node to the checks that want it.
+
+The walk is iterative (deeply nested expressions must not overflow the stack) and
+keeps `ctx.scope` and `ctx.ancestors` current for the checks.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+
+from devlint.checks import Check
+from devlint.static.context import FileContext
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_EXIT = object()
+
+
+def _dispatch_table(checks: list[Check]) -> dict[type, list]:
+    table: dict[type, list] = defaultdict(list)
+    for check in checks:
+        for name in dir(check):
+            if name.startswith("visit_"):
+                node_type = getattr(ast, name[len("visit_"):], None)
+                if isinstance(node_type, type):
+                    table[node_type].append(getattr(check, name))
+    return dict(table)
+
+
+def run(ctx: FileContext, checks: list[Check]) -> None:
+    table = _dispatch_table([c for c in checks if c.code in ctx.enabled])
+    if not table:
+        return
+    ancestors = ctx.ancestors
+    stack: list = [ctx.tree]
+    while stack:
+        node = stack.pop()
+        if node is _EXIT:
+            left = ancestors.pop()
+            if isinstance(left, _SCOPES):
+                ctx.scope = ctx.scope.parent
+            continue
+        handlers = table.get(type(node))
+        if handlers:
+            for handler in handlers:
+                handler(node, ctx)
+        if isinstance(node, _SCOPES):
+            ctx.scope = ctx.scope.child(node)
+        ancestors.append(node)
+        stack.append(_EXIT)
+        children = list(ast.iter_child_nodes(node))
+        children.reverse()
+        stack.extend(children)

@@ -1,0 +1,233 @@
+"""The project-wide facts a single file cannot tell: which callables default to CUDA.
+
+DL012 flags a call that omits `device` when the callee's `device` defaults to an
+unindexed CUDA device: a definition anywhere in the checked project (found here)
+or a known library (listed in the catalog). DL003 flags `.type(param)` when some
+caller passes a CUDA type string (`x.type()`) into `param`.
+
+Facts are collected per file (`collect`), so they can be cached with the file, and
+combined into a ProjectIndex before the checks run.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+from devlint import catalog
+from devlint.static import devices, placement
+from devlint.static.context import FileContext
+from devlint.static.devices import Kind
+from devlint.static.scope import Scope, _shallow
+
+# Files worth collecting from: they define a `device` default or call `.type(...)`.
+PREFILTER = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:None|['\"]cuda|torch\.device)|\.type\(")
+
+
+@dataclass(frozen=True)
+class CudaDefault:
+    qualname: str
+    param: str
+    position: int | None  # positional index at call sites (self excluded); None: keyword-only
+    default: str  # how the default reads, e.g. "'cuda'" or "None -> 'cuda'"
+    where: str  # "path:line" of the definition, or the library's name
+    none_means_cuda: bool = False
+    also: tuple[str, ...] = ()  # other parameters that also choose the device (gpu_id)
+
+
+@dataclass(frozen=True)
+class TypeSink:
+    qualname: str
+    param: str
+    position: int | None
+
+
+@dataclass(frozen=True)
+class TypeStringCall:
+    callee: str
+    position: int | None
+    keyword: str | None
+    where: str
+
+
+@dataclass
+class FileFacts:
+    defaults: list[CudaDefault] = field(default_factory=list)
+    type_sinks: list[TypeSink] = field(default_factory=list)
+    type_string_calls: list[TypeStringCall] = field(default_factory=list)
+
+
+def _def_qualname(scope: Scope) -> str | None:
+    """module.func or module.Class for a function at module level or a class's __init__."""
+    node = scope.node
+    parent = scope.parent
+    if parent is None or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    prefix = f"{scope.module_name}." if scope.module_name else ""
+    if parent.kind == "module":
+        return prefix + node.name
+    if parent.kind == "class" and parent.parent is not None and parent.parent.kind == "module":
+        if node.name == "__init__":
+            return prefix + parent.node.name
+        return f"{prefix}{parent.node.name}.{node.name}"
+    return None
+
+
+def _position(scope: Scope, param: str) -> int | None:
+    args = scope.node.args
+    positional = [a.arg for a in args.posonlyargs + args.args]
+    if scope.parent is not None and scope.parent.kind == "class" and positional[:1] in (["self"], ["cls"]):
+        positional = positional[1:]
+    return positional.index(param) if param in positional else None
+
+
+def _none_becomes_cuda(scope: Scope, param: str) -> bool:
+    """`device=None` that the body turns into an unindexed CUDA device."""
+    for child in _shallow(scope.body):
+        if isinstance(child, (ast.Assign, ast.AnnAssign)) and child.value is not None:
+            targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+            named = any(
+                (isinstance(t, ast.Name) and t.id == param)
+                or (isinstance(t, ast.Attribute) and t.attr in (param, f"_{param}"))
+                for t in targets
+            )
+            if named and devices.classify(child.value, scope).kind is Kind.CURRENT:
+                return True
+    return False
+
+
+class _Collector:
+    """Engine visitors that record facts instead of findings."""
+
+    code = "index"
+
+    def __init__(self, facts: FileFacts):
+        self.facts = facts
+
+    def visit_FunctionDef(self, node: ast.FunctionDef, ctx: FileContext) -> None:
+        scope = ctx.scope.child(node)
+        qualname = _def_qualname(scope)
+        if qualname is None:
+            return
+        default = scope.defaults.get("device")
+        if default is not None:
+            kind = devices.classify(default, scope).kind
+            none = isinstance(default, ast.Constant) and default.value is None
+            if kind is Kind.CURRENT or (none and _none_becomes_cuda(scope, "device")):
+                shown = ctx.text(default) + (" -> 'cuda'" if none else "")
+                self.facts.defaults.append(
+                    CudaDefault(qualname, "device", _position(scope, "device"), shown, f"{ctx.filename}:{node.lineno}", none)
+                )
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "type" and len(node.args) == 1:
+            param = node.args[0]
+            function = ctx.scope.function
+            if (
+                isinstance(param, ast.Name)
+                and function is not None
+                and param.id in function.params
+                and placement.cpu_rooted(ctx, func.value) is not None
+            ):
+                qualname = _def_qualname(function)
+                if qualname:
+                    self.facts.type_sinks.append(TypeSink(qualname, param.id, _position(function, param.id)))
+        callee = None
+        for i, arg in enumerate(node.args):
+            if _is_type_string(arg):
+                callee = callee or ctx.qualname(func)
+                if callee:
+                    self.facts.type_string_calls.append(TypeStringCall(callee, i, None, f"{ctx.filename}:{node.lineno}"))
+        for kw in node.keywords:
+            if kw.arg and _is_type_string(kw.value):
+                callee = callee or ctx.qualname(func)
+                if callee:
+                    self.facts.type_string_calls.append(TypeStringCall(callee, None, kw.arg, f"{ctx.filename}:{node.lineno}"))
+
+
+def _is_type_string(expr: ast.expr) -> bool:
+    return (
+        isinstance(expr, ast.Call)
+        and isinstance(expr.func, ast.Attribute)
+        and expr.func.attr == "type"
+        and not expr.args
+        and not expr.keywords
+    )
+
+
+def collect(ctx: FileContext) -> FileFacts:
+    from devlint.static import engine
+
+    facts = FileFacts()
+    engine.run(ctx, [_Collector(facts)])
+    return facts
+
+
+def _library_defaults() -> list[CudaDefault]:
+    entries = []
+    for entry in catalog.api("DL012", "libraries", []):
+        for name in entry["names"]:
+            entries.append(
+                CudaDefault(
+                    qualname=name,
+                    param=entry.get("param", "device"),
+                    position=entry.get("position"),
+                    default=entry["default"],
+                    where=entry["library"],
+                    none_means_cuda=entry["default"].startswith("None"),
+                    also=tuple(entry.get("also", ())),
+                )
+            )
+    return entries
+
+
+def _matches(call: str, definition: str) -> bool:
+    """A call's qualified name and a definition's, allowing for different import roots
+    (`face3d.util.FAN` vs `src.face3d.util.FAN`)."""
+    return call == definition or definition.endswith("." + call) or call.endswith("." + definition)
+
+
+class ProjectIndex:
+    def __init__(self, facts: list[FileFacts] = ()):
+        self._defaults: dict[str, list[CudaDefault]] = {}
+        for entry in _library_defaults() + [d for f in facts for d in f.defaults]:
+            self._defaults.setdefault(entry.qualname.rsplit(".", 1)[-1], []).append(entry)
+        self._sinks = {(s.qualname, s.param): s for f in facts for s in f.type_sinks}
+        self._sink_names = {}
+        for sink in self._sinks.values():
+            self._sink_names.setdefault(sink.qualname.rsplit(".", 1)[-1], []).append(sink)
+        self._type_callers: dict[tuple[str, str], str] = {}
+        for f in facts:
+            for call in f.type_string_calls:
+                for sink in self._sink_names.get(call.callee.rsplit(".", 1)[-1], []):
+                    if _matches(call.callee, sink.qualname) and (
+                        call.keyword == sink.param or (call.position is not None and call.position == sink.position)
+                    ):
+                        self._type_callers.setdefault((sink.qualname, sink.param), call.where)
+
+    def cuda_default(self, qualname: str | None) -> CudaDefault | None:
+        if not qualname:
+            return None
+        candidates = [d for d in self._defaults.get(qualname.rsplit(".", 1)[-1], []) if _matches(qualname, d.qualname)]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def type_string_caller(self, qualname: str | None, param: str) -> str | None:
+        return self._type_callers.get((qualname, param)) if qualname else None
+
+    def qualname_of(self, scope: Scope) -> str | None:
+        return _def_qualname(scope)
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=16)
+        for name in sorted(self._defaults):
+            for d in self._defaults[name]:
+                h.update(repr(d).encode())
+        for key in sorted(self._type_callers):
+            h.update(repr((key, self._type_callers[key])).encode())
+        return h.hexdigest()

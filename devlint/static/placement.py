@@ -1,0 +1,146 @@
+"""Where source code says where a tensor goes: factories and device-taking positions.
+
+Shared by the rules about device values (DL002, DL008, DL010) and about tensors
+built without one (DL001, DL003, DL011). The factory list and the calls that
+take a device without acting on it come from the catalog.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from devlint import catalog
+from devlint.static.context import FileContext
+from devlint.static.devices import names_a_device
+from devlint.static.names import argument, keyword
+
+# Methods that keep a tensor where it is: `torch.arange(n).float().cuda()` is still
+# a factory result when `.cuda()` runs.
+_KEEPS_DEVICE = frozenset(
+    {
+        "float", "double", "half", "bfloat16", "long", "int", "short", "bool", "byte", "char",
+        "view", "reshape", "unsqueeze", "unsqueeze_", "squeeze", "squeeze_", "repeat", "expand",
+        "flip", "t", "transpose", "permute", "contiguous", "clone", "detach", "requires_grad_",
+        "mul", "mul_", "add", "add_", "sub", "sub_", "div", "div_", "pow", "neg",
+        "fill_", "zero_", "normal_", "uniform_", "exp", "log", "sqrt", "abs", "clamp", "clamp_",
+    }
+)
+
+
+def factories() -> frozenset[str]:
+    return frozenset(catalog.api("DL011", "factories", []))
+
+
+def _no_effect_calls() -> frozenset[str]:
+    return frozenset(catalog.api("DL006", "no_effect", []))
+
+
+def unplaced_factory(ctx: FileContext, expr: ast.expr) -> ast.Call | None:
+    """The factory call at the root of `expr` if it was built without `device=`."""
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _KEEPS_DEVICE:
+        expr = expr.func.value
+    if not isinstance(expr, ast.Call):
+        return None
+    name = ctx.qualname(expr.func)
+    if name is None or name not in factories():
+        return None
+    if keyword(expr, "device") is not None or any(kw.arg is None for kw in expr.keywords):
+        return None
+    return expr
+
+
+def cpu_rooted(ctx: FileContext, expr: ast.expr) -> ast.Call | None:
+    """A factory without a device, or `torch.from_numpy`/`torch.Tensor(...)`, at the root of `expr`
+    (directly or through a local name assigned once from one): a tensor that starts on the CPU."""
+    if isinstance(expr, ast.Name):
+        found = ctx.scope.lookup_values(expr.id)
+        if found is None or len(found[1]) != 1:
+            return None
+        expr = found[1][0]
+    root = unplaced_factory(ctx, expr)
+    if root is not None:
+        return root
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _KEEPS_DEVICE:
+        expr = expr.func.value
+    if isinstance(expr, ast.Call) and ctx.qualname(expr.func) in ("torch.from_numpy", "torch.Tensor", "torch.FloatTensor", "torch.LongTensor"):
+        return expr
+    return None
+
+
+def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
+    """Expressions this call uses as the device to put data on."""
+    func = call.func
+    name = ctx.qualname(func)
+    if name is not None and (name in _no_effect_calls() or name in ("torch.set_default_device", "torch.device")):
+        return
+    if isinstance(func, ast.Attribute) and name is None:
+        if func.attr == "to":
+            first = argument(call, "device", 0)
+            if first is not None:
+                yield first
+            return
+        if func.attr == "cuda":
+            dev = argument(call, "device", 0)
+            if dev is not None:
+                yield dev
+            return
+    for kw in call.keywords:
+        if kw.arg == "device":
+            yield kw.value
+        elif kw.arg == "map_location":
+            yield from _map_location_targets(kw.value)
+    if name in _load_functions():
+        loc = argument(call, "map_location", _load_functions()[name])
+        if loc is not None and keyword(call, "map_location") is None:
+            yield from _map_location_targets(loc)
+    if isinstance(func, ast.Attribute) and func.attr == "add_argument" and call.args:
+        flag = call.args[0]
+        if isinstance(flag, ast.Constant) and isinstance(flag.value, str) and names_a_device(flag.value.lstrip("-").replace("-", "_")):
+            default = keyword(call, "default")
+            if default is not None:
+                yield default.value
+
+
+def _load_functions() -> dict[str, int]:
+    return {entry["name"]: entry["map_location_position"] for entry in catalog.api("DL005", "loaders", [])}
+
+
+def _map_location_targets(expr: ast.expr) -> Iterator[ast.expr]:
+    """`map_location` may be a device, or a dict whose values are target devices."""
+    if isinstance(expr, ast.Dict):
+        yield from (v for v in expr.values if v is not None)
+    elif not isinstance(expr, ast.Lambda):
+        yield expr
+
+
+def assignment_targets(node: ast.Assign | ast.AnnAssign) -> Iterator[str]:
+    """Names of what an assignment binds, as written: `device`, `self.device`, `cfg["device"]`."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    for target in targets:
+        if isinstance(target, ast.Name):
+            yield target.id
+        elif isinstance(target, ast.Attribute):
+            yield target.attr
+        elif isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant):
+            if isinstance(target.slice.value, str):
+                yield target.slice.value
+
+
+_SELECTION_NAME = re.compile(r"(^|_)(device|dev)(_|$)", re.I)
+
+
+def selection_value(node: ast.Assign | ast.AnnAssign) -> ast.expr | None:
+    """The value of a device-selection line (`device = ...`, `args.device = ...`), else None."""
+    if node.value is None:
+        return None
+    if any(_SELECTION_NAME.search(name) for name in assignment_targets(node)):
+        return node.value
+    return None
+
+
+def dict_device_values(node: ast.Dict) -> Iterator[ast.expr]:
+    for key, value in zip(node.keys, node.values):
+        if isinstance(key, ast.Constant) and key.value in ("device", "map_location"):
+            yield value

@@ -1,0 +1,230 @@
+"""What a scope (module, class, function) binds: imports, assignments, parameters.
+
+Built lazily, one shallow pass per scope (nested functions and classes are their
+own scopes). The analysis is flow-insensitive on purpose: a name's value is the
+set of everything assigned to it in its scope, which is what a reader sees when
+asking "where does `device` come from?".
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+_SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+@dataclass
+class Scope:
+    node: ast.AST
+    parent: Scope | None
+    module_name: str = ""
+    imports: dict[str, str] = field(default_factory=dict)
+    assigns: dict[str, list[ast.expr]] = field(default_factory=dict)
+    params: dict[str, ast.arg] = field(default_factory=dict)
+    defs: dict[str, ast.AST] = field(default_factory=dict)  # functions and classes defined here
+    defaults: dict[str, ast.expr] = field(default_factory=dict)
+    # Lines where this scope's own code calls torch.cuda.set_device / enters torch.cuda.device
+    device_selected_at: list[int] = field(default_factory=list)
+    # self.<attr> assignments across a class's methods (class scopes only): (method, value)
+    self_attrs: dict[str, list[tuple[ast.AST, ast.expr]]] = field(default_factory=dict)
+    _children: dict[int, Scope] = field(default_factory=dict, repr=False)
+    _attribute_uses: set[tuple[str, str]] | None = field(default=None, repr=False)
+
+    @property
+    def body(self) -> list[ast.AST]:
+        body = self.node.body
+        return body if isinstance(body, list) else [body]
+
+    @property
+    def attribute_uses(self) -> set[tuple[str, str]]:
+        """(name, attr) for every `name.attr` in this scope's own code (computed once)."""
+        if self._attribute_uses is None:
+            self._attribute_uses = {
+                (n.value.id, n.attr)
+                for n in _shallow(self.body)
+                if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+            }
+        return self._attribute_uses
+
+    def child(self, node: ast.AST) -> Scope:
+        """The scope of a function, lambda or class defined directly in this one (cached)."""
+        scope = self._children.get(id(node))
+        if scope is None:
+            scope = self._children[id(node)] = build_scope(node, self, self.module_name)
+        return scope
+
+    @property
+    def kind(self) -> str:
+        if isinstance(self.node, ast.Module):
+            return "module"
+        if isinstance(self.node, ast.ClassDef):
+            return "class"
+        return "function"
+
+    @property
+    def function(self) -> Scope | None:
+        """The innermost enclosing function scope (itself if it is one)."""
+        scope: Scope | None = self
+        while scope is not None and scope.kind != "function":
+            scope = scope.parent
+        return scope
+
+    @property
+    def enclosing_class(self) -> Scope | None:
+        """The class a method belongs to (only for a function directly in a class)."""
+        if self.kind == "function" and self.parent is not None and self.parent.kind == "class":
+            return self.parent
+        return None
+
+    def resolve(self, name: str) -> str | None:
+        """The qualified name a bare name refers to: an import, or a def of this module."""
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.imports:
+                return scope.imports[name]
+            if name in scope.defs and scope.kind == "module":
+                return f"{scope.module_name}.{name}" if scope.module_name else name
+            if name in scope.assigns or name in scope.params or name in scope.defs:
+                return None  # shadowed by a local binding
+            scope = scope.parent
+            while scope is not None and scope.kind == "class":  # class bodies don't enclose methods
+                scope = scope.parent
+        return None
+
+    def lookup_values(self, name: str) -> tuple[Scope, list[ast.expr]] | None:
+        """The scope that binds `name` by assignment, and the values assigned."""
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.params and name not in scope.assigns:
+                return None
+            if name in scope.assigns:
+                return scope, scope.assigns[name]
+            if name in scope.imports or name in scope.defs:
+                return None
+            scope = scope.parent
+            while scope is not None and scope.kind == "class":
+                scope = scope.parent
+        return None
+
+
+def _absolute(module_name: str, level: int, target: str | None) -> str:
+    if level == 0:
+        return target or ""
+    parts = module_name.split(".") if module_name else []
+    base = parts[: max(len(parts) - level, 0)]
+    if target:
+        base.append(target)
+    return ".".join(base)
+
+
+def _record_import(scope: Scope, node: ast.Import | ast.ImportFrom) -> None:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                scope.imports[alias.asname] = alias.name
+            else:
+                head = alias.name.split(".")[0]
+                scope.imports[head] = head
+        return
+    module = _absolute(scope.module_name, node.level, node.module)
+    for alias in node.names:
+        if alias.name == "*":
+            continue
+        local = alias.asname or alias.name
+        scope.imports[local] = f"{module}.{alias.name}" if module else alias.name
+
+
+def _targets(target: ast.expr):
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for elt in target.elts:
+            yield from _targets(elt)
+    elif isinstance(target, ast.Starred):
+        yield from _targets(target.value)
+    else:
+        yield target
+
+
+def _shallow(body):
+    """Walk statements and expressions of one scope; nested scopes are yielded, not entered."""
+    stack = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, _SCOPE_NODES):
+            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def _is_device_selection(call: ast.Call, scope: Scope) -> bool:
+    """torch.cuda.set_device(i) or torch.cuda.device(i) with an index other than literal 0."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr in ("set_device", "device")):
+        return False
+    owner = func.value
+    if not (isinstance(owner, ast.Attribute) and owner.attr == "cuda") and not (
+        isinstance(owner, ast.Name) and scope.resolve(owner.id) in ("torch.cuda",)
+    ):
+        return False
+    if not call.args:
+        return False
+    arg = call.args[0]
+    return not (isinstance(arg, ast.Constant) and arg.value in (0, "cuda:0"))
+
+
+def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
+    scope = Scope(node=node, parent=parent, module_name=module_name)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        args = node.args
+        positional = args.posonlyargs + args.args
+        for arg, default in zip(reversed(positional), reversed(args.defaults)):
+            scope.defaults[arg.arg] = default
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+            if default is not None:
+                scope.defaults[arg.arg] = default
+        for arg in positional + args.kwonlyargs + [a for a in (args.vararg, args.kwarg) if a]:
+            scope.params[arg.arg] = arg
+    for child in _shallow(scope.body):
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            _record_import(scope, child)
+        elif isinstance(child, ast.Assign):
+            for target in child.targets:
+                value = _UNKNOWN if isinstance(target, (ast.Tuple, ast.List)) else child.value
+                for t in _targets(target):
+                    if isinstance(t, ast.Name):
+                        scope.assigns.setdefault(t.id, []).append(value)
+        elif isinstance(child, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+            target = child.target
+            if isinstance(target, ast.Name) and child.value is not None:
+                value = child.value if not isinstance(child, ast.AugAssign) else _UNKNOWN
+                scope.assigns.setdefault(target.id, []).append(value)
+        elif isinstance(child, (ast.For, ast.AsyncFor, ast.comprehension)):
+            for t in _targets(child.target):
+                if isinstance(t, ast.Name):
+                    scope.assigns.setdefault(t.id, []).append(_UNKNOWN)
+        elif isinstance(child, ast.withitem) and child.optional_vars is not None:
+            for t in _targets(child.optional_vars):
+                if isinstance(t, ast.Name):
+                    scope.assigns.setdefault(t.id, []).append(_UNKNOWN)
+        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            scope.defs[child.name] = child
+        elif isinstance(child, ast.Call) and _is_device_selection(child, scope):
+            scope.device_selected_at.append(child.lineno)
+    if isinstance(node, ast.ClassDef):
+        for method in node.body:
+            if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for child in _shallow(method.body):
+                    if isinstance(child, (ast.Assign, ast.AnnAssign)) and child.value is not None:
+                        targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+                        for t in targets:
+                            if (
+                                isinstance(t, ast.Attribute)
+                                and isinstance(t.value, ast.Name)
+                                and t.value.id == "self"
+                            ):
+                                scope.self_attrs.setdefault(t.attr, []).append((method, child.value))
+    return scope
+
+
+# Stands for a value devlint does not follow (loop targets, tuple unpacking, augmented assignment).
+_UNKNOWN = ast.Constant(value=Ellipsis)
+UNKNOWN = _UNKNOWN

@@ -1,0 +1,98 @@
+"""The device (or device index) a fix should use: an expression already in scope.
+
+A fix that writes `device` must only do so where `device` exists and holds the
+program's choice. The search goes from the narrowest evidence to the widest: a
+`device` parameter or local, `self.device`, the `.device` of a tensor parameter the
+function already reads it from, `args.device`-style configuration, a module-level
+`device`. When nothing qualifies the fix is display-only and says what to thread.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+from devlint.static.scope import Scope
+
+_DEVICE_NAMES = ("device", "dev", "torch_device")
+_DEVICE_LIKE = re.compile(r"(^|_)device$")
+_INDEX_NAMES = ("local_rank", "gpu_id", "gpu", "device_id", "gpu_index", "device_index", "cuda_id")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    expr: str  # source text to write, e.g. "device" or "x.device"
+    local: bool  # found in the enclosing function or class (strong evidence of intent)
+
+
+def _assigned_before(scope: Scope, name: str, line: int) -> bool:
+    for value in scope.assigns.get(name, []):
+        lineno = getattr(value, "lineno", None)
+        if lineno is None or lineno <= line:
+            return True
+    return False
+
+
+def _local_device(scope: Scope, line: int) -> str | None:
+    candidates = [n for n in scope.params] + [n for n in scope.assigns if _assigned_before(scope, n, line)]
+    for name in _DEVICE_NAMES:
+        if name in candidates:
+            return name
+    for name in candidates:
+        if _DEVICE_LIKE.search(name):
+            return name
+    return None
+
+
+def device_in_scope(scope: Scope, node: ast.AST, module: Scope) -> Suggestion | None:
+    """An expression naming the intended device at `node`, or None."""
+    line = node.lineno
+    chain = []
+    function = scope.function
+    while function is not None:
+        chain.append(function)
+        function = function.parent.function if function.parent is not None else None
+    for fn in chain:
+        found = _local_device(fn, line)
+        if found:
+            return Suggestion(found, True)
+    if chain:
+        inner = chain[0]
+        cls = inner.enclosing_class
+        if cls is not None and "device" in cls.self_attrs and "self" in inner.params:
+            return Suggestion("self.device", True)
+        uses = inner.attribute_uses
+        for name in inner.params:
+            if name != "self" and (name, "device") in uses:
+                return Suggestion(f"{name}.device", True)
+        for name, attr in sorted(uses):
+            if attr == "device" and name not in ("self", "torch") and (
+                name in inner.params or name in inner.assigns or name in module.assigns
+            ):
+                return Suggestion(f"{name}.device", False)
+    for name in _DEVICE_NAMES:
+        if name in module.assigns and (chain or _assigned_before(module, name, line)):
+            return Suggestion(name, not chain)
+    return None
+
+
+def index_in_scope(scope: Scope, node: ast.AST, module: Scope) -> str | None:
+    """An expression holding the GPU index the program was told to use, or None."""
+    line = node.lineno
+    scopes = []
+    s: Scope | None = scope.function
+    while s is not None:
+        scopes.append(s)
+        s = s.parent.function if s.parent is not None else None
+    scopes.append(module)
+    for s in scopes:
+        for name in _INDEX_NAMES:
+            if name in s.params or (name in s.assigns and _assigned_before(s, name, line)):
+                return name
+    for s in scopes:
+        uses = s.attribute_uses
+        for owner, attr in sorted(uses):
+            if attr in _INDEX_NAMES and owner not in ("self", "torch", "os"):
+                return f"{owner}.{attr}"
+    return None
