@@ -44,6 +44,7 @@ class Rule:
     invalid: tuple[str, ...]  # code that must be flagged
     api: dict = field(default_factory=dict)  # tables shared with the runtime
     scope: str = "static"  # "static" (both halves), "runtime" (runtime only) or "meta"
+    triggers: tuple[str, ...] = ()  # regexes: a file with a finding of this rule matches one
     path: Path | None = None
 
     @property
@@ -92,6 +93,7 @@ def _load_rule(path: Path) -> Rule:
             invalid=tuple(v["code"] for v in data.get("invalid", [])),
             api=data.get("api", {}),
             scope=data.get("scope", "static"),
+            triggers=tuple(data.get("triggers", ())),
             path=path,
         )
     except (KeyError, ValueError, TypeError) as exc:

@@ -16,13 +16,7 @@ from devlint.findings import Fix
 from devlint.static import placement
 from devlint.static.context import FileContext
 from devlint.static.devices import Kind, names_a_device
-
-
-def _contains(outer: ast.AST, inner: ast.AST) -> bool:
-    return (outer.lineno, outer.col_offset) <= (inner.lineno, inner.col_offset) and (
-        inner.end_lineno,
-        inner.end_col_offset,
-    ) <= (outer.end_lineno, outer.end_col_offset)
+from devlint.static.names import encloses
 
 
 class DeviceValueCheck(Check):
@@ -80,7 +74,7 @@ class DeviceValueCheck(Check):
         if any(isinstance(a, ast.Compare) for a in ctx.ancestors):
             return
         literal = device.node
-        direct = _contains(expr, literal)
+        direct = encloses(expr, literal)
         if not direct and self._chosen_on_a_selection_line(literal, ctx):
             return  # visit_Assign reports it where it is chosen
         if ctx.device_selected_before(expr) and self.kind is Kind.CURRENT:
@@ -95,7 +89,7 @@ class DeviceValueCheck(Check):
             if isinstance(node, (ast.Assign, ast.AnnAssign))
             and (value := placement.selection_value(node)) is not None
         ])
-        return any(_contains(value, literal) for value in values)
+        return any(encloses(value, literal) for value in values)
 
     def fix(self, literal: ast.AST, text: str, ctx: FileContext, used_here: bool) -> Fix:
         if used_here:

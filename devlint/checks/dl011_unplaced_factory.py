@@ -7,6 +7,7 @@ import ast
 from devlint.checks import Check
 from devlint.findings import Applicability
 from devlint.static.context import FileContext
+from devlint.static.names import encloses
 from devlint.static.devices import Kind
 from devlint.static.names import argument
 from devlint.static.placement import unplaced_factory
@@ -35,7 +36,12 @@ class UnplacedFactory(Check):
         device = argument(node, "device", 0)
         if node.func.attr == "cuda":
             return device is None or (isinstance(device, ast.Constant) and device.value is None)
-        return device is not None and ctx.device(device).kind is Kind.CURRENT
+        if device is None:
+            return False
+        judged = ctx.device(device)
+        # Only a device written at this call: `.to(device)` follows the program's own choice,
+        # and a "cuda" chosen elsewhere is reported where it is chosen (DL002).
+        return judged.kind is Kind.CURRENT and judged.node is not None and encloses(device, judged.node)
 
     def _fix(self, move: ast.Call, factory: ast.Call, ctx: FileContext):
         found = ctx.suggest_device(move)

@@ -17,7 +17,7 @@ class DistributedWithoutDevice(Check):
         name = ctx.qualname(node.func)
         api = catalog.get(self.code).api
         if name in api.get("init", []):
-            if self._may_use_nccl(node) and not has_argument(node, "device_id", None):
+            if self._may_use_nccl(node) and not has_argument(node, "device_id", None) and self._guessing_barriers(ctx):
                 index = ctx.suggest_index(node)
                 message = (
                     "`init_process_group` without `device_id`: NCCL learns the GPU only from later calls, "
@@ -58,6 +58,21 @@ class DistributedWithoutDevice(Check):
             return True
 
         return ctx.memo("DL013 may guess", compute)
+
+    def _guessing_barriers(self, ctx: FileContext) -> bool:
+        """Does this file call `barrier()` without `device_ids`? Only then does the missing
+        `device_id` make NCCL guess (measured on torch 2.11: init alone creates no context)."""
+
+        def compute() -> bool:
+            barriers = catalog.get(self.code).api.get("barrier", [])
+            return any(
+                isinstance(node, ast.Call)
+                and ctx.qualname(node.func) in barriers
+                and not has_argument(node, "device_ids", None)
+                for node in ast.walk(ctx.tree)
+            )
+
+        return ctx.memo("DL013 barriers", compute)
 
 
 CHECK = DistributedWithoutDevice()

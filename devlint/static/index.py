@@ -215,6 +215,10 @@ class ProjectIndex:
         candidates = [d for d in self._defaults.get(qualname.rsplit(".", 1)[-1], []) if _matches(qualname, d.qualname)]
         return candidates[0] if len(candidates) == 1 else None
 
+    def callable_names(self) -> set[str]:
+        """Last components of every callable with a CUDA default (`GFPGANer`, `init_detection_model`)."""
+        return set(self._defaults)
+
     def type_string_caller(self, qualname: str | None, param: str) -> str | None:
         return self._type_callers.get((qualname, param)) if qualname else None
 

@@ -68,3 +68,11 @@ def has_argument(call: ast.Call, name: str, position: int | None) -> bool:
     if keyword(call, name) is not None or passes_unknown_args(call):
         return True
     return position is not None and len(call.args) > position
+
+
+def encloses(outer: ast.AST, inner: ast.AST) -> bool:
+    """Is `inner` written inside `outer` (by source position)?"""
+    return (outer.lineno, outer.col_offset) <= (inner.lineno, inner.col_offset) and (
+        inner.end_lineno,
+        inner.end_col_offset,
+    ) <= (outer.end_lineno, outer.end_col_offset)

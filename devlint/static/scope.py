@@ -24,7 +24,8 @@ class Scope:
     params: dict[str, ast.arg] = field(default_factory=dict)
     defs: dict[str, ast.AST] = field(default_factory=dict)  # functions and classes defined here
     defaults: dict[str, ast.expr] = field(default_factory=dict)
-    # Lines where this scope's own code calls torch.cuda.set_device / enters torch.cuda.device
+    # Lines where this scope's own code selects the device: torch.cuda.set_device(i),
+    # torch.cuda.device(i), or a CUDA_VISIBLE_DEVICES assignment
     device_selected_at: list[int] = field(default_factory=list)
     # self.<attr> assignments across a class's methods (class scopes only): (method, value)
     self_attrs: dict[str, list[tuple[ast.AST, ast.expr]]] = field(default_factory=dict)
@@ -90,7 +91,8 @@ class Scope:
             scope = scope.parent
             while scope is not None and scope.kind == "class":  # class bodies don't enclose methods
                 scope = scope.parent
-        return None
+        # `torch` reached through a star import (`from .detect import *`) is still torch.
+        return "torch" if name == "torch" else None
 
     def lookup_values(self, name: str) -> tuple[Scope, list[ast.expr]] | None:
         """The scope that binds `name` by assignment, and the values assigned."""
@@ -155,6 +157,17 @@ def _shallow(body):
             stack.extend(reversed(list(ast.iter_child_nodes(node))))
 
 
+def _sets_visible_devices(target: ast.expr) -> bool:
+    """`os.environ["CUDA_VISIBLE_DEVICES"] = ...`: "cuda" then means the GPU it names."""
+    return (
+        isinstance(target, ast.Subscript)
+        and isinstance(target.value, ast.Attribute)
+        and target.value.attr == "environ"
+        and isinstance(target.slice, ast.Constant)
+        and target.slice.value == "CUDA_VISIBLE_DEVICES"
+    )
+
+
 def _is_device_selection(call: ast.Call, scope: Scope) -> bool:
     """torch.cuda.set_device(i) or torch.cuda.device(i) with an index other than literal 0."""
     func = call.func
@@ -187,6 +200,8 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
         if isinstance(child, (ast.Import, ast.ImportFrom)):
             _record_import(scope, child)
         elif isinstance(child, ast.Assign):
+            if any(_sets_visible_devices(t) for t in child.targets):
+                scope.device_selected_at.append(child.lineno)
             for target in child.targets:
                 value = _UNKNOWN if isinstance(target, (ast.Tuple, ast.List)) else child.value
                 for t in _targets(target):

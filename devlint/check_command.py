@@ -1,0 +1,118 @@
+"""`devlint check`: configuration, discovery, linting, fixing and output, in that order."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from devlint import config as config_module
+from devlint import discovery, fixing, linter
+from devlint.output import render
+from devlint.output import text as text_output
+from devlint.static import analyze
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _common_root(paths: list[Path]) -> Path:
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    dirs = [p if p.is_dir() else p.parent for p in absolute]
+    return Path(os.path.commonpath([str(d) for d in dirs])) if dirs else Path.cwd()
+
+
+def load_settings(paths: list[Path], config_file: Path | None) -> config_module.Settings:
+    if config_file is not None:
+        if not config_file.is_file():
+            raise config_module.ConfigError(f"config file not found: {config_file}")
+        return config_module.load(config_file, config_file.parent)
+    start = _common_root(paths)
+    return config_module.load(config_module.find_config(start), start)
+
+
+def _fix_files(result, files, settings, enabled, unsafe, write, jobs):
+    """Fix every file with an applicable fix; return (fixed count, diffs, remaining findings)."""
+    from devlint.checks import all_checks
+
+    by_name = {f.display: f for f in files}
+    wanted = {f.filename for f in result.findings if fixing.allowed(f.fix, unsafe)}
+    if not wanted:
+        return 0, [], result.findings
+    index = linter.build_index(files, jobs)
+    checks = all_checks()
+    remaining = [f for f in result.findings if f.filename not in wanted]
+    fixed_total, diffs = 0, []
+    for name in sorted(wanted):
+        file = by_name[name]
+        ignored = settings.ignored_for(linter._root_relative(file, settings))
+
+        data = file.path.read_bytes()
+        parsed = analyze.parse(data, file.display)
+
+        def recheck(text: str, _file=file, _ignored=ignored, _source=parsed.source):
+            found = analyze.check(_source.to_bytes(text), _file.display, _file.module, enabled, index, checks).findings
+            return [f for f in found if f.code not in _ignored]
+
+        own = [f for f in result.findings if f.filename == name]
+        outcome = fixing.fix_source(parsed.source, own, recheck, unsafe)
+        for message in outcome.dropped:
+            click.echo(f"devlint: {name}: {message}", err=True)
+        if outcome.changed:
+            if write:
+                try:
+                    fixing.write_atomically(file.path, parsed.source.to_bytes(outcome.text))
+                except (OSError, UnicodeEncodeError) as exc:
+                    click.echo(f"devlint: {name}: not written: {exc}", err=True)
+                    remaining.extend(own)
+                    continue
+            else:
+                diffs.append(fixing.diff(name, outcome))
+        fixed_total += outcome.fixed
+        remaining.extend(outcome.remaining)
+    remaining.sort(key=lambda f: f.sort_key)
+    return fixed_total, diffs, remaining
+
+
+def run(
+    paths: list[Path],
+    output_format: str,
+    select: list[str],
+    extend_select: list[str],
+    ignore: list[str],
+    fix: bool,
+    unsafe_fixes: bool,
+    diff: bool,
+    force_exclude: bool,
+    use_cache: bool,
+    jobs: int | None,
+    runtime_report: Path | None,
+    config_file: Path | None,
+    quiet: bool,
+) -> int:
+    try:
+        settings = load_settings(paths, config_file)
+        enabled = settings.enabled(select or None, extend_select, ignore)
+    except config_module.ConfigError as exc:
+        click.echo(f"devlint: error: {exc}", err=True)
+        return EXIT_ERROR
+    files, missing = discovery.discover(paths, settings, force_exclude)
+    if missing:
+        for message in missing:
+            click.echo(f"devlint: error: {message}", err=True)
+        return EXIT_ERROR
+    jobs = jobs or linter.default_jobs()
+    result = linter.lint(files, settings, enabled, jobs=jobs)
+    findings = result.findings
+    fixed = 0
+    if fix or diff:
+        fixed, diffs, findings = _fix_files(result, files, settings, enabled, unsafe_fixes, write=not diff, jobs=jobs)
+        if diff:
+            for patch in diffs:
+                click.echo(patch, nl=False)
+            n = len(diffs)
+            click.echo(f"{fixed} fix{'es' * (fixed != 1)} in {n} file{'s' * (n != 1)} would be applied." if n else "No fixes to apply.", err=True)
+            return EXIT_FINDINGS if diffs else EXIT_CLEAN
+    output = render(output_format, findings, files=result.files, unsafe_fixes=unsafe_fixes, fixed=fixed, show_summary=not quiet)
+    click.echo(output, nl=False, color=None)
+    return EXIT_FINDINGS if findings else EXIT_CLEAN

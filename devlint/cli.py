@@ -1,0 +1,118 @@
+"""The `devlint` command line.
+
+Exit codes (ruff's): 0 nothing found, 1 findings remain, 2 usage or configuration
+error. No traceback reaches the user: unexpected errors are reported in one line
+(set DEVLINT_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from devlint import __version__
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"devlint: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _codes(values: tuple[str, ...]) -> list[str]:
+    return [code for value in values for code in value.replace(",", " ").split()]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="devlint")
+def cli() -> None:
+    """Find and fix PyTorch code that puts tensors, models and CUDA contexts on GPU0
+    instead of the device the program was told to use."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--output-format", type=click.Choice(["text", "json", "sarif", "github"]), default="text", show_default=True, envvar="DEVLINT_OUTPUT_FORMAT")
+@click.option("--select", multiple=True, help="Rule codes or prefixes to check (replaces the configured selection).")
+@click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add to the selection.")
+@click.option("--ignore", multiple=True, help="Rule codes or prefixes to skip.")
+@click.option("--fix", is_flag=True, help="Apply safe fixes.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing (exit 1 if there are any).")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain.")
+@click.option("--force-exclude", is_flag=True, help="Apply `exclude` to files named on the command line too (for pre-commit).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write .devlint_cache/.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+@click.option("--runtime-report", type=click.Path(path_type=Path), default=None, help="Merge a `devlint run` / pytest-plugin report.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Use this pyproject.toml instead of searching for one.")
+@click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
+def check(paths, output_format, select, extend_select, ignore, fix, unsafe_fixes, diff, exit_zero, force_exclude, no_cache, jobs, runtime_report, config_file, quiet):
+    """Check PATHS (default: the current directory) for device leaks."""
+    from devlint import check_command
+
+    code = check_command.run(
+        paths=list(paths) or [Path(".")],
+        output_format=output_format,
+        select=_codes(select),
+        extend_select=_codes(extend_select),
+        ignore=_codes(ignore),
+        fix=fix,
+        unsafe_fixes=unsafe_fixes,
+        diff=diff,
+        force_exclude=force_exclude,
+        use_cache=not no_cache,
+        jobs=jobs,
+        runtime_report=runtime_report,
+        config_file=config_file,
+        quiet=quiet,
+    )
+    sys.exit(EXIT_CLEAN if exit_zero and code == EXIT_FINDINGS else code)
+
+
+@cli.command("rules")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules_command(output_format):
+    """List every rule in the catalog."""
+    from devlint import rule_docs
+
+    click.echo(rule_docs.listing(output_format), nl=False)
+
+
+@cli.command("rule")
+@click.argument("code")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rule_command(code, output_format):
+    """Explain one rule: why it leaks, the torch versions, examples and the fix."""
+    from devlint import catalog, rule_docs
+
+    rules = catalog.load()
+    key = code.strip().upper()
+    if key not in rules:
+        by_name = {r.name: c for c, r in rules.items()}
+        key = by_name.get(code.strip().lower(), key)
+    if key not in rules:
+        _fail(f"unknown rule `{code}` (see `devlint rules`)")
+    click.echo(rule_docs.page(rules[key], output_format), nl=False)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="devlint")
+    except KeyboardInterrupt:
+        click.echo("devlint: interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # the last line of defence: one line, no traceback
+        from devlint.catalog import CatalogError
+        from devlint.config import ConfigError
+
+        if os.environ.get("DEVLINT_DEBUG"):
+            raise
+        if isinstance(exc, (ConfigError, CatalogError)):
+            _fail(str(exc))
+        _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with DEVLINT_DEBUG=1 and report it")

@@ -1,0 +1,29 @@
+"""JSON output in the schema of `ruff check --output-format json`, plus `runtime`."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from devlint import catalog
+from devlint.findings import Finding
+
+
+def finding_to_json(f: Finding) -> dict:
+    rules = catalog.load()
+    return {
+        "code": f.code,
+        "message": f.message,
+        "filename": os.path.abspath(f.filename),
+        "location": f.location.to_json(),
+        "end_location": f.end_location.to_json(),
+        "fix": f.fix.to_json() if f.fix is not None else None,
+        "url": rules[f.code].url if f.code in rules else None,
+        "noqa_row": f.noqa_row,
+        "cell": f.cell,
+        "runtime": f.runtime,
+    }
+
+
+def render(findings: list[Finding]) -> str:
+    return json.dumps([finding_to_json(f) for f in findings], indent=2, ensure_ascii=False) + "\n"

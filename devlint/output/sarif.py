@@ -1,0 +1,89 @@
+"""SARIF 2.1.0 for code-scanning tools (GitHub code scanning, VS Code SARIF viewer)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from devlint import __version__, catalog
+from devlint.findings import Finding
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _uri(filename: str) -> str:
+    path = Path(filename)
+    return path.as_uri() if path.is_absolute() else path.as_posix()
+
+
+def _region(start, end) -> dict:
+    return {"startLine": start.row, "startColumn": start.column, "endLine": end.row, "endColumn": end.column}
+
+
+def _rule(rule: catalog.Rule) -> dict:
+    example = rule.examples[0] if rule.examples else None
+    markdown = f"{rule.rationale}\n\n**Fix:** {rule.fix_summary}"
+    if example is not None:
+        markdown += f"\n\nBad:\n```python\n{example.bad.strip()}\n```"
+        if example.good:
+            markdown += f"\n\nGood:\n```python\n{example.good.strip()}\n```"
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.rationale},
+        "help": {"text": f"{rule.rationale}\n\nFix: {rule.fix_summary}", "markdown": markdown},
+        "helpUri": rule.url,
+        "defaultConfiguration": {"level": "note" if rule.scope == "meta" else "error"},
+    }
+
+
+def _result(f: Finding, rule_index: dict[str, int]) -> dict:
+    location = {"artifactLocation": {"uri": _uri(f.filename)}, "region": _region(f.location, f.end_location)}
+    result = {
+        "ruleId": f.code,
+        "level": "note" if f.code.startswith("DL9") else "error",
+        "message": {"text": f.message + (f"\nFix: {f.fix.message}" if f.fix and f.fix.message else "")},
+        "locations": [{"physicalLocation": location}],
+    }
+    if f.code in rule_index:
+        result["ruleIndex"] = rule_index[f.code]
+    if f.fix is not None and f.fix.edits:
+        result["fixes"] = [
+            {
+                "description": {"text": f"{f.fix.message} ({f.fix.applicability.value})"},
+                "artifactChanges": [
+                    {
+                        "artifactLocation": {"uri": _uri(f.filename)},
+                        "replacements": [
+                            {"deletedRegion": _region(e.location, e.end_location), "insertedContent": {"text": e.content}}
+                            for e in f.fix.edits
+                        ],
+                    }
+                ],
+            }
+        ]
+    return result
+
+
+def render(findings: list[Finding]) -> str:
+    rules = list(catalog.load().values())
+    rule_index = {r.code: i for i, r in enumerate(rules)}
+    doc = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "devlint",
+                        "version": __version__,
+                        "informationUri": "https://github.com/devlint/devlint",
+                        "rules": [_rule(r) for r in rules],
+                    }
+                },
+                "results": [_result(f, rule_index) for f in findings],
+            }
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,64 @@
+"""Text output: `path:line:col: CODE message`, the suggested fix under it, a summary."""
+
+from __future__ import annotations
+
+import click
+
+from devlint.findings import Applicability, Finding
+
+
+def _where(f: Finding) -> str:
+    if f.cell is not None:
+        return f"{f.filename}:cell {f.cell}:{f.location.row}:{f.location.column}"
+    return f"{f.filename}:{f.location.row}:{f.location.column}"
+
+
+def _mark(f: Finding, unsafe_fixes: bool) -> str:
+    if f.fix is None or not f.fix.applicable:
+        return ""
+    if f.fix.applicability is Applicability.SAFE or unsafe_fixes:
+        return click.style("[*] ", fg="cyan")
+    return ""
+
+
+def line(f: Finding, unsafe_fixes: bool = False) -> str:
+    head = click.style(_where(f), bold=True) + ": " + click.style(f.code, fg="red", bold=True)
+    out = f"{head} {_mark(f, unsafe_fixes)}{f.message}"
+    if f.runtime:
+        seen = f.runtime
+        out += click.style(f"  [confirmed at runtime: {seen.get('count', 0)}x on {', '.join(seen.get('devices', []))}]", fg="magenta")
+    if f.fix is not None and f.fix.message:
+        grade = "" if f.fix.applicability is Applicability.SAFE else f" ({f.fix.applicability.value})"
+        out += "\n  " + click.style("fix", fg="green") + f"{grade}: {f.fix.message}"
+    for note in f.notes:
+        out += "\n  " + click.style("note", fg="blue") + f": {note}"
+    return out
+
+
+def summary(findings: list[Finding], files: int, unsafe_fixes: bool = False, fixed: int = 0) -> str:
+    if not findings:
+        done = f"Fixed {fixed} finding{'s' * (fixed != 1)}. " if fixed else ""
+        return click.style(f"{done}No device leaks found in {files} file{'s' * (files != 1)}.", fg="green")
+    n = len(findings)
+    nfiles = len({f.filename for f in findings})
+    parts = [f"Found {n} finding{'s' * (n != 1)} in {nfiles} file{'s' * (nfiles != 1)} ({files} checked)."]
+    if fixed:
+        parts.insert(0, f"Fixed {fixed} finding{'s' * (fixed != 1)}.")
+    safe = sum(1 for f in findings if f.fix and f.fix.applicable and f.fix.applicability is Applicability.SAFE)
+    unsafe = sum(1 for f in findings if f.fix and f.fix.applicable and f.fix.applicability is Applicability.UNSAFE)
+    if unsafe_fixes:
+        safe, unsafe = safe + unsafe, 0
+    if safe:
+        parts.append(f"[*] {safe} fixable with `--fix`.")
+    if unsafe:
+        parts.append(f"{unsafe} more fixable with `--fix --unsafe-fixes`.")
+    return "\n".join(parts)
+
+
+def render(findings: list[Finding], files: int = 0, unsafe_fixes: bool = False, fixed: int = 0, show_summary: bool = True) -> str:
+    out = [line(f, unsafe_fixes) for f in findings]
+    if show_summary:
+        if out:
+            out.append("")
+        out.append(summary(findings, files, unsafe_fixes, fixed))
+    return "\n".join(out) + "\n"

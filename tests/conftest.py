@@ -1,0 +1,27 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def run_devlint():
+    """Run the real CLI in-process (click's runner) and return (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from devlint.cli import cli
+
+    def run(*args, cwd=None):
+        runner = CliRunner()
+        old = os.getcwd()
+        if cwd is not None:
+            os.chdir(cwd)
+        try:
+            result = runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+        finally:
+            os.chdir(old)
+        return result.exit_code, result.stdout, result.stderr
+
+    return run
