@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,12 @@ class LintResult:
 
 
 def _read(file: SourceFile) -> bytes | Finding:
+    loc = Location(1, 1)
     try:
+        if not stat.S_ISREG(os.stat(file.path).st_mode):  # a FIFO or device would block or never end
+            return Finding(analyze.UNPARSABLE, "cannot read file: not a regular file", file.display, loc, loc)
         return file.path.read_bytes()
     except OSError as exc:
-        loc = Location(1, 1)
         reason = exc.strerror or type(exc).__name__
         return Finding(analyze.UNPARSABLE, f"cannot read file: {reason}", file.display, loc, loc)
 
