@@ -5,7 +5,7 @@ fix that overlaps one already taken waits for the next round (after a re-check),
 so nested or adjacent fixes compose instead of overriding each other. Every
 result is re-parsed; a fix whose result does not parse is dropped and reported.
 The file is written atomically (a temporary file renamed over it) in its original
-encoding, BOM and permissions; edits never insert a newline, so line endings are kept.
+encoding, BOM, newline style and permissions.
 """
 
 from __future__ import annotations

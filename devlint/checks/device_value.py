@@ -98,8 +98,8 @@ class DeviceValueCheck(Check):
                 return ctx.fix(self.code, f"Use `{found.expr}` instead of `{text}`", ctx.replace(literal, found.expr))
         index = ctx.suggest_index(literal)
         if index is not None:
-            if isinstance(literal, ast.Call):
-                new = f'torch.device("cuda", {index})'
+            if isinstance(literal, ast.Call):  # torch.device("cuda") stays a call of the same name
+                new = f'{ctx.text(literal.func)}("cuda", {index})'
             else:
                 new = f'f"cuda:{{{index}}}"'
             return ctx.fix(self.code, f"Use `{new}`: the GPU index the program was given", ctx.replace(literal, new))

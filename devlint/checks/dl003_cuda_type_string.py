@@ -87,11 +87,12 @@ class CudaTypeString(Check):
 
     def _legacy_fix(self, node: ast.Call, type_name: str, ctx: FileContext):
         found = ctx.suggest_device(node)
-        dtype = _legacy_dtypes()[type_name]
+        torch, imports = ctx.torch_module()
+        dtype = _legacy_dtypes()[type_name].replace("torch.", f"{torch}.", 1)
         if found is None:
             return ctx.display_only(self.code, f"use `.to(device=device, dtype={dtype})` with the target device")
         new = f"to(device={found.expr}, dtype={dtype})"
-        return ctx.fix(self.code, f"Use `.{new}`", ctx.replace_method(node, new))
+        return ctx.fix(self.code, f"Use `.{new}`", ctx.replace_method(node, new), *imports)
 
     def _caller_passing_type_string(self, target: ast.expr, ctx: FileContext) -> str | None:
         if not isinstance(target, ast.Name):

@@ -44,22 +44,21 @@ class LegacyCudaConstructor(Check):
         return None
 
     def _fix(self, node: ast.Call, type_name: str, ctx: FileContext):
-        dtype = catalog.api(self.code, "constructors")[type_name]
+        torch, imports = ctx.torch_module()
+        dtype = catalog.api(self.code, "constructors")[type_name].replace("torch.", f"{torch}.", 1)
         found = ctx.suggest_device(node)
         if found is None or node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             return ctx.display_only(self.code, f"use `torch.empty(size, dtype={dtype}, device=device)` or `torch.tensor(data, dtype={dtype}, device=device)`")
         args = node.args
         tail = f"dtype={dtype}, device={found.expr}"
         if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple, ast.ListComp)):
-            new = f"torch.tensor({ctx.text(args[0])}, {tail})"
+            new = f"{torch}.tensor({ctx.text(args[0])}, {tail})"
         elif len(args) != 1 or _size_literal(args[0]):
             sizes = ", ".join(ctx.text(a) for a in args) or "0"
-            new = f"torch.empty({sizes}, {tail})"
+            new = f"{torch}.empty({sizes}, {tail})"
         else:  # one argument that may be a size or data (an array)
-            return ctx.display_only(self.code, f"use `torch.empty(size, {tail})` for a size or `torch.tensor(data, {tail})` for data")
-        if ctx.module_scope.resolve("torch") != "torch":
-            return ctx.display_only(self.code, f"use `{new}` (with `import torch`)")
-        return ctx.fix(self.code, f"Use `{new}`", ctx.replace(node, new))
+            return ctx.display_only(self.code, f"use `{torch}.empty(size, {tail})` for a size or `{torch}.tensor(data, {tail})` for data")
+        return ctx.fix(self.code, f"Use `{new}`", ctx.replace(node, new), *imports)
 
 
 def _size_literal(expr: ast.expr) -> bool:

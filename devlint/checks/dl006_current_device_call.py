@@ -35,7 +35,7 @@ class CurrentDeviceCall(Check):
         self._stream_method(node, ctx)
 
     def _message(self, name: str, entry: dict) -> str:
-        short = name.replace("torch.cuda.", "torch.cuda.")
+        short = name
         what = "creates a CUDA context" if entry.get("effect") == "context" else "allocates"
         how = "with no device" if entry.get("device_param") else ""
         return f"`{short}()` {how} acts on the current device and {what} there (GPU0 unless set_device chose another)".replace("  ", " ")
@@ -96,8 +96,9 @@ class CurrentDeviceCall(Check):
             if found is None:
                 fix = ctx.display_only(self.code, "record on the target device's stream: `.record(torch.cuda.current_stream(device))`")
             else:
-                new = f"torch.cuda.current_stream({found.expr})"
-                fix = ctx.fix(self.code, f"Record on `{new}`", ctx.add_keyword(node, new), applicability=Applicability.UNSAFE)
+                torch, imports = ctx.torch_module()
+                new = f"{torch}.cuda.current_stream({found.expr})"
+                fix = ctx.fix(self.code, f"Record on `{new}`", ctx.add_keyword(node, new), *imports, applicability=Applicability.UNSAFE)
             ctx.report(self.code, node, message, fix)
 
     def _is_event(self, expr: ast.expr, ctx: FileContext) -> bool:

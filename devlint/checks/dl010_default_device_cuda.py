@@ -38,13 +38,14 @@ class DefaultDeviceCuda(Check):
         message = f"`{ctx.text(value)}` as the default device means the current device (GPU0 unless set_device chose another): {consequence}"
         found = ctx.suggest_device(node)
         index = ctx.suggest_index(node)
+        torch, imports = ctx.torch_module()
         if found is not None:
-            new = f"torch.device({found.expr})" if value is node else found.expr
+            new = f"{torch}.device({found.expr})" if value is node else found.expr
         elif index is not None:
-            new = f'torch.device("cuda", {index})'
+            new = f'{torch}.device("cuda", {index})'
         else:
             new = None
-        fix = ctx.fix(self.code, f"Use `{new}`", ctx.replace(value, new)) if new else ctx.display_only(self.code)
+        fix = ctx.fix(self.code, f"Use `{new}`", ctx.replace(value, new), *imports) if new else ctx.display_only(self.code)
         ctx.report(self.code, node, message, fix)
 
 

@@ -26,8 +26,9 @@ class DistributedWithoutDevice(Check):
                 if index is None:
                     fix = ctx.display_only(self.code)
                 else:
-                    new = f'device_id=torch.device("cuda", {index})'
-                    fix = ctx.fix(self.code, f"Pass `{new}`", ctx.add_keyword(node, new))
+                    torch, imports = ctx.torch_module()
+                    new = f'device_id={torch}.device("cuda", {index})'
+                    fix = ctx.fix(self.code, f"Pass `{new}`", ctx.add_keyword(node, new), *imports)
                 ctx.report(self.code, node, message, fix)
         elif name in api.get("barrier", []):
             if has_argument(node, "device_ids", None) or not self._file_may_guess(ctx):

@@ -176,3 +176,29 @@ class FileContext:
         first = min(parts, key=lambda p: (p.lineno, p.col_offset))
         last = max(parts, key=lambda p: (p.end_lineno, p.end_col_offset))
         return self.source.segment(self.start(first), self.end(last))
+
+    def torch_module(self) -> tuple[str, tuple[Edit, ...]]:
+        """The name this module uses for `torch` (`th` after `import torch as th`), and the
+        edit that adds `import torch` when no name is bound to it."""
+        names = [local for local, target in self.module_scope.imports.items() if target == "torch"]
+        if names:
+            return ("torch" if "torch" in names else sorted(names)[0]), ()
+        return "torch", (self._import_edit("import torch"),)
+
+    def _import_edit(self, statement: str) -> Edit:
+        """Insert `statement` on its own line after the docstring and `__future__` imports."""
+        body = self.tree.body
+        position = 0
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            position = 1
+        while position < len(body) and isinstance(body[position], ast.ImportFrom) and body[position].module == "__future__":
+            position += 1
+        if position < len(body):
+            row = body[position].lineno
+            for decorator in getattr(body[position], "decorator_list", []):
+                row = min(row, decorator.lineno)
+            where = Location(row, 1)
+            return Edit(statement + self.source.newline, where, where)
+        end = Location(len(self.source.line_starts), len(self.source.line(len(self.source.line_starts))) + 1)
+        prefix = self.source.newline if self.source.line(end.row) else ""
+        return Edit(prefix + statement + self.source.newline, end, end)
