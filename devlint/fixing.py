@@ -123,8 +123,8 @@ def diff(display: str, fixed: FileFix) -> str:
         difflib.unified_diff(
             fixed.original.text.splitlines(keepends=True),
             fixed.text.splitlines(keepends=True),
-            fromfile=f"a/{display}",
-            tofile=f"b/{display}",
+            fromfile=f"a/{display.lstrip('/')}",
+            tofile=f"b/{display.lstrip('/')}",
         )
     )
 

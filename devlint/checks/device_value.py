@@ -103,4 +103,42 @@ class DeviceValueCheck(Check):
             else:
                 new = f'f"cuda:{{{index}}}"'
             return ctx.fix(self.code, f"Use `{new}`: the GPU index the program was given", ctx.replace(literal, new))
+        if not used_here and self.kind is Kind.CURRENT and self._guarded_by_cuda_check(literal, ctx):
+            return self._pin_current(literal, ctx)
         return ctx.display_only(self.code)
+
+    def _pin_current(self, literal: ast.AST, ctx: FileContext) -> Fix:
+        """Pin the index that is current when the device is chosen: later threads and libraries
+        then follow that choice instead of resolving "cuda" again (to GPU0 in a new thread)."""
+        torch, imports = ctx.torch_module()
+        index = f"{torch}.cuda.current_device()"
+        if isinstance(literal, ast.Call):
+            new = f'{ctx.text(literal.func)}("cuda", {index})'
+        else:
+            new = f'f"cuda:{{{index}}}"'
+        message = (
+            f"Use `{new}`: the index current at selection (set it with CUDA_VISIBLE_DEVICES or "
+            "torch.cuda.set_device, or better, pass one in)"
+        )
+        return ctx.fix(self.code, message, ctx.replace(literal, new), *imports)
+
+    def _guarded_by_cuda_check(self, literal: ast.AST, ctx: FileContext) -> bool:
+        """Is the literal only reached when `torch.cuda.is_available()` said yes (so asking for
+        the current device cannot fail and initialises nothing new)?"""
+
+        def checks_cuda(test: ast.expr) -> bool:
+            for node in ast.walk(test):
+                if isinstance(node, ast.Call) and ctx.qualname(node.func) == "torch.cuda.is_available":
+                    return True
+                if isinstance(node, ast.Name):
+                    found = ctx.scope.lookup_values(node.id)
+                    if found and any(checks_cuda(v) for v in found[1] if v is not node):
+                        return True
+            return False
+
+        for node in [*ctx.ancestors, *ast.walk(ctx.parent)] if ctx.parent else ctx.ancestors:
+            if isinstance(node, (ast.If, ast.IfExp)) and checks_cuda(node.test):
+                branch = node.body if isinstance(node, ast.If) else [node.body]
+                if any(encloses(b, literal) for b in branch):
+                    return True
+        return False

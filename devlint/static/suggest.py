@@ -27,7 +27,11 @@ class Suggestion:
 
 
 def _assigned_before(scope: Scope, name: str, line: int) -> bool:
+    """Is `name` assigned something other than None before `line` (or anywhere, for values
+    without a position)?"""
     for value in scope.assigns.get(name, []):
+        if isinstance(value, ast.Constant) and value.value is None:
+            continue
         lineno = getattr(value, "lineno", None)
         if lineno is None or lineno <= line:
             return True
