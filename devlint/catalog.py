@@ -44,7 +44,7 @@ class Rule:
     invalid: tuple[str, ...]  # code that must be flagged
     api: dict = field(default_factory=dict)  # tables shared with the runtime
     scope: str = "static"  # "static" (both halves), "runtime" (runtime only) or "meta"
-    triggers: tuple[str, ...] = ()  # regexes: a file with a finding of this rule matches one
+    triggers: tuple[str, ...] = ()  # substrings: a file with a finding of this rule contains one
     path: Path | None = None
 
     @property

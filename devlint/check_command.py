@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from devlint import config as config_module
-from devlint import discovery, fixing, linter
+from devlint import cache, discovery, fixing, linter
 from devlint.output import render
 from devlint.output import text as text_output
 from devlint.static import analyze
@@ -102,7 +102,8 @@ def run(
             click.echo(f"devlint: error: {message}", err=True)
         return EXIT_ERROR
     jobs = jobs or linter.default_jobs()
-    result = linter.lint(files, settings, enabled, jobs=jobs)
+    results_cache = cache.Cache(settings.root, cache.header_key(enabled), enabled=use_cache)
+    result = linter.lint(files, settings, enabled, jobs=jobs, cache=results_cache)
     findings = result.findings
     fixed = 0
     if fix or diff:

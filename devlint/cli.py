@@ -99,6 +99,17 @@ def rule_command(code, output_format):
     click.echo(rule_docs.page(rules[key], output_format), nl=False)
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def clean(paths):
+    """Remove the result cache (.devlint_cache/) of the project holding PATHS (default: here)."""
+    from devlint import cache, check_command
+
+    settings = check_command.load_settings(list(paths) or [Path(".")], None)
+    removed = cache.clean(settings.root)
+    click.echo(f"Removed {settings.root / cache.DIRECTORY}" if removed else "No cache to remove.")
+
+
 def main() -> None:
     try:
         cli(prog_name="devlint")

@@ -72,7 +72,19 @@ class Settings:
         return frozenset(codes)
 
     def is_excluded(self, relative: str) -> bool:
-        return any(matches(p, relative) for p in (*self.exclude, *self.extend_exclude))
+        names, globs = self._exclusions()
+        parts = relative.split("/")
+        return not names.isdisjoint(parts) or any(matches(p, relative) for p in globs)
+
+    def _exclusions(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        """Exclude patterns split into plain names (a set lookup per path) and real globs."""
+        patterns = (*self.exclude, *self.extend_exclude)
+        key = hash(patterns)
+        if getattr(self, "_exclusion_key", None) != key:
+            plain = frozenset(p.rstrip("/") for p in patterns if not any(c in p for c in "*?[/"))
+            self._exclusion_cache = (plain, tuple(p for p in patterns if p.rstrip("/") not in plain))
+            self._exclusion_key = key
+        return self._exclusion_cache
 
 
 def matches(pattern: str, relative: str) -> bool:

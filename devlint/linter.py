@@ -1,28 +1,28 @@
-"""The pipeline behind `devlint check`: discover, index, check, filter.
+"""The pipeline behind `devlint check`: read, index, check, filter.
 
 Two passes over the files. The first collects project facts (which definitions
 default `device` to CUDA) from the few files that can hold them; the second checks
-every file against those facts. Both passes run in worker processes when there is
-enough work, and give the same result as a serial run: output is sorted.
+every file against those facts. Work the cache already holds is skipped; the rest
+runs in worker processes when there is enough of it, with the same result as a
+serial run (output is sorted).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from devlint import catalog
+from devlint.cache import Cache, content_key
 from devlint.config import Settings
 from devlint.discovery import SourceFile
 from devlint.findings import Finding, Location
 from devlint.static import analyze
 from devlint.static import index as project_index
 
-# Files smaller than this in total are checked in-process: starting workers costs more.
+# Less source than this is checked in-process: starting workers would cost more.
 _PARALLEL_BYTES = 512 * 1024
 
 
@@ -30,27 +30,49 @@ _PARALLEL_BYTES = 512 * 1024
 class LintResult:
     findings: list[Finding] = field(default_factory=list)
     files: int = 0
+    from_cache: int = 0
 
 
-def _read(file: SourceFile) -> bytes | Finding:
+@dataclass
+class _Work:
+    """One file's bytes (or the finding saying why it could not be read) and cache key."""
+
+    file: SourceFile
+    data: bytes | None
+    error: Finding | None
+    key: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("latin-1")  # enough to search for ASCII trigger words
+
+
+def _read(file: SourceFile) -> _Work:
     loc = Location(1, 1)
     try:
         if not stat.S_ISREG(os.stat(file.path).st_mode):  # a FIFO or device would block or never end
-            return Finding(analyze.UNPARSABLE, "cannot read file: not a regular file", file.display, loc, loc)
-        return file.path.read_bytes()
+            error = Finding(analyze.UNPARSABLE, "cannot read file: not a regular file", file.display, loc, loc)
+            return _Work(file, None, error)
+        data = file.path.read_bytes()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        return Finding(analyze.UNPARSABLE, f"cannot read file: {reason}", file.display, loc, loc)
+        return _Work(file, None, Finding(analyze.UNPARSABLE, f"cannot read file: {reason}", file.display, loc, loc))
+    return _Work(file, data, None, content_key(data))
 
 
-def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> re.Pattern:
-    """A regex any file with a possible finding must match (each rule lists its triggers)."""
-    parts = []
+def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tuple[str, ...]:
+    """Substrings one of which any file with a possible finding contains (each rule lists
+    its own; DL012 adds the names of the callables the index knows)."""
+    words = set()
     for code in enabled:
-        parts.extend(catalog.get(code).triggers)
+        words.update(catalog.get(code).triggers)
     if "DL012" in enabled:
-        parts.extend(re.escape(name) for name in index.callable_names())
-    return re.compile("|".join(sorted(set(parts))) or r"(?!)")
+        words.update(index.callable_names())
+    return tuple(sorted(words))
+
+
+def _mentions(text: str, words: tuple[str, ...]) -> bool:
+    return any(word in text for word in words)
 
 
 # --- worker-side functions (module level so they pickle) ---------------------------
@@ -58,47 +80,44 @@ def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> re.
 _STATE: dict = {}
 
 
-def _init_worker(enabled, index, triggers):
+def _init_worker(enabled, index):
     from devlint.checks import all_checks
 
-    _STATE.update(enabled=enabled, index=index, triggers=triggers, checks=all_checks())
+    _STATE.update(enabled=enabled, index=index, checks=all_checks())
 
 
-def _facts_of(file: SourceFile) -> project_index.FileFacts:
-    data = _read(file)
-    if isinstance(data, Finding) or not project_index.PREFILTER.search(data.decode("latin-1")):
-        return project_index.FileFacts()
-    return analyze.facts(data, file.display, file.module)
+def _facts_of(work: _Work) -> project_index.FileFacts:
+    return analyze.facts(work.data, work.file.display, work.file.module)
 
 
-def _check_one(file: SourceFile) -> list[Finding]:
-    data = _read(file)
-    if isinstance(data, Finding):
-        return [data] if analyze.UNPARSABLE in _STATE["enabled"] else []
-    if not _STATE["triggers"].search(data.decode("latin-1")):
-        parsed = analyze.parse(data, file.display)  # still report files that do not parse
-        return [parsed.error] if parsed.error and analyze.UNPARSABLE in _STATE["enabled"] else []
-    return analyze.check(data, file.display, file.module, _STATE["enabled"], _STATE["index"], _STATE["checks"]).findings
+def _check(work: _Work) -> tuple[list[Finding], dict[str, str]]:
+    """Findings of one file, and the index lookups they depended on."""
+    index = _STATE["index"]
+    index.start_recording()
+    result = analyze.check(work.data, work.file.display, work.file.module, _STATE["enabled"], index, _STATE["checks"])
+    return result.findings, index.recorded()
 
 
-def _map(function, files: list[SourceFile], jobs: int, initargs=()):
-    total = 0
-    for f in files:
-        try:
-            total += f.path.stat().st_size
-        except OSError:
-            pass
-    if jobs <= 1 or len(files) < 2 or total < _PARALLEL_BYTES:
+def _parse_only(work: _Work, enabled: frozenset[str]) -> list[Finding]:
+    """A file no rule could fire on is still parsed: one that does not parse is reported."""
+    parsed = analyze.parse(work.data, work.file.display)
+    return [parsed.error] if parsed.error and analyze.UNPARSABLE in enabled else []
+
+
+def _map(function, items: list, jobs: int, initargs=()):
+    total = sum(len(w.data) for w in items)
+    if jobs <= 1 or len(items) < 2 or total < _PARALLEL_BYTES:
         if initargs:
             _init_worker(*initargs)
-        return [function(f) for f in files]
+        return [function(w) for w in items]
     import multiprocessing
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     context = multiprocessing.get_context(method)
-    chunk = max(1, len(files) // (jobs * 8))
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker if initargs else None, initargs=initargs) as pool:
-        return list(pool.map(function, files, chunksize=chunk))
+    chunk = max(1, len(items) // (jobs * 8))
+    initializer = _init_worker if initargs else None
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=initializer, initargs=initargs) as pool:
+        return list(pool.map(function, items, chunksize=chunk))
 
 
 def default_jobs() -> int:
@@ -108,8 +127,25 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def build_index(files: list[SourceFile], jobs: int) -> project_index.ProjectIndex:
-    return project_index.ProjectIndex(_map(_facts_of, files, jobs))
+def _index(works: list[_Work], jobs: int, cache: Cache) -> project_index.ProjectIndex:
+    facts: list[project_index.FileFacts] = []
+    todo = []
+    for work in works:
+        if work.data is None or not project_index.worth_collecting(work.text):
+            continue
+        cached = cache.facts(work.key)
+        if cached is not None:
+            facts.append(cached)
+        else:
+            todo.append(work)
+    for work, found in zip(todo, _map(_facts_of, todo, jobs)):
+        cache.store_facts(work.key, found)
+        facts.append(found)
+    return project_index.ProjectIndex(facts)
+
+
+def build_index(files: list[SourceFile], jobs: int = 1) -> project_index.ProjectIndex:
+    return _index([_read(f) for f in files], jobs, Cache.disabled())
 
 
 def lint(
@@ -117,14 +153,40 @@ def lint(
     settings: Settings,
     enabled: frozenset[str],
     jobs: int = 1,
+    cache: Cache | None = None,
 ) -> LintResult:
-    index = build_index(files, jobs) if "DL012" in enabled or "DL003" in enabled else project_index.ProjectIndex()
+    cache = cache or Cache.disabled()
+    works = [_read(f) for f in files]
+    needs_index = "DL012" in enabled or "DL003" in enabled
+    index = _index(works, jobs, cache) if needs_index else project_index.ProjectIndex()
     triggers = _triggers(enabled, index)
-    outcomes = _map(_check_one, files, jobs, initargs=(enabled, index, triggers))
     result = LintResult(files=len(files))
-    for file, findings in zip(files, outcomes):
-        ignored = settings.ignored_for(_root_relative(file, settings))
-        result.findings.extend(f for f in findings if f.code not in ignored)
+    outcome: dict[int, list[Finding]] = {}
+    to_check, to_parse = [], []
+    for i, work in enumerate(works):
+        if work.error is not None:
+            outcome[i] = [work.error] if analyze.UNPARSABLE in enabled else []
+            continue
+        checked = _mentions(work.text, triggers)
+        cached = cache.findings(work.key, work.file.display, index, checked)
+        if cached is not None:
+            outcome[i] = cached
+            result.from_cache += 1
+        elif checked:
+            to_check.append(i)
+        else:
+            to_parse.append(i)
+    checked_works = [works[i] for i in to_check]
+    for i, (findings, deps) in zip(to_check, _map(_check, checked_works, jobs, initargs=(enabled, index))):
+        outcome[i] = findings
+        cache.store_findings(works[i].key, findings, deps, checked=True)
+    for i in to_parse:  # cheap: no worker processes
+        outcome[i] = _parse_only(works[i], enabled)
+        cache.store_findings(works[i].key, outcome[i], {}, checked=False)
+    cache.save()
+    for i, work in enumerate(works):
+        ignored = settings.ignored_for(_root_relative(work.file, settings))
+        result.findings.extend(f for f in outcome[i] if f.code not in ignored)
     result.findings.sort(key=lambda f: f.sort_key)
     return result
 

@@ -95,11 +95,9 @@ def check(
         engine.run(ctx, checks)
     except RecursionError:
         ctx.findings = [_error(filename, "cannot check: expressions nested too deeply")]
-    suppressions = noqa.parse(parsed.source.text)
-    kept = [
-        f
-        for f in ctx.findings
-        if not suppressions.suppresses(f.code, f.location.row, f.end_location.row)
-    ]
+    kept = ctx.findings
+    if kept:  # suppression comments only matter where there is something to suppress
+        suppressions = noqa.parse(parsed.source.text)
+        kept = [f for f in kept if not suppressions.suppresses(f.code, f.location.row, f.end_location.row)]
     kept.sort(key=lambda f: f.sort_key)
     return FileResult(kept, parsed.source)

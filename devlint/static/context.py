@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from devlint.static.index import ProjectIndex
 
 
+_MISSING = object()
+
+
 class FileContext:
     def __init__(
         self,
@@ -42,6 +45,7 @@ class FileContext:
         self.findings: list[Finding] = []
         self._reported: set[tuple[str, int]] = set()
         self._memo: dict[str, object] = {}
+        self._qualnames: dict[tuple[int, int], str | None] = {}
 
     def memo(self, key: str, compute):
         """A per-file value computed once, on first use."""
@@ -52,7 +56,12 @@ class FileContext:
     # --- names and devices -------------------------------------------------
 
     def qualname(self, expr: ast.expr) -> str | None:
-        return names.qualname(expr, self.scope)
+        """Memoised per node: every check asks it of every call's callee."""
+        key = (id(expr), id(self.scope))
+        cached = self._qualnames.get(key, _MISSING)
+        if cached is _MISSING:
+            cached = self._qualnames[key] = names.qualname(expr, self.scope)
+        return cached
 
     def device(self, expr: ast.expr | None, ints_are_devices: bool = True) -> devices.Device:
         return devices.classify(expr, self.scope, ints_are_devices=ints_are_devices)

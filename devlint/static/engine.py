@@ -11,6 +11,7 @@ from collections import defaultdict
 
 from devlint.checks import Check
 from devlint.static.context import FileContext
+from devlint.static.walk import children
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _EXIT = object()
@@ -48,6 +49,6 @@ def run(ctx: FileContext, checks: list[Check]) -> None:
             ctx.scope = ctx.scope.child(node)
         ancestors.append(node)
         stack.append(_EXIT)
-        children = list(ast.iter_child_nodes(node))
-        children.reverse()
-        stack.extend(children)
+        below = children(node)
+        below.reverse()
+        stack.extend(below)

@@ -12,6 +12,7 @@ combined into a ProjectIndex before the checks run.
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -21,8 +22,19 @@ from devlint.static.context import FileContext
 from devlint.static.devices import Kind
 from devlint.static.scope import Scope, _shallow
 
-# Files worth collecting from: they define a `device` default or call `.type(...)`.
-PREFILTER = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:None|['\"]cuda|torch\.device)|\.type\(")
+# Files worth collecting from: a `device` defaulting to "cuda" (or to None, in a file that
+# writes "cuda" somewhere to turn it into), or a `.type(...)` call.
+_CUDA_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:['\"]cuda|torch\.device\(\s*['\"]cuda)")
+_NONE_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*None")
+_CUDA_LITERAL = re.compile(r"['\"]cuda['\"]")
+
+
+def worth_collecting(text: str) -> bool:
+    if ".type(" in text:
+        return True
+    if "cuda" not in text or "device" not in text:  # cheap substring tests first
+        return False
+    return bool(_CUDA_DEFAULT.search(text) or (_NONE_DEFAULT.search(text) and _CUDA_LITERAL.search(text)))
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,7 @@ def _matches(call: str, definition: str) -> bool:
 
 class ProjectIndex:
     def __init__(self, facts: list[FileFacts] = ()):
+        self._recorded: set[str] | None = None
         self._defaults: dict[str, list[CudaDefault]] = {}
         for entry in _library_defaults() + [d for f in facts for d in f.defaults]:
             self._defaults.setdefault(entry.qualname.rsplit(".", 1)[-1], []).append(entry)
@@ -209,29 +222,45 @@ class ProjectIndex:
                     ):
                         self._type_callers.setdefault((sink.qualname, sink.param), call.where)
 
-    def cuda_default(self, qualname: str | None) -> CudaDefault | None:
-        if not qualname:
-            return None
-        candidates = [d for d in self._defaults.get(qualname.rsplit(".", 1)[-1], []) if _matches(qualname, d.qualname)]
-        return candidates[0] if len(candidates) == 1 else None
-
     def callable_names(self) -> set[str]:
         """Last components of every callable with a CUDA default (`GFPGANer`, `init_detection_model`)."""
         return set(self._defaults)
 
-    def type_string_caller(self, qualname: str | None, param: str) -> str | None:
-        return self._type_callers.get((qualname, param)) if qualname else None
-
     def qualname_of(self, scope: Scope) -> str | None:
         return _def_qualname(scope)
 
-    def fingerprint(self) -> str:
-        import hashlib
+    # --- lookups, recorded so that a cached result knows what it depended on ---------
 
-        h = hashlib.blake2b(digest_size=16)
-        for name in sorted(self._defaults):
-            for d in self._defaults[name]:
-                h.update(repr(d).encode())
-        for key in sorted(self._type_callers):
-            h.update(repr((key, self._type_callers[key])).encode())
-        return h.hexdigest()
+    def start_recording(self) -> None:
+        self._recorded: set[str] | None = set()
+
+    def recorded(self) -> dict[str, str]:
+        return {dep: self.digest(dep) for dep in sorted(self._recorded or ())}
+
+    def _note(self, dep: str) -> None:
+        if getattr(self, "_recorded", None) is not None:
+            self._recorded.add(dep)
+
+    def digest(self, dep: str) -> str:
+        """What the index holds for one lookup key, hashed."""
+        kind, _, name = dep.partition(":")
+        if kind == "default":
+            held = sorted(repr(d) for d in self._defaults.get(name, []))
+        else:
+            qualname, _, param = name.rpartition(":")
+            held = [repr(self._type_callers.get((qualname, param)))]
+        return hashlib.blake2b("|".join(held).encode(), digest_size=8).hexdigest()
+
+    def cuda_default(self, qualname: str | None) -> CudaDefault | None:
+        if not qualname:
+            return None
+        last = qualname.rsplit(".", 1)[-1]
+        self._note(f"default:{last}")
+        candidates = [d for d in self._defaults.get(last, []) if _matches(qualname, d.qualname)]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def type_string_caller(self, qualname: str | None, param: str) -> str | None:
+        if not qualname:
+            return None
+        self._note(f"type:{qualname}:{param}")
+        return self._type_callers.get((qualname, param))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from devlint.static.walk import children
+
 _SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
@@ -27,10 +29,26 @@ class Scope:
     # Lines where this scope's own code selects the device: torch.cuda.set_device(i),
     # torch.cuda.device(i), or a CUDA_VISIBLE_DEVICES assignment
     device_selected_at: list[int] = field(default_factory=list)
-    # self.<attr> assignments across a class's methods (class scopes only): (method, value)
-    self_attrs: dict[str, list[tuple[ast.AST, ast.expr]]] = field(default_factory=dict)
     _children: dict[int, Scope] = field(default_factory=dict, repr=False)
     _attribute_uses: set[tuple[str, str]] | None = field(default=None, repr=False)
+
+    _self_attrs: dict[str, list[tuple[ast.AST, ast.expr]]] | None = field(default=None, repr=False)
+
+    @property
+    def self_attrs(self) -> dict[str, list[tuple[ast.AST, ast.expr]]]:
+        """`self.<attr> = value` across a class's methods, as (method, value): class scopes only."""
+        if self._self_attrs is None:
+            self._self_attrs = {}
+            if isinstance(self.node, ast.ClassDef):
+                for method in self.node.body:
+                    if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        for child in _shallow(method.body):
+                            if isinstance(child, (ast.Assign, ast.AnnAssign)) and child.value is not None:
+                                targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+                                for t in targets:
+                                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                                        self._self_attrs.setdefault(t.attr, []).append((method, child.value))
+        return self._self_attrs
 
     @property
     def body(self) -> list[ast.AST]:
@@ -154,7 +172,9 @@ def _shallow(body):
         node = stack.pop()
         yield node
         if not isinstance(node, _SCOPE_NODES):
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+            below = children(node)
+            below.reverse()
+            stack.extend(below)
 
 
 def _sets_visible_devices(target: ast.expr) -> bool:
@@ -197,6 +217,8 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
         for arg in positional + args.kwonlyargs + [a for a in (args.vararg, args.kwarg) if a]:
             scope.params[arg.arg] = arg
     for child in _shallow(scope.body):
+        if type(child) not in _BINDERS:
+            continue
         if isinstance(child, (ast.Import, ast.ImportFrom)):
             _record_import(scope, child)
         elif isinstance(child, ast.Assign):
@@ -224,21 +246,17 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
             scope.defs[child.name] = child
         elif isinstance(child, ast.Call) and _is_device_selection(child, scope):
             scope.device_selected_at.append(child.lineno)
-    if isinstance(node, ast.ClassDef):
-        for method in node.body:
-            if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                for child in _shallow(method.body):
-                    if isinstance(child, (ast.Assign, ast.AnnAssign)) and child.value is not None:
-                        targets = child.targets if isinstance(child, ast.Assign) else [child.target]
-                        for t in targets:
-                            if (
-                                isinstance(t, ast.Attribute)
-                                and isinstance(t.value, ast.Name)
-                                and t.value.id == "self"
-                            ):
-                                scope.self_attrs.setdefault(t.attr, []).append((method, child.value))
     return scope
 
+
+# Node types that bind names or select a device: the only ones build_scope looks at.
+_BINDERS = frozenset(
+    {
+        ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr,
+        ast.For, ast.AsyncFor, ast.comprehension, ast.withitem,
+        ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Call,
+    }
+)
 
 # Stands for a value devlint does not follow (loop targets, tuple unpacking, augmented assignment).
 _UNKNOWN = ast.Constant(value=Ellipsis)

@@ -1,0 +1,107 @@
+"""Time `devlint check` against ruff (and TorchFix) on torch's own sources.
+
+Builds the corpus of issue 8 from the installed torch package (torch/nn, torch/optim,
+torch/utils: ~318 files, ~110k lines), then times, side by side on this machine:
+
+  devlint cold   (--no-cache)             ruff cold   (--no-cache --select ALL)
+  devlint warm   (nothing changed)        ruff warm   (its cache, --select ALL)
+  devlint after one file changed          TorchFix    (once; it is slow)
+
+and prints medians, ratios and devlint's peak memory.
+
+    python benchmarks/check_speed.py [--runs 5] [--ruff PATH] [--torchfix PATH]
+
+torch is only located, not imported. ruff and TorchFix are optional.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SUBTREES = ("nn", "optim", "utils")
+
+
+def build_corpus(target: Path) -> tuple[int, int]:
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("torch is not installed: it supplies the corpus (pip install torch)")
+    torch_dir = Path(list(spec.submodule_search_locations)[0])
+    for sub in SUBTREES:
+        shutil.copytree(torch_dir / sub, target / sub, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyc"))
+    files = list(target.rglob("*.py"))
+    return len(files), sum(p.read_text(errors="replace").count("\n") for p in files)
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
+
+
+def median_of(runs: int, cmd: list[str], cwd: Path, before=None) -> float:
+    times = []
+    for i in range(runs):
+        if before:
+            before(i)
+        times.append(timed(cmd, cwd))
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--ruff", default=shutil.which("ruff"))
+    parser.add_argument("--torchfix", default=shutil.which("torchfix"))
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="devlint-bench-") as tmp:
+        corpus = Path(tmp)
+        n_files, n_lines = build_corpus(corpus)
+        devlint = [sys.executable, "-m", "devlint", "check", ".", "--exit-zero", "-q"]
+        rows: list[tuple[str, float]] = []
+
+        rows.append(("devlint cold", median_of(args.runs, devlint + ["--no-cache"], corpus)))
+        timed(devlint, corpus)  # populate the cache
+        rows.append(("devlint warm", median_of(args.runs, devlint, corpus)))
+        files = sorted(corpus.rglob("*.py"))
+
+        def touch_one(i: int) -> None:
+            path = files[(i * 37) % len(files)]
+            path.write_text(path.read_text() + f"\n# edited {i}\n")
+
+        rows.append(("devlint one file changed", median_of(args.runs, devlint, corpus, before=touch_one)))
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+        if args.ruff:
+            ruff = [args.ruff, "check", ".", "--select", "ALL", "--exit-zero", "-q"]
+            rows.append(("ruff cold (--select ALL)", median_of(args.runs, ruff + ["--no-cache"], corpus)))
+            timed(ruff, corpus)
+            rows.append(("ruff warm (--select ALL)", median_of(args.runs, ruff, corpus)))
+        if args.torchfix:
+            rows.append(("TorchFix (one run)", timed([args.torchfix, "."], corpus)))
+
+    times = dict(rows)
+    print(f"corpus: torch/{{{','.join(SUBTREES)}}}: {n_files} files, {n_lines} lines; {os.cpu_count()} cores")
+    for name, seconds in rows:
+        print(f"  {name:<28} {seconds:8.3f} s")
+    print(f"  devlint peak memory (max RSS of one process): {peak_kib / 1024:.0f} MiB")
+    if "ruff cold (--select ALL)" in times:
+        print(f"  cold: devlint / ruff = {times['devlint cold'] / times['ruff cold (--select ALL)']:.2f}x (target <= 4x)")
+        print(f"  warm: devlint / ruff = {times['devlint warm'] / times['ruff warm (--select ALL)']:.2f}x (target <= 1x)")
+    if "TorchFix (one run)" in times:
+        print(f"  TorchFix / devlint cold = {times['TorchFix (one run)'] / times['devlint cold']:.0f}x (target >= 25x)")
+    print(f"  one changed file: {times['devlint one file changed']:.3f} s (target < 0.5 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The result cache under `.devlint_cache/`: an unchanged tree re-checks in a blink.
+
+Entries are keyed by a hash of each file's content. A whole cache is valid only for
+one devlint version, rule catalog and rule selection (the header key). A file's
+findings can also depend on the project index (DL012: which callables default to
+CUDA; DL003: which parameters receive type strings), so each entry records the
+index keys the file looked up and a digest of what they held: if another file
+changes a definition this file calls, the entry is stale; any other edit elsewhere
+leaves it valid. The file is JSON (no pickle: a cache in a shared tree must not be
+able to run code) and written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from devlint import __version__, catalog
+from devlint.findings import Applicability, Edit, Finding, Fix, Location
+from devlint.static import index as project_index
+
+DIRECTORY = ".devlint_cache"
+_FILE = "results-v1.json"
+
+
+def content_key(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def header_key(enabled: frozenset[str]) -> str:
+    return hashlib.blake2b(
+        f"{__version__}|{catalog.fingerprint()}|{','.join(sorted(enabled))}".encode(), digest_size=16
+    ).hexdigest()
+
+
+# --- (de)serialisation --------------------------------------------------------------
+
+
+def finding_to_data(f: Finding) -> list:
+    fix = None
+    if f.fix is not None:
+        fix = [f.fix.applicability.value, f.fix.message, [[e.content, *astuple(e.location), *astuple(e.end_location)] for e in f.fix.edits]]
+    return [f.code, f.message, f.filename, *astuple(f.location), *astuple(f.end_location), fix, f.noqa_row, list(f.notes)]
+
+
+def astuple(loc: Location) -> tuple[int, int]:
+    return (loc.row, loc.column)
+
+
+def finding_from_data(d: list) -> Finding:
+    code, message, filename, r1, c1, r2, c2, fix, noqa_row, notes = d
+    parsed_fix = None
+    if fix is not None:
+        grade, fix_message, edits = fix
+        parsed_fix = Fix(
+            Applicability(grade),
+            fix_message,
+            tuple(Edit(e[0], Location(e[1], e[2]), Location(e[3], e[4])) for e in edits),
+        )
+    return Finding(code, message, filename, Location(r1, c1), Location(r2, c2), parsed_fix, noqa_row, notes=tuple(notes))
+
+
+def facts_to_data(facts: project_index.FileFacts) -> dict:
+    return asdict(facts)
+
+
+def facts_from_data(d: dict) -> project_index.FileFacts:
+    return project_index.FileFacts(
+        defaults=[project_index.CudaDefault(**{**x, "also": tuple(x["also"])}) for x in d["defaults"]],
+        type_sinks=[project_index.TypeSink(**x) for x in d["type_sinks"]],
+        type_string_calls=[project_index.TypeStringCall(**x) for x in d["type_string_calls"]],
+    )
+
+
+class Cache:
+    """What a previous run learnt, by file content; `save()` keeps only what this run used."""
+
+    def __init__(self, root: Path, header: str, enabled: bool = True):
+        self.path = root / DIRECTORY / _FILE
+        self.header = header
+        self.enabled = enabled
+        self._old: dict[str, dict] = {}
+        self._new: dict[str, dict] = {}
+        if enabled:
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                if data.get("header") == header:
+                    self._old = data.get("files", {})
+            except (OSError, ValueError, AttributeError):
+                pass
+
+    def _entry(self, key: str) -> dict:
+        entry = self._new.get(key)
+        if entry is None:
+            entry = self._new[key] = dict(self._old.get(key, {}))
+        return entry
+
+    def facts(self, key: str) -> project_index.FileFacts | None:
+        data = self._old.get(key, {}).get("facts") if key not in self._new else self._new[key].get("facts")
+        if data is None:
+            return None
+        self._entry(key)  # keep it
+        return facts_from_data(data)
+
+    def store_facts(self, key: str, facts: project_index.FileFacts) -> None:
+        self._entry(key)["facts"] = facts_to_data(facts)
+
+    @classmethod
+    def disabled(cls) -> Cache:
+        return cls(Path("."), "", enabled=False)
+
+    def findings(self, key: str, display: str, index: project_index.ProjectIndex, checked: bool) -> list[Finding] | None:
+        """Cached findings of this content, if still valid (`checked`: whether the rules ran,
+        or only the parser, because no rule could fire on it)."""
+        entry = self._new.get(key) or self._old.get(key)
+        if not entry or "findings" not in entry or entry.get("checked") != checked:
+            return None
+        deps = entry.get("deps", {})
+        if any(index.digest(dep) != digest for dep, digest in deps.items()):
+            return None
+        self._entry(key)
+        found = [finding_from_data(d) for d in entry["findings"]]
+        for f in found:
+            f.filename = display  # the same content may sit at another path
+        return found
+
+    def store_findings(self, key: str, findings: list[Finding], deps: dict[str, str], checked: bool) -> None:
+        entry = self._entry(key)
+        entry["findings"] = [finding_to_data(f) for f in findings]
+        entry["deps"] = deps
+        entry["checked"] = checked
+
+    def save(self) -> None:
+        if not self.enabled or not self._new and not self._old:
+            return
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            gitignore = directory / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("# Created by devlint.\n*\n")
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".results.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"header": self.header, "files": self._new}, handle, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only tree still gets checked, just not cached
+
+
+def clean(root: Path) -> bool:
+    """Remove `.devlint_cache/` under root; True if there was one."""
+    import shutil
+
+    target = root / DIRECTORY
+    if target.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        return True
+    return False

@@ -1,0 +1,114 @@
+"""The check pipeline: parallel == serial, the prefilter drops nothing, the cache is exact."""
+
+import json
+import textwrap
+
+import pytest
+
+from conftest import ROOT
+from devlint import catalog, linter
+from devlint.cache import Cache, header_key
+from devlint.config import Settings
+from devlint.discovery import discover
+
+ALL = frozenset(catalog.load())
+
+
+def _lint(paths, root, jobs=1, cache=None, enabled=ALL):
+    settings = Settings(root=root)
+    files, _ = discover(paths, settings)
+    return linter.lint(files, settings, enabled, jobs=jobs, cache=cache)
+
+
+def _keys(result):
+    return [(f.filename, f.location, f.code, f.message) for f in result.findings]
+
+
+def test_parallel_run_equals_serial_run(monkeypatch):
+    monkeypatch.setattr(linter, "_PARALLEL_BYTES", 0)
+    fixtures = ROOT / "fixtures"
+    assert _keys(_lint([fixtures], fixtures, jobs=2)) == _keys(_lint([fixtures], fixtures, jobs=1))
+
+
+def _example_tree(tmp_path):
+    """Every catalog example and flagged case as a file, beside the fixtures."""
+    n = 0
+    for rule in catalog.load().values():
+        for text in [e.bad for e in rule.examples] + list(rule.invalid):
+            n += 1
+            (tmp_path / f"{rule.code.lower()}_{n}.py").write_text(textwrap.dedent(text))
+    return tmp_path
+
+
+def test_prefilter_drops_no_finding(tmp_path, monkeypatch):
+    trees = [ROOT / "fixtures", _example_tree(tmp_path)]
+    filtered = [_keys(_lint([t], t)) for t in trees]
+    monkeypatch.setattr(linter, "_triggers", lambda enabled, index: ("",))  # "" is in every text
+    unfiltered = [_keys(_lint([t], t)) for t in trees]
+    assert filtered == unfiltered
+    assert all(filtered)
+
+
+LIB = "def make(x, device='cuda'):\n    return x\n"
+USER = "from lib import make\n\ndef run(x):\n    return make(x)\n"
+
+
+def _cached_lint(tmp_path, enabled=ALL):
+    cache = Cache(tmp_path, header_key(enabled))
+    result = _lint([tmp_path], tmp_path, cache=cache, enabled=enabled)
+    return result
+
+
+def test_unchanged_tree_comes_from_the_cache(tmp_path):
+    (tmp_path / "lib.py").write_text(LIB)
+    (tmp_path / "user.py").write_text(USER)
+    cold = _cached_lint(tmp_path)
+    warm = _cached_lint(tmp_path)
+    assert cold.from_cache == 0 and warm.from_cache == 2
+    assert _keys(warm) == _keys(cold) and [f.code for f in warm.findings] == ["DL012"]
+
+
+def test_changed_file_is_rechecked(tmp_path):
+    (tmp_path / "user.py").write_text("import torch\nx = torch.load('a')\n")
+    assert [f.code for f in _cached_lint(tmp_path).findings] == ["DL005"]
+    (tmp_path / "user.py").write_text("import torch\nx = torch.load('a', map_location='cpu')\n")
+    result = _cached_lint(tmp_path)
+    assert result.findings == [] and result.from_cache == 0
+
+
+def test_index_change_in_another_file_invalidates_its_callers(tmp_path):
+    (tmp_path / "lib.py").write_text(LIB)
+    (tmp_path / "user.py").write_text(USER)
+    (tmp_path / "other.py").write_text("import torch\nx = torch.load('a')\n")
+    _cached_lint(tmp_path)
+    (tmp_path / "lib.py").write_text(LIB.replace("'cuda'", "'cpu'"))  # the default no longer leaks
+    result = _cached_lint(tmp_path)
+    assert [f.code for f in result.findings] == ["DL005"]
+    assert result.from_cache == 1  # other.py only: user.py depended on lib.py's definition
+
+
+def test_selection_change_does_not_reuse_results(tmp_path):
+    (tmp_path / "user.py").write_text("import torch\nx = torch.load('a').cuda()\n")
+    _cached_lint(tmp_path)
+    only = frozenset({"DL005"})
+    result = _cached_lint(tmp_path, enabled=only)
+    assert result.from_cache == 0 and [f.code for f in result.findings] == ["DL005"]
+
+
+def test_corrupt_cache_is_ignored(tmp_path):
+    (tmp_path / "user.py").write_text("import torch\nx = torch.load('a')\n")
+    _cached_lint(tmp_path)
+    (tmp_path / ".devlint_cache" / "results-v1.json").write_text("{not json")
+    assert [f.code for f in _cached_lint(tmp_path).findings] == ["DL005"]
+
+
+def test_cli_cache_no_cache_and_clean(run_devlint, tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.devlint]\n")
+    (tmp_path / "m.py").write_text("import torch\nx = torch.load('a')\n")
+    run_devlint("check", tmp_path, "--no-cache")
+    assert not (tmp_path / ".devlint_cache").exists()
+    first = run_devlint("check", tmp_path, "--output-format", "json")
+    assert (tmp_path / ".devlint_cache" / "results-v1.json").is_file()
+    assert run_devlint("check", tmp_path, "--output-format", "json")[1] == first[1]
+    code, out, _ = run_devlint("clean", tmp_path)
+    assert code == 0 and "Removed" in out and not (tmp_path / ".devlint_cache").exists()
