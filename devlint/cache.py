@@ -44,7 +44,7 @@ def finding_to_data(f: Finding) -> list:
     fix = None
     if f.fix is not None:
         fix = [f.fix.applicability.value, f.fix.message, [[e.content, *astuple(e.location), *astuple(e.end_location)] for e in f.fix.edits]]
-    return [f.code, f.message, f.filename, *astuple(f.location), *astuple(f.end_location), fix, f.noqa_row, list(f.notes)]
+    return [f.code, f.message, f.filename, *astuple(f.location), *astuple(f.end_location), fix, f.noqa_row, list(f.notes), f.cell]
 
 
 def astuple(loc: Location) -> tuple[int, int]:
@@ -52,7 +52,7 @@ def astuple(loc: Location) -> tuple[int, int]:
 
 
 def finding_from_data(d: list) -> Finding:
-    code, message, filename, r1, c1, r2, c2, fix, noqa_row, notes = d
+    code, message, filename, r1, c1, r2, c2, fix, noqa_row, notes, cell = d
     parsed_fix = None
     if fix is not None:
         grade, fix_message, edits = fix
@@ -61,7 +61,7 @@ def finding_from_data(d: list) -> Finding:
             fix_message,
             tuple(Edit(e[0], Location(e[1], e[2]), Location(e[3], e[4])) for e in edits),
         )
-    return Finding(code, message, filename, Location(r1, c1), Location(r2, c2), parsed_fix, noqa_row, notes=tuple(notes))
+    return Finding(code, message, filename, Location(r1, c1), Location(r2, c2), parsed_fix, noqa_row, cell, notes=tuple(notes))
 
 
 def facts_to_data(facts: project_index.FileFacts) -> dict:

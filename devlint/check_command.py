@@ -11,7 +11,7 @@ from devlint import config as config_module
 from devlint import cache, discovery, fixing, linter
 from devlint.output import render
 from devlint.output import text as text_output
-from devlint.static import analyze
+from devlint.static import analyze, document
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -46,30 +46,31 @@ def _fix_files(result, files, settings, enabled, unsafe, write, jobs):
     for name in sorted(wanted):
         file = by_name[name]
         ignored = settings.ignored_for(linter._root_relative(file, settings))
+        own = [f for f in result.findings if f.filename == name]
+        raw = file.path.read_bytes()
+        python, notebook = document.python_of(file.display, raw)
+        source = analyze.parse(python, file.display).source
 
-        data = file.path.read_bytes()
-        parsed = analyze.parse(data, file.display)
-
-        def recheck(text: str, _file=file, _ignored=ignored, _source=parsed.source):
+        def recheck(text: str, _file=file, _ignored=ignored, _source=source):
             found = analyze.check(_source.to_bytes(text), _file.display, _file.module, enabled, index, checks).findings
             return [f for f in found if f.code not in _ignored]
 
-        own = [f for f in result.findings if f.filename == name]
-        outcome = fixing.fix_source(parsed.source, own, recheck, unsafe)
+        outcome = fixing.fix_source(source, recheck(source.text), recheck, unsafe)
         for message in outcome.dropped:
             click.echo(f"devlint: {name}: {message}", err=True)
+        new_bytes = notebook.with_python(outcome.text) if notebook else source.to_bytes(outcome.text)
         if outcome.changed:
             if write:
                 try:
-                    fixing.write_atomically(file.path, parsed.source.to_bytes(outcome.text))
+                    fixing.write_atomically(file.path, new_bytes)
                 except (OSError, UnicodeEncodeError) as exc:
                     click.echo(f"devlint: {name}: not written: {exc}", err=True)
                     remaining.extend(own)
                     continue
             else:
-                diffs.append(fixing.diff(name, outcome))
+                diffs.append(fixing.diff(name, raw.decode("utf-8", "replace"), new_bytes.decode("utf-8", "replace")))
         fixed_total += outcome.fixed
-        remaining.extend(outcome.remaining)
+        remaining.extend([notebook.to_cells(f) for f in outcome.remaining] if notebook else outcome.remaining)
     remaining.sort(key=lambda f: f.sort_key)
     return fixed_total, diffs, remaining
 

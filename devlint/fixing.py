@@ -118,13 +118,11 @@ def fix_source(source: Source, findings: list[Finding], recheck, unsafe: bool) -
     return result
 
 
-def diff(display: str, fixed: FileFix) -> str:
+def diff(display: str, before: str, after: str) -> str:
+    name = display.lstrip("/")
     return "".join(
         difflib.unified_diff(
-            fixed.original.text.splitlines(keepends=True),
-            fixed.text.splitlines(keepends=True),
-            fromfile=f"a/{display.lstrip('/')}",
-            tofile=f"b/{display.lstrip('/')}",
+            before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=f"a/{name}", tofile=f"b/{name}"
         )
     )
 

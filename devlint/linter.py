@@ -21,6 +21,7 @@ from devlint.discovery import SourceFile
 from devlint.findings import Finding, Location
 from devlint.static import analyze
 from devlint.static import index as project_index
+from devlint.static.document import Notebook, NotANotebook, python_of
 
 # Less source than this is checked in-process: starting workers would cost more.
 _PARALLEL_BYTES = 512 * 1024
@@ -38,9 +39,14 @@ class _Work:
     """One file's bytes (or the finding saying why it could not be read) and cache key."""
 
     file: SourceFile
-    data: bytes | None
+    data: bytes | None  # Python source (a notebook's code cells joined)
     error: Finding | None
-    key: str = ""
+    key: str = ""  # hash of the file's bytes as stored
+    notebook: Notebook | None = None
+
+    def for_user(self, findings: list[Finding]) -> list[Finding]:
+        """Findings as the user sees the file: notebook findings move to their cells."""
+        return [self.notebook.to_cells(f) for f in findings] if self.notebook else findings
 
     @property
     def text(self) -> str:
@@ -53,11 +59,15 @@ def _read(file: SourceFile) -> _Work:
         if not stat.S_ISREG(os.stat(file.path).st_mode):  # a FIFO or device would block or never end
             error = Finding(analyze.UNPARSABLE, "cannot read file: not a regular file", file.display, loc, loc)
             return _Work(file, None, error)
-        data = file.path.read_bytes()
+        raw = file.path.read_bytes()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return _Work(file, None, Finding(analyze.UNPARSABLE, f"cannot read file: {reason}", file.display, loc, loc))
-    return _Work(file, data, None, content_key(data))
+    try:
+        data, notebook = python_of(file.display, raw)
+    except NotANotebook as exc:
+        return _Work(file, None, Finding(analyze.UNPARSABLE, str(exc), file.display, loc, loc))
+    return _Work(file, data, None, content_key(raw), notebook)
 
 
 def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tuple[str, ...]:
@@ -178,10 +188,10 @@ def lint(
             to_parse.append(i)
     checked_works = [works[i] for i in to_check]
     for i, (findings, deps) in zip(to_check, _map(_check, checked_works, jobs, initargs=(enabled, index))):
-        outcome[i] = findings
-        cache.store_findings(works[i].key, findings, deps, checked=True)
+        outcome[i] = works[i].for_user(findings)
+        cache.store_findings(works[i].key, outcome[i], deps, checked=True)
     for i in to_parse:  # cheap: no worker processes
-        outcome[i] = _parse_only(works[i], enabled)
+        outcome[i] = works[i].for_user(_parse_only(works[i], enabled))
         cache.store_findings(works[i].key, outcome[i], {}, checked=False)
     cache.save()
     for i, work in enumerate(works):

@@ -60,3 +60,27 @@ def page(rule: Rule, fmt: str = "text") -> str:
     if fmt == "json":
         return json.dumps(rule_to_json(rule), indent=2) + "\n"
     return markdown(rule)
+
+
+def write_pages(directory) -> list:
+    """Write docs/rules/CODE.md for every rule (and an index); return the paths written."""
+    from pathlib import Path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for rule in catalog.load().values():
+        path = directory / f"{rule.code}.md"
+        path.write_text(markdown(rule), encoding="utf-8")
+        written.append(path)
+    index = directory / "README.md"
+    rows = "\n".join(f"| [{r.code}]({r.code}.md) | {r.name} | {r.summary} |" for r in catalog.load().values())
+    index.write_text(f"# devlint rules\n\nGenerated from rules/ by `python -m devlint.rule_docs docs/rules`.\n\n| code | name | summary |\n|---|---|---|\n{rows}\n", encoding="utf-8")
+    return [*written, index]
+
+
+if __name__ == "__main__":
+    import sys
+
+    for path in write_pages(sys.argv[1] if len(sys.argv) > 1 else "docs/rules"):
+        print(path)
