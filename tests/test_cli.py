@@ -153,3 +153,10 @@ def test_internal_errors_are_one_line(monkeypatch, tmp_path):
     assert result.returncode == 2
     assert "internal error (RuntimeError: boom)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_messages_quoting_multiline_code_stay_on_one_line(run_devlint, tmp_path):
+    (tmp_path / "m.py").write_text("import torch\nnet = Net(\n    width=3,\n).cuda()\n")
+    code, out, _ = run_devlint("check", tmp_path, "--output-format", "json")
+    (finding,) = json.loads(out)
+    assert "\n" not in finding["message"] and "`Net( width=3, ).cuda()`" in finding["message"]

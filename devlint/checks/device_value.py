@@ -126,18 +126,19 @@ class DeviceValueCheck(Check):
         """Is the literal only reached when `torch.cuda.is_available()` said yes (so asking for
         the current device cannot fail and initialises nothing new)?"""
 
-        def checks_cuda(test: ast.expr) -> bool:
+        def checks_cuda(test: ast.expr, seen: set[str]) -> bool:
             for node in ast.walk(test):
                 if isinstance(node, ast.Call) and ctx.qualname(node.func) == "torch.cuda.is_available":
                     return True
-                if isinstance(node, ast.Name):
+                if isinstance(node, ast.Name) and node.id not in seen:  # `use_cuda = torch.cuda.is_available()`
+                    seen.add(node.id)
                     found = ctx.scope.lookup_values(node.id)
-                    if found and any(checks_cuda(v) for v in found[1] if v is not node):
+                    if found and any(checks_cuda(v, seen) for v in found[1]):
                         return True
             return False
 
         for node in [*ctx.ancestors, *ast.walk(ctx.parent)] if ctx.parent else ctx.ancestors:
-            if isinstance(node, (ast.If, ast.IfExp)) and checks_cuda(node.test):
+            if isinstance(node, (ast.If, ast.IfExp)) and checks_cuda(node.test, set()):
                 branch = node.body if isinstance(node, ast.If) else [node.body]
                 if any(encloses(b, literal) for b in branch):
                     return True

@@ -93,8 +93,9 @@ def check(
 
     try:
         engine.run(ctx, checks)
-    except RecursionError:
-        ctx.findings = [_error(filename, "cannot check: expressions nested too deeply")]
+    except Exception as exc:  # a bug in a check must not stop the run: say so for this file
+        row = getattr(ctx.ancestors[-1], "lineno", 1) if ctx.ancestors else 1
+        ctx.findings = [_error(filename, f"internal error while checking ({type(exc).__name__}: {exc}); please report it", row)]
     kept = ctx.findings
     if kept:  # suppression comments only matter where there is something to suppress
         suppressions = noqa.parse(parsed.source.text)

@@ -8,6 +8,7 @@ themselves unless they look at a sub-expression.
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from devlint import catalog
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 
 _MISSING = object()
+_ONE_LINE = re.compile(r"\s*\n\s*")
 
 
 class FileContext:
@@ -114,6 +116,9 @@ class FileContext:
         self._reported.add((code, id(node)))
         if fix is None:
             fix = self.display_only(code)
+        # Code quoted in a message may span lines: a message is one line.
+        message = _ONE_LINE.sub(" ", message)
+        fix = Fix(fix.applicability, _ONE_LINE.sub(" ", fix.message), fix.edits)
         self.findings.append(
             Finding(
                 code=code,

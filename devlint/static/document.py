@@ -25,9 +25,15 @@ class NotANotebook(ValueError):
     """The .ipynb file is not valid notebook JSON."""
 
 
+# IPython commands that work without `%` (automagic), as they start a line in notebooks.
+_AUTOMAGIC = re.compile(r"^(cd|ls|pwd|pip|conda|mkdir|rm|cp|mv|cat|env|who|whos|load_ext|matplotlib)(\s+[^=(\[.,:\s]|\s*$)")
+
+
 def _is_magic(line: str) -> bool:
     stripped = line.lstrip()
-    return stripped.startswith(("%", "!")) or (stripped.endswith("?") and not stripped.startswith("#"))
+    if stripped.startswith(("%", "!")) or _AUTOMAGIC.match(stripped):
+        return True
+    return stripped.endswith("?") and not stripped.startswith("#")
 
 
 @dataclass

@@ -44,7 +44,10 @@ def run(ctx: FileContext, checks: list[Check]) -> None:
         handlers = table.get(type(node))
         if handlers:
             for handler in handlers:
-                handler(node, ctx)
+                try:
+                    handler(node, ctx)
+                except RecursionError:
+                    continue  # an expression too deep to follow: skip it, check the rest
         if isinstance(node, _SCOPES):
             ctx.scope = ctx.scope.child(node)
         ancestors.append(node)
