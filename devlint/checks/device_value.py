@@ -105,7 +105,11 @@ class DeviceValueCheck(Check):
             return ctx.fix(self.code, f"Use `{new}`: the GPU index the program was given", ctx.replace(literal, new))
         if not used_here and self.kind is Kind.CURRENT and self._guarded_by_cuda_check(literal, ctx):
             return self._pin_current(literal, ctx)
-        return ctx.display_only(self.code)
+        return ctx.display_only(
+            self.code,
+            'give it the index the program was given (a --gpu flag, LOCAL_RANK): `torch.device("cuda", index)`; '
+            "or launch with CUDA_VISIBLE_DEVICES",
+        )
 
     def _pin_current(self, literal: ast.AST, ctx: FileContext) -> Fix:
         """Pin the index that is current when the device is chosen: later threads and libraries

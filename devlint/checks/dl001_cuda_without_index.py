@@ -28,10 +28,7 @@ class CudaWithoutIndex(Check):
         receiver = ctx.text(func.value)
         if len(receiver) > 40:
             receiver = receiver[:37] + "..."
-        message = (
-            f"`{receiver}.cuda()` moves to the current CUDA device "
-            "(GPU0 unless set_device or CUDA_VISIBLE_DEVICES chose another), not the device the program chose"
-        )
+        message = f"`{receiver}.cuda()` moves to the current CUDA device (GPU0 unless set_device or CUDA_VISIBLE_DEVICES chose another)"
         ctx.report(self.code, node, message, self._fix(node, ctx))
 
     def _fix(self, node: ast.Call, ctx: FileContext):

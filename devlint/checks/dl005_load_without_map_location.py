@@ -25,10 +25,7 @@ class LoadWithoutMapLocation(Check):
         if location is None and passes_unknown_args(node):
             return
         short = name.rsplit(".", 1)[-1] if name.startswith("torch.hub") else name
-        message = (
-            f"`{short}` without `map_location` restores each tensor to the device it was saved from "
-            "(usually cuda:0), not the device the program chose"
-        )
+        message = f"`{short}` without `map_location` puts each tensor back on the device it was saved from (usually cuda:0)"
         ctx.report(self.code, node, message, self._fix(node, ctx))
 
     def _fix(self, node: ast.Call, ctx: FileContext):
