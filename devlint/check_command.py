@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from devlint import config as config_module
-from devlint import cache, discovery, fixing, linter
+from devlint import cache, discovery, fixing, linter, merge
 from devlint.output import render
 from devlint.output import text as text_output
-from devlint.static import analyze, document
+from devlint.static import analyze, document, noqa
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -55,7 +55,8 @@ def _fix_files(result, files, settings, enabled, unsafe, write, jobs):
             found = analyze.check(_source.to_bytes(text), _file.display, _file.module, enabled, index, checks).findings
             return [f for f in found if f.code not in _ignored]
 
-        outcome = fixing.fix_source(source, recheck(source.text), recheck, unsafe)
+        runtime_only = [f for f in own if f.runtime and f.runtime.get("runtime_only")] if not notebook else []
+        outcome = fixing.fix_source(source, recheck(source.text) + runtime_only, recheck, unsafe)
         for message in outcome.dropped:
             click.echo(f"devlint: {name}: {message}", err=True)
         new_bytes = notebook.with_python(outcome.text) if notebook else source.to_bytes(outcome.text)
@@ -71,8 +72,38 @@ def _fix_files(result, files, settings, enabled, unsafe, write, jobs):
                 diffs.append(fixing.diff(name, raw.decode("utf-8", "replace"), new_bytes.decode("utf-8", "replace")))
         fixed_total += outcome.fixed
         remaining.extend([notebook.to_cells(f) for f in outcome.remaining] if notebook else outcome.remaining)
+        remaining.extend(f for f in runtime_only if not fixing.allowed(f.fix, unsafe))  # the re-check cannot see them
     remaining.sort(key=lambda f: f.sort_key)
     return fixed_total, diffs, remaining
+
+
+def _merge_report(findings, report, files, settings, enabled):
+    """Join the runtime report's leaks to the findings of the checked files; runtime-only
+    findings obey the same selection, per-file ignores and `# noqa` as static ones."""
+    checked = {os.path.realpath(f.path): f.display for f in files}
+    by_display = {f.display: f for f in files}
+    parsed_files = {}
+
+    def read(display):
+        if display not in parsed_files:
+            file = by_display[display]
+            parsed = None if file.path.suffix == ".ipynb" else analyze.parse(file.path.read_bytes(), display)
+            parsed_files[display] = (parsed.source, parsed.tree) if parsed and parsed.tree else (None, None)
+        return parsed_files[display]
+
+    merged = merge.merge(findings, report, checked, read)
+    for note in merged.notes:
+        click.echo(f"devlint: {note}", err=True)
+    kept = []
+    for f in merged.findings:
+        if f.runtime and f.runtime.get("runtime_only"):
+            file = by_display[f.filename]
+            if f.code not in enabled or f.code in settings.ignored_for(linter._root_relative(file, settings)):
+                continue
+            if noqa.parse(read(f.filename)[0].text).suppresses(f.code, f.location.row, f.end_location.row):
+                continue
+        kept.append(f)
+    return kept
 
 
 def run(
@@ -102,9 +133,18 @@ def run(
         for message in missing:
             click.echo(f"devlint: error: {message}", err=True)
         return EXIT_ERROR
+    report = None
+    if runtime_report is not None:
+        try:
+            report = merge.load(runtime_report)
+        except merge.ReportError as exc:
+            click.echo(f"devlint: error: {exc}", err=True)
+            return EXIT_ERROR
     jobs = jobs or linter.default_jobs()
     results_cache = cache.Cache(settings.root, cache.header_key(enabled), enabled=use_cache)
     result = linter.lint(files, settings, enabled, jobs=jobs, cache=results_cache)
+    if report is not None:
+        result.findings = _merge_report(result.findings, report, files, settings, enabled)
     findings = result.findings
     fixed = 0
     if fix or diff:
@@ -115,6 +155,8 @@ def run(
             n = len(diffs)
             click.echo(f"{fixed} fix{'es' * (fixed != 1)} in {n} file{'s' * (n != 1)} would be applied." if n else "No fixes to apply.", err=True)
             return EXIT_FINDINGS if diffs else EXIT_CLEAN
+    if report is not None:
+        findings.sort(key=merge.evidence_order)
     output = render(output_format, findings, files=result.files, unsafe_fixes=unsafe_fixes, fixed=fixed, show_summary=not quiet)
     click.echo(output, nl=False, color=None)
     return EXIT_FINDINGS if findings else EXIT_CLEAN

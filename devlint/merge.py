@@ -1,0 +1,290 @@
+"""`devlint check --runtime-report`: what the runtime saw, joined to what the source says.
+
+- A static finding on a line where the runtime saw a leak is one finding, marked
+  confirmed (`runtime`: count, devices, bytes, whether it created a context) and listed
+  first in text output.
+- A runtime leak with no static finding there (inside a library, through a variable, in
+  a thread) becomes a finding at the user's line, with a fix built from that line's code
+  and the values the runtime saw: a library call that defaulted to CUDA gets
+  `device=<the allowed device's name in scope>`.
+- A static finding on a line the runtime ran without any leak is marked exercised-clean,
+  so a user can sort by evidence.
+
+Lines are matched by file and line; each leak carries its line's text, so a file edited
+since the run is noticed: a leak whose line moved is followed to the line that now holds
+that text nearby, and one whose line is gone is reported as stale, never put on a wrong line.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from devlint.findings import Applicability, Finding, Fix, Location
+
+SUPPORTED_VERSIONS = (1,)
+_SEARCH = 30  # how far a moved line is looked for, in lines
+
+
+class ReportError(Exception):
+    """A runtime report that cannot be used: said in one line, exit code 2."""
+
+
+@dataclass
+class RuntimeLeak:
+    code: str
+    message: str
+    filename: str
+    line: int
+    device: str
+    kind: str
+    count: int
+    bytes: int
+    suggestion: str
+    origin: str | None = None
+    function: str = ""
+    source_line: str | None = None
+    created_context: bool = False
+
+
+@dataclass
+class Report:
+    path: Path
+    allowed: list[str]
+    leaks: list[RuntimeLeak]
+    exercised: dict[tuple[str, int], int] = field(default_factory=dict)  # (file, line) -> calls seen clean
+
+
+def _real(filename: str, base: Path) -> str:
+    path = Path(filename)
+    if not path.is_absolute():
+        path = base / path
+    return os.path.realpath(path)
+
+
+def load(path: Path) -> Report:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ReportError(f"runtime report not found: {path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"cannot read runtime report {path}: {exc}") from exc
+    except ValueError as exc:
+        raise ReportError(f"runtime report {path} is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or "leaks" not in data or "version" not in data:
+        raise ReportError(f"{path} is not a devlint runtime report (no `version` and `leaks`)")
+    if data["version"] not in SUPPORTED_VERSIONS:
+        raise ReportError(
+            f"runtime report {path} has schema version {data['version']!r}; this devlint reads version "
+            f"{', '.join(map(str, SUPPORTED_VERSIONS))}: rerun `devlint run` with this devlint"
+        )
+    base = Path(path).resolve().parent
+    leaks = []
+    try:
+        for item in data["leaks"]:
+            leaks.append(
+                RuntimeLeak(
+                    code=str(item["code"]),
+                    message=str(item["message"]),
+                    filename=_real(item["filename"], base),
+                    line=int(item["line"]),
+                    device=str(item.get("device", "")),
+                    kind=str(item.get("kind", "allocation")),
+                    count=int(item.get("count", 1)),
+                    bytes=int(item.get("bytes", 0)),
+                    suggestion=str(item.get("suggestion", "")),
+                    origin=item.get("origin"),
+                    function=str(item.get("function", "")),
+                    source_line=item.get("source_line"),
+                    created_context=bool(item.get("created_context", False)),
+                )
+            )
+        exercised = {
+            (_real(e["filename"], base), int(e["line"])): int(e.get("count", 1)) for e in data.get("exercised", [])
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportError(f"runtime report {path} has a malformed entry: {exc!r}") from exc
+    return Report(Path(path), [str(a) for a in data.get("allowed", [])], leaks, exercised)
+
+
+# --- following lines that moved --------------------------------------------------------
+
+
+def _relocate(leak: RuntimeLeak, lines: list[str]) -> int | None:
+    """The line that holds the leak's code now: the same line if unchanged, else the
+    nearest line with the same text; None when the code is gone or ambiguous."""
+    if leak.source_line is None:
+        return leak.line if 1 <= leak.line <= len(lines) else None
+    wanted = leak.source_line.strip()
+    if 1 <= leak.line <= len(lines) and lines[leak.line - 1].strip() == wanted:
+        return leak.line
+    for distance in range(1, _SEARCH + 1):
+        hits = [n for n in (leak.line - distance, leak.line + distance) if 1 <= n <= len(lines) and lines[n - 1].strip() == wanted]
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            return None
+    return None
+
+
+# --- runtime-only findings ----------------------------------------------------------------
+
+
+def _call_on_line(tree: ast.Module, line: int, origin: str | None) -> ast.Call | None:
+    """The call on `line` that led into the library frame `origin` ("path:line in Class.func")."""
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.lineno <= line <= n.end_lineno]
+    if not calls:
+        return None
+    if origin:
+        qual = origin.rsplit(" in ", 1)[-1]
+        names = {part for part in qual.split(".") if part not in ("__init__", "__call__", "<module>")}
+        named = [c for c in calls if _callee_name(c) in names]
+        if named:
+            return min(named, key=lambda c: (c.end_lineno - c.lineno, c.end_col_offset - c.col_offset))
+    on_line = [c for c in calls if c.lineno == line]
+    return max(on_line or calls, key=lambda c: (c.end_lineno - c.lineno, c.end_col_offset - c.col_offset))
+
+
+def _callee_name(call: ast.Call) -> str | None:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return None
+
+
+def _runtime_finding(leak: RuntimeLeak, display: str, source, tree, line: int) -> Finding:
+    """A finding for a leak the source alone did not show, with a fix where one is safe to make."""
+    from devlint.static.context import FileContext
+    from devlint.static.index import ProjectIndex
+
+    call = _call_on_line(tree, line, leak.origin)
+    row_text = source.line(line)
+    start = Location(line, len(row_text) - len(row_text.lstrip()) + 1)
+    end = Location(line, len(row_text) + 1)
+    fix = Fix(Applicability.DISPLAY_ONLY, leak.suggestion)
+    if call is not None:
+        ctx = FileContext(display, source, tree, "", frozenset(), ProjectIndex())
+        start, end = ctx.start(call), ctx.end(call)
+        if leak.code == "DL012" and not any(kw.arg == "device" for kw in call.keywords):
+            ctx.scope = _scope_at(ctx, call)
+            found = ctx.suggest_device(call)
+            if found is not None:
+                fix = Fix(
+                    Applicability.UNSAFE,
+                    f"Pass `device={found.expr}` (the runtime saw the default put this on {leak.device})",
+                    (ctx.add_keyword(call, f"device={found.expr}"),),
+                )
+    where = f" (inside {leak.origin})" if leak.origin else ""
+    return Finding(
+        code=leak.code,
+        message=f"{leak.message}{where}",
+        filename=display,
+        location=start,
+        end_location=end,
+        fix=fix,
+        noqa_row=line,
+        runtime={**_evidence([leak]), "runtime_only": True},
+        notes=("seen at runtime only: the source alone did not show this leak",),
+    )
+
+
+def _scope_at(ctx, node: ast.AST):
+    """The scope enclosing `node`, built the way the engine would reach it."""
+    from devlint.static.walk import children
+
+    parents: dict[int, ast.AST] = {}
+    stack = [ctx.tree]
+    while stack:
+        current = stack.pop()
+        for child in children(current):
+            parents[id(child)] = current
+            stack.append(child)
+    chain = []
+    current = parents.get(id(node))
+    while current is not None:
+        chain.append(current)
+        current = parents.get(id(current))
+    scope = ctx.module_scope
+    for outer in reversed(chain):
+        if isinstance(outer, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            scope = scope.child(outer)
+    return scope
+
+
+def _evidence(leaks: list[RuntimeLeak]) -> dict:
+    return {
+        "count": sum(l.count for l in leaks),
+        "devices": sorted({l.device for l in leaks}),
+        "bytes": sum(l.bytes for l in leaks),
+        "context_created": any(l.created_context for l in leaks),
+        "exercised": True,
+    }
+
+
+@dataclass
+class Merged:
+    findings: list[Finding]
+    notes: list[str]
+
+
+def merge(findings: list[Finding], report: Report, checked: dict[str, str], read) -> Merged:
+    """Join `findings` (of the files in `checked`: realpath -> display name) with `report`.
+    `read(display)` returns (Source, tree) for a checked file."""
+    notes: list[str] = []
+    by_site: dict[tuple[str, int], list[RuntimeLeak]] = {}
+    for leak in report.leaks:
+        display = checked.get(leak.filename)
+        if display is None:
+            continue  # a file outside what was checked (a library, another project)
+        source, tree = read(display)
+        if source is None:
+            notes.append(f"{display}: cannot read it to place the runtime's leak at line {leak.line}")
+            continue
+        line = _relocate(leak, [source.line(n) for n in range(1, len(source.line_starts) + 1)])
+        if line is None:
+            notes.append(
+                f"{display}:{leak.line}: the file changed since the runtime report was written; "
+                f"its {leak.code} leak there was not placed (rerun `devlint run`)"
+            )
+            continue
+        by_site.setdefault((display, line), []).append(leak)
+
+    merged: list[Finding] = []
+    matched: set[tuple[str, int]] = set()
+    for finding in findings:
+        rows = range(finding.location.row, finding.end_location.row + 1)
+        leaks = [l for row in rows for l in by_site.get((finding.filename, row), [])]
+        if leaks:
+            matched.update((finding.filename, row) for row in rows)
+            merged.append(replace(finding, runtime=_evidence(leaks)))
+            continue
+        real = next((r for r, d in checked.items() if d == finding.filename), None)
+        ran = any(report.exercised.get((real, row)) for row in rows)
+        merged.append(replace(finding, runtime={"count": 0, "devices": [], "bytes": 0, "exercised": True}) if ran else finding)
+    for (display, line), leaks in by_site.items():
+        if (display, line) in matched:
+            continue
+        source, tree = read(display)
+        for code in dict.fromkeys(l.code for l in leaks):
+            group = [l for l in leaks if l.code == code]
+            finding = _runtime_finding(group[0], display, source, tree, line)
+            finding.runtime = {**_evidence(group), "runtime_only": True}
+            merged.append(finding)
+    return Merged(merged, notes)
+
+
+def evidence_order(finding: Finding) -> tuple:
+    """Confirmed leaks first, then findings not exercised, then those exercised without a leak."""
+    runtime = finding.runtime
+    if runtime and runtime.get("count"):
+        rank = 0
+    elif runtime and runtime.get("exercised"):
+        rank = 2
+    else:
+        rank = 1
+    return (rank, *finding.sort_key)
