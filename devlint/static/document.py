@@ -78,7 +78,12 @@ class Notebook:
             if cell_lines and cell_lines[0].lstrip().startswith("%%"):  # a cell magic: not Python
                 cell_lines = [self._magic(line) for line in cell_lines]
             else:
-                cell_lines = [self._magic(line) if _is_magic(line) else line for line in cell_lines]
+                kept, continued = [], False
+                for line in cell_lines:
+                    magic = continued or _is_magic(line)
+                    kept.append(self._magic(line) if magic else line)
+                    continued = magic and line.rstrip().endswith("\\")  # `!cmd \` goes on
+                cell_lines = kept
             lines.extend(cell_lines)
         return "\n".join(lines) + "\n"
 

@@ -21,7 +21,7 @@ def _notebook(*cells, indent=1):
 CELLS = (
     ("markdown", ["# Demo\n"]),
     ("code", ["%matplotlib inline\n", "import torch\n", "device = torch.device('cuda:1')\n"]),
-    ("code", ["!nvidia-smi\n", "cd checkpoints\n", "w = torch.load('w.pth')\n", "x = torch.zeros(3).cuda()"]),
+    ("code", ["!nvidia-smi \\\n", "    --query-gpu=name\n", "cd checkpoints\n", "w = torch.load('w.pth')\n", "x = torch.zeros(3).cuda()"]),
     ("code", ["y = torch.load('y.pth')  # noqa: DL005\n", "print(y)"]),
     ("code", "%%bash\necho not python\n"),
 )
@@ -38,9 +38,9 @@ def test_findings_name_the_cell_and_the_line_in_it(run_devlint, notebook):
     code, out, _ = run_devlint("check", notebook, "--output-format", "json", "--no-cache")
     found = [(f["code"], f["cell"], f["location"]["row"], f["location"]["column"]) for f in json.loads(out)]
     # 2nd code cell, after a shell escape and an automagic; the noqa'd load in cell 3 is suppressed
-    assert found == [("DL005", 2, 3, 5), ("DL011", 2, 4, 5)]
+    assert found == [("DL005", 2, 4, 5), ("DL011", 2, 5, 5)]
     code, out, _ = run_devlint("check", notebook, "--no-cache")
-    assert f"{notebook}:cell 2:3:5: DL005" in out
+    assert f"{notebook}:cell 2:4:5: DL005" in out
 
 
 def test_fix_rewrites_only_the_changed_cell(run_devlint, notebook):
@@ -49,7 +49,7 @@ def test_fix_rewrites_only_the_changed_cell(run_devlint, notebook):
     after = json.loads(notebook.read_text())
     assert code == 0, out + err
     assert after["cells"][2]["source"] == [
-        "!nvidia-smi\n", "cd checkpoints\n", "w = torch.load('w.pth', map_location=device)\n", "x = torch.zeros(3, device=device)"
+        "!nvidia-smi \\\n", "    --query-gpu=name\n", "cd checkpoints\n", "w = torch.load('w.pth', map_location=device)\n", "x = torch.zeros(3, device=device)"
     ]
     for i in (0, 1, 3, 4):
         assert after["cells"][i] == before["cells"][i]
