@@ -150,18 +150,20 @@ def _stack(site: FrameType, inner: list[FrameType]) -> tuple[str, ...]:
 
 
 def _function(frame: FrameType):
-    """The function object a frame runs, found through `self`/`cls` or the module globals."""
+    """The function object a frame runs: a method found through `self`/`cls`, a module
+    function, or a local function of the caller."""
     code = frame.f_code
     first = code.co_varnames[0] if code.co_argcount else None
     owner = frame.f_locals.get(first) if first in ("self", "cls") else None
-    namespaces = []
+    candidates = []
     if owner is not None:
-        namespaces = [vars(k) for k in (owner if isinstance(owner, type) else type(owner)).__mro__]
-    namespaces.append(frame.f_globals)
-    for namespace in namespaces:
-        candidate = namespace.get(code.co_name)
+        candidates = [vars(k).get(code.co_name) for k in (owner if isinstance(owner, type) else type(owner)).__mro__]
+    candidates.append(frame.f_globals.get(code.co_name))
+    if frame.f_back is not None:
+        candidates += list(frame.f_back.f_locals.values())
+    for candidate in candidates:
         candidate = getattr(candidate, "__func__", candidate)  # staticmethod, classmethod
-        if callable(candidate) and getattr(inspect.unwrap(candidate), "__code__", None) is code:
+        if inspect.isfunction(candidate) and inspect.unwrap(candidate).__code__ is code:
             return candidate
     return None
 

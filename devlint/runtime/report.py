@@ -72,8 +72,11 @@ class Leak:
         }
 
 
-class DeviceLeakError(RuntimeError):
-    """Raised in strict mode at the first leaking request, before the call runs."""
+class DeviceLeakError(Exception):
+    """Raised in strict mode at the first leaking request, before the call runs.
+
+    Not a RuntimeError: code that catches CUDA's RuntimeErrors (out of memory, no
+    device) must not swallow it."""
 
     def __init__(self, message: str, leak: Leak | None = None):
         super().__init__(message)

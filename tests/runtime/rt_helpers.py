@@ -1,6 +1,10 @@
 """Small helpers shared by the runtime tests."""
 
+import os
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def next_line() -> int:
@@ -10,3 +14,10 @@ def next_line() -> int:
 
 def sites(leaks) -> list[tuple[str, int]]:
     return sorted((leak.code, leak.line) for leak in leaks)
+
+
+def repo_environment(**extra) -> dict:
+    """The environment for a child Python that imports this checkout of devlint, with no GPU."""
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), CUDA_VISIBLE_DEVICES="")
+    environment.update(extra)
+    return environment
