@@ -156,6 +156,8 @@ class LeakMode(TorchFunctionMode):
             args = tuple(legacy.unwrap(a) for a in args)
             kwargs = {k: legacy.unwrap(v) for k, v in kwargs.items()}
         request = judge(args, kwargs)
+        if request is None:  # not a GPU request
+            return func(*args, **kwargs)
         same = args[0] if args and isinstance(args[0], torch.Tensor) else None
         return self.hub.intercept(request, lambda: func(*args, **kwargs), same)
 
