@@ -69,7 +69,12 @@ class Hub:
         self.sites = {}
         self._analyses = {}
         self._patches = patches.install(self)
-        self._mode = mode.push(self)
+        try:
+            self._mode = mode.push(self)
+        except BaseException:
+            patches.uninstall(self._patches)
+            self._patches = []
+            raise
 
     def _uninstall(self) -> None:
         from devlint.runtime import mode, patches

@@ -26,6 +26,9 @@ from devlint.runtime.devices import Target, current_index, target
 from devlint.runtime.patches import resolve
 from devlint.runtime.requests import Request, placement
 
+# Under torch.compile the mode must stay out of the traced graph (torch < 2.3 has no such check).
+_is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)
+
 
 def _show(spec) -> str:
     if isinstance(spec, torch.device):
@@ -150,7 +153,7 @@ class LeakMode(TorchFunctionMode):
                 return func(*args, **kwargs)
             name = _call_name(func)
             judge = lambda a, k: _device_keyword(name, k["device"])  # noqa: E731
-        if torch.compiler.is_compiling():
+        if _is_compiling():
             return func(*args, **kwargs)
         if func is torch.Tensor.type:
             args = tuple(legacy.unwrap(a) for a in args)
