@@ -19,7 +19,7 @@ import torch
 
 from devlint.runtime import attribution
 from devlint.runtime.devices import current_index, label
-from devlint.runtime.oracle import ContextOracle, can_ask
+from devlint.runtime.oracle import ContextOracle
 from devlint.runtime.report import DeviceLeakError, Leak
 from devlint.runtime.requests import Request
 
@@ -65,7 +65,8 @@ class Hub:
 
         self.oracle = ContextOracle()
         self.oracle.poll()  # contexts from before the trace are not its business
-        self.selected = {threading.get_ident(): current_index()} if can_ask() and current_index() != 0 else {}
+        current = current_index()  # a device selected before tracing started counts as selected
+        self.selected = {threading.get_ident(): current} if current != 0 else {}
         self.sites = {}
         self._analyses = {}
         self._patches = patches.install(self)
@@ -234,7 +235,10 @@ def _suggest(fix: str, analysis, allowed) -> str:
 
 
 def _nbytes(value, index: int) -> int:
-    """Bytes a call's result holds on GPU `index` (tensors, storages, and sequences of them)."""
+    """Bytes a call's result holds on GPU `index`: tensors and storages, also inside lists,
+    tuples and dicts (a loaded checkpoint)."""
+    if isinstance(value, dict):
+        value = list(value.values())
     if isinstance(value, (list, tuple)):
         return sum(_nbytes(item, index) for item in value)
     device = getattr(value, "device", None)

@@ -88,7 +88,7 @@ class _Installer:
 
         self.replace(owner, name, make)
 
-    def wrap_name(self, dotted: str, judge, offset_for_classes: bool = True) -> None:
+    def wrap_name(self, dotted: str, judge) -> None:
         """Wrap a function by name; for a class, the `__new__` or `__init__` it defines
         (then `judge` sees the arguments after `cls`/`self`)."""
         found = resolve(dotted)
@@ -178,8 +178,8 @@ def _selectors(installer: _Installer) -> None:
     """`set_device(i)`, `torch.cuda.device(i)`: judged like any request, and remembered
     per thread (a thread that never selected a device is on device 0: DL102)."""
     hub = installer.hub
-    for code in ("DL006", "DL008"):
-        for name in catalog.api(code, "selectors", []):
+    for code, rule in catalog.load().items():  # each selector is reported under the rule that lists it
+        for name in rule.api.get("selectors", []):
 
             def judge(args, kwargs, name=name, code=code):
                 spec = _argument(args, kwargs, "device", 0)
