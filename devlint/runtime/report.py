@@ -8,7 +8,7 @@ and the pytest plugin read it.
     {"version": 1,
      "command": "python train.py --gpu 1",         # what ran, or null for a trace()
      "allowed": ["cuda:1"],                        # "cpu" when no GPU was allowed
-     "leaks": [{"code", "message", "filename", "line", "function", "device",
+     "leaks": [{"code", "message", "filename" (absolute), "line" (1-based), "function", "device",
                 "kind": "allocation" | "context", "count", "bytes",
                 "origin": "path:line in function" | null, "stack": ["path:line in function", ...],
                 "suggestion"}],

@@ -1,5 +1,6 @@
 """Imported by every scenario: at interpreter exit (after devlint has written its report),
-write what the driver and NVML say about this process to $DEVLINT_PROBE. Creates no context."""
+write what the driver and NVML say about this process to $DEVLINT_PROBE. Independent of
+devlint's own NVML code, since it checks devlint; creates no context."""
 
 import atexit
 import json
