@@ -110,9 +110,13 @@ def run_command(devices, report_path, strict, as_module, target, args):
     """Run a Python program under the runtime tracer and report every call that lands on
     a GPU it was not meant to use. Exit: the program's own code if it failed, else 1 when
     something leaked, else 0."""
-    from devlint.runtime import run
-    from devlint.runtime.devices import DeviceError
-
+    try:
+        from devlint.runtime import run
+        from devlint.runtime.devices import DeviceError
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        _fail("`devlint run` needs PyTorch: install torch for your platform (or `pip install devlint[runtime]`)")
     try:
         code = run.main(target, list(args), module=as_module, devices=devices, report_path=report_path, strict=strict)
     except DeviceError as exc:
