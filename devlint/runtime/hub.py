@@ -1,0 +1,253 @@
+"""The process-wide half of the tracer: hooks installed once, shared by every session.
+
+Hooks are process-wide (patched functions) or per thread (the function mode), but
+sessions nest: `devlint run` around a program that itself calls `devlint.trace()`, a
+pytest session around a test. The hub installs the hooks when the first session
+starts and removes them when the last one stops; every hook hands its request to
+`Hub.intercept`, which judges it for each session before the call runs, records it
+where it leaks (or raises, in strict mode), runs the call, then asks the driver
+whether a context appeared and counts the bytes the call left on the GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+
+import torch
+
+from devlint.runtime import attribution
+from devlint.runtime.devices import current_index, label
+from devlint.runtime.oracle import ContextOracle
+from devlint.runtime.report import DeviceLeakError, Leak
+from devlint.runtime.requests import Request
+
+UNKNOWN_SITE = attribution.Frame("<unknown>", 0, "")
+
+
+class _ThreadState(threading.local):
+    busy = False  # inside a judged call: the calls it makes are its own business
+    map_locations: tuple = ()  # the `map_location` of each torch.load running in this thread
+    restored = 0  # location tags the restore hook judged in this thread (torch.load's internals)
+    default_device = None  # the device a `torch.device(...)` context is filling in right now
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.sessions: tuple = ()  # replaced, never mutated: hooks read it without the lock
+        self.thread = _ThreadState()
+        self.oracle = ContextOracle()
+        self.selected: dict[int, int] = {}  # thread ident -> the device that thread selected
+        self.sites: dict[str, attribution.Frame] = {}  # "cuda-init", "process-group": where they happened
+        self._analyses: dict[tuple, attribution.Analysis] = {}
+        self._lock = threading.RLock()
+        self._patches: list = []
+        self._mode = None
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def attach(self, session) -> None:
+        with self._lock:
+            if not self.sessions:
+                self._install()
+            self.sessions = self.sessions + (session,)
+
+    def detach(self, session) -> None:
+        with self._lock:
+            self.final_poll()
+            self.sessions = tuple(s for s in self.sessions if s is not session)
+            if not self.sessions:
+                self._uninstall()
+
+    def _install(self) -> None:
+        from devlint.runtime import mode, patches
+
+        self.oracle = ContextOracle()
+        self.oracle.poll()  # contexts from before the trace are not its business
+        current = current_index()  # a device selected before tracing started counts as selected
+        self.selected = {threading.get_ident(): current} if current != 0 else {}
+        self.sites = {}
+        self._analyses = {}
+        self._patches = patches.install(self)
+        try:
+            self._mode = mode.push(self)
+        except BaseException:
+            patches.uninstall(self._patches)
+            self._patches = []
+            raise
+
+    def _uninstall(self) -> None:
+        from devlint.runtime import mode, patches
+
+        try:
+            mode.remove(self._mode)
+        finally:
+            self._mode = None
+            patches.uninstall(self._patches)
+            self._patches = []
+            self._analyses = {}
+
+    @contextlib.contextmanager
+    def thread_scope(self):
+        """The function mode is per thread: enter it for the life of a new thread."""
+        from devlint.runtime import mode
+
+        pushed = mode.push(self) if self.sessions else None
+        try:
+            yield
+        finally:
+            if pushed is not None:
+                mode.remove(pushed)
+
+    # -- judging ----------------------------------------------------------------------
+
+    def intercept(self, request: Request | None, call, same=None):
+        """Judge `request`, run `call()`, account for what it did. `same`: an input the
+        call may return unchanged (then it allocated nothing)."""
+        sessions = self.sessions
+        if request is None or not sessions or self.thread.busy:
+            return call()
+        leaking = [s for s in sessions if request.always or request.index not in s.allowed]
+        located = None
+        appeared = self.oracle.poll()
+        if appeared:
+            located = self._locate()
+            self._unexplained(appeared, located, f"before this call (since the previous intercepted call), which asked for {label(request.index)}")
+        records = []
+        if leaking:
+            located = located or self._locate()
+            records = self._record(request, leaking, located)
+        result = None
+        self.thread.busy = True
+        try:
+            result = call()
+            return result
+        finally:
+            self.thread.busy = False
+            appeared = self.oracle.poll()
+            created = bool(records) and request.index in appeared
+            nbytes = 0 if result is same else _nbytes(result, request.index)
+            for session, record in records:
+                session.recorder.update(record, nbytes, created)
+            if created:
+                appeared.discard(request.index)
+            if appeared:
+                self._unexplained(appeared, located or self._locate(), f"during this call, which asked for {label(request.index)}")
+
+    def note_site(self, name: str) -> None:
+        """Remember where something first happened (CUDA initialised, a process group made)."""
+        if name not in self.sites:
+            site, _ = attribution.locate(sys._getframe(1))
+            self.sites[name] = attribution.frame_of(site) if site is not None else UNKNOWN_SITE
+
+    def select(self, index: int) -> None:
+        self.selected[threading.get_ident()] = index
+
+    def final_poll(self) -> None:
+        """Contexts that appeared after the last intercepted call, reported at no site."""
+        appeared = self.oracle.poll()
+        if appeared:
+            self._unexplained(appeared, None, "after the last intercepted call")
+
+    def _locate(self):
+        return attribution.locate(sys._getframe(2))
+
+    def _record(self, request: Request, sessions, located) -> list:
+        site_frame, inner = located
+        site = attribution.frame_of(site_frame) if site_frame is not None else UNKNOWN_SITE
+        key = (site.filename, site.line, request.code, request.index)
+        analysis = self._analyses.get(key)
+        if analysis is None and site_frame is not None:
+            analysis = self._analyses[key] = attribution.analyze(site_frame, inner, request.index)
+        code, message, fix = self._classify(request, analysis)
+        records = []
+        for session in sessions:
+            leak = Leak(
+                code=code,
+                message=message,
+                filename=site.filename,
+                line=site.line,
+                function=site.function,
+                device=label(request.index),
+                kind=request.kind,
+                suggestion=_suggest(fix, analysis, session.allowed),
+                origin=str(analysis.origin) if analysis and analysis.origin else None,
+                stack=analysis.stack if analysis else (),
+            )
+            records.append((session, session.recorder.add(leak)))
+        for session, record in records:
+            if session.strict:
+                raise DeviceLeakError.for_leak(record, session.allowed.labels)
+        return records
+
+    def _classify(self, request: Request, analysis) -> tuple[str, str, str]:
+        """The code, message and fix of a leak: the request's own, unless a library was
+        called without its `device` (DL012) or a thread never selected one (DL102)."""
+        callee = analysis.callee if analysis else None
+        if callee is not None and callee.library:
+            also = "".join(f" (or `{name}=`)" for name in callee.also)
+            return (
+                "DL012",
+                f"`{callee.name}` was called without `device` (its default: {callee.default}); inside it, {request.message}",
+                f"pass `device={{device}}`{also} to `{callee.name}`",
+            )
+        if request.via_current and self._thread_never_selected(request.index):
+            thread = threading.current_thread().name
+            return (
+                "DL102",
+                f"{request.message} in thread {thread!r}, which never selected a device (set_device in another thread does not carry over)",
+                "pass the device explicitly, or call `torch.cuda.set_device({device})` at the start of the thread",
+            )
+        if callee is not None:
+            return request.code, request.message, f"`{callee.name}` called at {callee.call.at} left `device` at its default {callee.default}: pass `device={{device}}` there"
+        return request.code, request.message, request.fix
+
+    def _thread_never_selected(self, index: int) -> bool:
+        selected = self.selected
+        return threading.get_ident() not in selected and any(other != index for other in selected.values())
+
+    def _unexplained(self, appeared: set[int], located, when: str) -> None:
+        site_frame = located[0] if located else None
+        site = attribution.frame_of(site_frame) if site_frame is not None else UNKNOWN_SITE
+        for index in sorted(appeared):
+            for session in self.sessions:
+                if index in session.allowed:
+                    continue
+                leak = Leak(
+                    code="DL101",
+                    message=f"a CUDA context (~0.5 GiB) appeared on {label(index)} {when}, and no intercepted call asked for {label(index)}",
+                    filename=site.filename,
+                    line=site.line,
+                    function=site.function,
+                    device=label(index),
+                    kind="context",
+                    suggestion=_suggest("call `torch.cuda.set_device({device})` first, so code that uses the current device lands there, or launch with CUDA_VISIBLE_DEVICES", None, session.allowed),
+                    stack=(str(site),) if site_frame is not None else (),
+                )
+                session.recorder.add(leak)
+
+
+def _suggest(fix: str, analysis, allowed) -> str:
+    """The fix with `{device}` replaced by a local that holds an allowed device, else the device itself."""
+    expression = next((expr for expr, where in (analysis.candidates if analysis else ()) if where.index in allowed), None)
+    return fix.replace("{device}", expression or repr(allowed.first))
+
+
+def _nbytes(value, index: int) -> int:
+    """Bytes a call's result holds on GPU `index`: tensors and storages, also inside lists,
+    tuples and dicts (a loaded checkpoint)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(item, index) for item in value)
+    device = getattr(value, "device", None)
+    if not isinstance(device, torch.device) or device.type != "cuda" or device.index != index:
+        return 0
+    if isinstance(value, torch.Tensor):
+        return value.nbytes if value.layout == torch.strided else 0
+    nbytes = getattr(value, "nbytes", None)  # storages
+    return nbytes() if callable(nbytes) else 0
+
+
+HUB = Hub()

@@ -1,0 +1,163 @@
+"""Leak records, their aggregation by site, and the report file.
+
+A leak site is (code, file, line, device): every request judged a leak at the same
+site adds to one record (count, bytes), so a loop that leaks a million times is one
+line in the report. The report is JSON (schema below); `devlint check --runtime-report`
+and the pytest plugin read it.
+
+    {"version": 1,
+     "command": "python train.py --gpu 1",         # what ran, or null for a trace()
+     "allowed": ["cuda:1"],                        # "cpu" when no GPU was allowed
+     "leaks": [{"code", "message", "filename" (absolute), "line" (1-based), "function", "device",
+                "kind": "allocation" | "context", "count", "bytes",
+                "origin": "path:line in function" | null, "stack": ["path:line in function", ...],
+                "suggestion"}],
+     "gpus": [{"device": "cuda:0", "physical": 0 | null, "allowed", "context",
+               "reserved": bytes in torch's allocator, "memory": NVML bytes of this process | null}],
+     "notes": ["what could not be measured, and why"]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPORT_VERSION = 1
+
+
+@dataclass
+class Leak:
+    code: str
+    message: str
+    filename: str
+    line: int
+    function: str
+    device: str
+    kind: str
+    suggestion: str
+    origin: str | None = None
+    stack: tuple[str, ...] = ()
+    count: int = 0
+    bytes: int = 0
+    created_context: bool = False  # a call at this site created the CUDA context on `device`
+
+    @property
+    def key(self) -> tuple:
+        return (self.code, self.filename, self.line, self.device)
+
+    @property
+    def full_message(self) -> str:
+        if self.created_context:
+            return f"{self.message}; this created the CUDA context on {self.device} (~0.5 GiB)"
+        return self.message
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.code,
+            "message": self.full_message,
+            "filename": self.filename,
+            "line": self.line,
+            "function": self.function,
+            "device": self.device,
+            "kind": self.kind,
+            "count": self.count,
+            "bytes": self.bytes,
+            "origin": self.origin,
+            "stack": list(self.stack),
+            "suggestion": self.suggestion,
+        }
+
+
+class DeviceLeakError(Exception):
+    """Raised in strict mode at the first leaking request, before the call runs.
+
+    Not a RuntimeError: code that catches CUDA's RuntimeErrors (out of memory, no
+    device) must not swallow it."""
+
+    def __init__(self, message: str, leak: Leak | None = None):
+        super().__init__(message)
+        self.leak = leak
+
+    @classmethod
+    def for_leak(cls, leak: Leak, allowed: list[str]) -> "DeviceLeakError":
+        where = f"{leak.filename}:{leak.line}"
+        return cls(f"{leak.code} at {where}: {leak.message} (this run allows {', '.join(allowed)}). Fix: {leak.suggestion}", leak)
+
+    def __reduce__(self):  # picklable across processes (pytest-xdist); the record stays behind
+        return (type(self), (str(self),))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Counts per site at one moment, to report only what happened after it."""
+
+    totals: dict = field(default_factory=dict)
+
+
+class Recorder:
+    """Leak records of one session, aggregated by site. Safe to use from several threads."""
+
+    def __init__(self) -> None:
+        self._leaks: dict[tuple, Leak] = {}
+        self._lock = threading.Lock()
+
+    def add(self, leak: Leak) -> Leak:
+        """Count one more request at `leak`'s site; returns the site's record."""
+        with self._lock:
+            record = self._leaks.setdefault(leak.key, leak)
+            record.count += 1
+            return record
+
+    def update(self, record: Leak, nbytes: int, created_context: bool) -> None:
+        with self._lock:
+            record.bytes += nbytes
+            record.created_context = record.created_context or created_context
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return Snapshot({key: (leak.count, leak.bytes) for key, leak in self._leaks.items()})
+
+    def leaks(self, since: Snapshot | None = None) -> list[Leak]:
+        with self._lock:
+            records = [replace(leak) for leak in self._leaks.values()]
+        if since is not None:
+            for leak in records:
+                count, nbytes = since.totals.get(leak.key, (0, 0))
+                leak.count -= count
+                leak.bytes -= nbytes
+            records = [leak for leak in records if leak.count > 0]
+        return sorted(records, key=lambda leak: (leak.filename, leak.line, leak.code, leak.device))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._leaks.clear()
+
+
+def build(command: str | None, allowed: list[str], leaks: list[Leak], gpus: list, notes: list[str]) -> dict:
+    return {
+        "version": REPORT_VERSION,
+        "command": command,
+        "allowed": allowed,
+        "leaks": [leak.to_json() for leak in leaks],
+        "gpus": [gpu.to_json() for gpu in gpus],
+        "notes": notes,
+    }
+
+
+def write(report: dict, path: str | os.PathLike) -> None:
+    """Write atomically: a crash while writing never leaves half a report behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=2)
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,63 @@
+"""Tracing sessions: what `devlint.trace()`, `devlint run` and the pytest plugin hold.
+
+A Tracer is one session: the devices it allows, whether it raises at the first leak,
+and its own leak records. Sessions share the process-wide hooks (see hub.py), so they
+nest; each judges every request against its own allowed devices. For per-test use,
+`snapshot()` marks a moment and `leaks(since=mark)` returns only what came after it.
+"""
+
+from __future__ import annotations
+
+from devlint.runtime import oracle, report
+from devlint.runtime.devices import parse_allowed
+from devlint.runtime.hub import HUB
+from devlint.runtime.report import Leak, Recorder, Snapshot
+
+
+class Tracer:
+    def __init__(self, device=None, *, strict: bool = False) -> None:
+        """`device`: one device or several (`"cuda:1"`, `1`, `"auto"`, `"cpu"`); None reads
+        DEVLINT_DEVICE, else `auto`. Raises DeviceError for a device it cannot use."""
+        self.allowed = parse_allowed(device)
+        self.strict = strict
+        self.recorder = Recorder()
+        self.running = False
+
+    def start(self) -> "Tracer":
+        if self.running:
+            raise RuntimeError("this tracer is already running")
+        HUB.attach(self)
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        """Stop judging; the hooks go when the last session stops. Safe to call twice."""
+        if self.running:
+            self.running = False
+            HUB.detach(self)
+
+    def __enter__(self) -> "Tracer":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def leaks(self, since: Snapshot | None = None) -> list[Leak]:
+        return self.recorder.leaks(since)
+
+    def snapshot(self) -> Snapshot:
+        return self.recorder.snapshot()
+
+    def reset(self) -> None:
+        self.recorder.reset()
+
+    def report(self, command: str | None = None) -> dict:
+        """The report (schema in report.py), with each visible GPU's state as of now."""
+        gpus, notes = oracle.gpu_usage(self.allowed)
+        return report.build(command, self.allowed.labels, self.leaks(), gpus, notes)
+
+
+def trace(device=None, *, strict: bool = False) -> Tracer:
+    """Trace a block: `with devlint.trace(device="cuda:1") as tracer: ...`, then
+    `tracer.leaks()`. With `strict=True` the first leaking call raises DeviceLeakError."""
+    return Tracer(device, strict=strict)

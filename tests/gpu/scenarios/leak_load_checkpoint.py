@@ -1,0 +1,9 @@
+"""`torch.load` of a checkpoint saved from cuda:0, without map_location."""
+# devlint: --device cuda:1
+import os
+
+import _probe  # noqa: F401
+import torch
+
+intended = torch.ones(1, device="cuda:1")
+state = torch.load(os.environ["DEVLINT_CHECKPOINT"])  # expect: DL005

@@ -1,0 +1,47 @@
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from devlint.runtime.hub import HUB  # noqa: E402
+from devlint.runtime.tracer import Tracer  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_gpu_reachable(monkeypatch):
+    """These tests judge requests that then fail on a CPU build. On a machine with GPUs,
+    hide them, so that no test ever reaches one; and check no session outlives its test."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("DEVLINT_DEVICE", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    yield
+    assert HUB.sessions == (), "a test left a tracer running"
+
+
+@pytest.fixture
+def attempt():
+    """Call and return the result, or the exception a CPU build raises once the request is judged."""
+
+    def call(function, *args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except (RuntimeError, AssertionError, TypeError, AttributeError, ValueError) as exc:
+            return exc
+
+    return call
+
+
+@pytest.fixture
+def tracer():
+    with Tracer("cuda:1") as running:
+        yield running
+
+
+@pytest.fixture
+def current_device(monkeypatch):
+    """Pretend torch initialised CUDA and this thread's current device is `index` (no GPU needed)."""
+
+    def set_to(index: int):
+        monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+        monkeypatch.setattr(torch._C, "_cuda_getDevice", lambda: index, raising=False)
+
+    return set_to

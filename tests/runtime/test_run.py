@@ -1,0 +1,132 @@
+"""`devlint run` end to end, in a child process: argv, exit codes, the report on crash, -m."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from rt_helpers import repo_environment
+
+LEAKY = """
+import sys
+import torch
+
+print("program output", sys.argv[1:])
+x = torch.ones(4)
+try:
+    x.cuda()  # line 8
+except (AssertionError, RuntimeError):
+    pass
+"""
+
+
+def devlint_run(tmp_path, *args, env=None, source=LEAKY, report=None):
+    """`devlint run --report REPORT ARGS` in tmp_path, where program.py holds `source`."""
+    script = tmp_path / "program.py"
+    script.write_text(textwrap.dedent(source))
+    report = report or tmp_path / "report.json"
+    command = [sys.executable, "-m", "devlint", "run", "--report", str(report), *args]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=repo_environment(**(env or {})))
+    loaded = json.loads(report.read_text()) if report.is_file() else None
+    return result, loaded
+
+
+def test_a_leak_exits_1_with_the_report_and_summary_on_stderr(tmp_path):
+    result, report = devlint_run(tmp_path, "--device", "cuda:1", "program.py", "--flag", "-m", "x")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "program output ['--flag', '-m', 'x']\n"  # untouched, arguments passed through
+    assert "devlint: 1 leak site on GPUs this run may not use (allowed: cuda:1)" in result.stderr
+    assert "program.py:8  DL001  1 call" in result.stderr
+    [leak] = report["leaks"]
+    assert (leak["code"], leak["line"], leak["filename"]) == ("DL001", 8, str(tmp_path / "program.py"))
+    assert report["allowed"] == ["cuda:1"] and report["command"].endswith("program.py --flag -m x")
+
+
+def test_a_clean_program_exits_0(tmp_path):
+    result, report = devlint_run(tmp_path, "--device", "cuda:1", "program.py", source="import torch\nprint(torch.ones(2).sum().item())\n")
+    assert (result.returncode, result.stdout, report["leaks"]) == (0, "2.0\n", [])
+    assert "devlint: no leaks (allowed: cuda:1)" in result.stderr
+
+
+CRASHING = LEAKY + """
+raise ValueError("the program failed")
+"""
+
+
+def test_a_crash_keeps_the_program_exit_code_and_still_writes_the_report(tmp_path):
+    result, report = devlint_run(tmp_path, "--device", "cuda:1", "program.py", source=CRASHING)
+    assert result.returncode == 1
+    assert [leak["code"] for leak in report["leaks"]] == ["DL001"]
+    traceback = result.stderr[result.stderr.index("Traceback"):]
+    assert 'File "' + str(tmp_path / "program.py") + '", line 12' in traceback
+    assert "runpy" not in traceback and "devlint/runtime" not in traceback
+    assert "ValueError: the program failed" in traceback
+
+
+@pytest.mark.parametrize("ending, code", [("sys.exit(3)", 3), ("sys.exit('bad input')", 1), ("sys.exit(0)", 1), ("raise KeyboardInterrupt", 130)])
+def test_the_program_exit_status_wins_when_it_failed(tmp_path, ending, code):
+    result, report = devlint_run(tmp_path, "--device", "cuda:1", "program.py", source=LEAKY + ending + "\n")
+    assert result.returncode == code  # sys.exit(0) succeeded: then the leak decides
+    assert [leak["code"] for leak in report["leaks"]] == ["DL001"]
+
+
+def test_strict_raises_at_the_leaking_line(tmp_path):
+    result, report = devlint_run(tmp_path, "--strict", "--device", "cuda:1", "program.py")
+    assert result.returncode == 1
+    assert "DeviceLeakError: DL001 at " in result.stderr and "program.py:8" in result.stderr
+    assert report["leaks"][0]["count"] == 1
+
+
+def test_the_environment_configures_device_and_strict(tmp_path):
+    result, report = devlint_run(tmp_path, "program.py", env={"DEVLINT_DEVICE": "cuda:2", "DEVLINT_STRICT": "1"})
+    assert result.returncode == 1 and "DeviceLeakError" in result.stderr
+    assert report["allowed"] == ["cuda:2"]
+
+
+def test_a_module_runs_with_dash_m(tmp_path):
+    package = tmp_path / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "main.py").write_text(textwrap.dedent(LEAKY))
+    result, report = devlint_run(tmp_path, "--device", "cuda:1", "-m", "app.main", "--device", "cuda:0")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "program output ['--device', 'cuda:0']\n"  # after MODULE, options are the program's
+    assert report["leaks"][0]["filename"] == str(package / "main.py")
+    assert " -m app.main --device cuda:0" in report["command"]
+
+
+def test_work_in_threads_the_program_left_running_is_traced(tmp_path):
+    source = """
+    import threading, time, torch
+
+    def late():
+        time.sleep(0.2)
+        try:
+            torch.zeros(1, device="cuda")
+        except (AssertionError, RuntimeError):
+            pass
+
+    threading.Thread(target=late).start()
+    """
+    result, report = devlint_run(tmp_path, "--device", "cuda:1", "program.py", source=source)
+    assert [(leak["code"], leak["line"]) for leak in report["leaks"]] == [("DL002", 7)]
+
+
+@pytest.mark.parametrize("device, message", [("cuda", "names no GPU"), ("auto", "exactly one visible GPU")])
+def test_unusable_devices_are_usage_errors(tmp_path, device, message):
+    result, report = devlint_run(tmp_path, "--device", device, "program.py")
+    assert result.returncode == 2 and message in result.stderr and report is None
+    assert result.stdout == ""
+
+
+def test_a_report_that_cannot_be_written_is_an_error(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result, _ = devlint_run(tmp_path, "--device", "cuda:1", "program.py", source="pass\n", report=tmp_path / "a-file" / "report.json")
+    assert result.returncode == 2 and "cannot write the report" in result.stderr
+
+
+@pytest.mark.parametrize("code", ["DL001", "DL002", "DL003", "DL004", "DL005", "DL006", "DL007", "DL008", "DL009", "DL010", "DL012", "DL013", "DL101", "DL102", "DL103"])
+def test_every_code_the_runtime_emits_has_a_rule_page(code):
+    result = subprocess.run([sys.executable, "-m", "devlint", "rule", code], capture_output=True, text=True, env=repo_environment())
+    assert result.returncode == 0 and result.stdout.startswith(f"# {code} ")
