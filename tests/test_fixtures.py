@@ -1,9 +1,10 @@
 """The bundled example project: devlint finds exactly the planted leaks, nothing else."""
 
+from pathlib import Path
 import json
 import os
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 FIXTURES = ROOT / "fixtures"
 

@@ -1,11 +1,12 @@
 """The check pipeline: parallel == serial, the prefilter drops nothing, the cache is exact."""
 
+from pathlib import Path
 import json
 import textwrap
 
 import pytest
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 from devlint import catalog, linter
 from devlint.cache import Cache, header_key
 from devlint.config import Settings

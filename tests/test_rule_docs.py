@@ -1,8 +1,9 @@
 """Every finding's url points at a rule page in docs/, generated from the catalog."""
 
+from pathlib import Path
 import json
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 from devlint import catalog, rule_docs
 
 

@@ -1,10 +1,11 @@
 """JSON output validates against the documented schema (docs/findings.schema.json)."""
 
+from pathlib import Path
 import json
 
 import jsonschema
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[2]
 
 SCHEMA = json.loads((ROOT / "docs" / "findings.schema.json").read_text())
 

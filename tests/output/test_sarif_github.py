@@ -1,10 +1,11 @@
 """SARIF validates against the SARIF 2.1.0 schema; GitHub output is workflow commands."""
 
+from pathlib import Path
 import json
 
 import jsonschema
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[2]
 
 SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
 
