@@ -47,7 +47,7 @@ def _default_device():
                 return mode.device
     get_default = getattr(torch._C, "_get_default_device", None)
     if get_default is not None and get_default() == "cuda":
-        return "cuda"
+        return "cuda"  # noqa: DL002 - reports torch's default device, chooses none
     return None
 
 
