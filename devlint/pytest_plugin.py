@@ -105,6 +105,7 @@ class DevlintPlugin:
         self.per_test: list[TestLeaks] = []
         self.collection: list = []
         self.worker_results: list[dict] = []
+        self.worker_exercised: list[dict] = []
         self.tracer = None
         self._started = None
         self._current = None  # (item, snapshot, nested tracer or None, allowed codes, off)
@@ -120,7 +121,7 @@ class DevlintPlugin:
         except ImportError as exc:  # torch is not installed
             raise pytest.UsageError(f"devlint: checking tests for device leaks needs torch ({exc})") from exc
         try:
-            self.tracer = Tracer(self.devices).start()
+            self.tracer = Tracer(self.devices, exercised=bool(self.config.getoption("devlint_report"))).start()
         except DeviceError as exc:
             raise pytest.UsageError(f"devlint: {exc}") from exc
         self._started = self.tracer.snapshot()
@@ -229,11 +230,13 @@ class DevlintPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             self.config.workeroutput["devlint"] = self._records()
+            self.config.workeroutput["devlint_exercised"] = self.tracer.recorder.exercised() if self.tracer else []
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
         output = getattr(node, "workeroutput", {}) or {}
         self.worker_results.extend(output.get("devlint", []))
+        self.worker_exercised.extend(output.get("devlint_exercised", []))
 
     def _all_records(self) -> list[dict]:
         records = self.worker_results if self.controller else self._records()
@@ -275,7 +278,11 @@ class DevlintPlugin:
 
         command = shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
         leaks = [{k: v for k, v in entry.items() if k != "tests"} for entry in records]
-        data = {"version": report_file.REPORT_VERSION, "command": command, "allowed": self.devices, "leaks": leaks, "gpus": [], "notes": []}
+        exercised = self.worker_exercised if self.controller else (self.tracer.recorder.exercised() if self.tracer else [])
+        data = {
+            "version": report_file.REPORT_VERSION, "command": command, "allowed": self.devices,
+            "leaks": leaks, "gpus": [], "notes": [], "exercised": exercised,
+        }
         report_file.write(data, path)
 
 

@@ -12,6 +12,7 @@ whether a context appeared and counts the bytes the call left on the GPU.
 from __future__ import annotations
 
 import contextlib
+import linecache
 import sys
 import threading
 
@@ -110,6 +111,13 @@ class Hub:
             return call()
         leaking = [s for s in sessions if request.always or request.index not in s.allowed]
         located = None
+        counting = [s for s in sessions if s.track_exercised and s not in leaking]
+        if counting:
+            located = self._locate()
+            if located[0] is not None:
+                site = located[0]
+                for session in counting:
+                    session.recorder.exercise(attribution.frame_of(site).filename, site.f_lineno)
         appeared = self.oracle.poll()
         if appeared:
             located = self._locate()
@@ -174,6 +182,7 @@ class Hub:
                 suggestion=_suggest(fix, analysis, session.allowed),
                 origin=str(analysis.origin) if analysis and analysis.origin else None,
                 stack=analysis.stack if analysis else (),
+                source_line=linecache.getline(site.filename, site.line).strip() or None,
             )
             records.append((session, session.recorder.add(leak)))
         for session, record in records:

@@ -44,6 +44,7 @@ class Leak:
     count: int = 0
     bytes: int = 0
     created_context: bool = False  # a call at this site created the CUDA context on `device`
+    source_line: str | None = None  # the site's line as it read when the leak happened
 
     @property
     def key(self) -> tuple:
@@ -69,6 +70,8 @@ class Leak:
             "origin": self.origin,
             "stack": list(self.stack),
             "suggestion": self.suggestion,
+            "created_context": self.created_context,
+            "source_line": self.source_line,
         }
 
 
@@ -103,7 +106,19 @@ class Recorder:
 
     def __init__(self) -> None:
         self._leaks: dict[tuple, Leak] = {}
+        self._exercised: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
+
+    def exercise(self, filename: str, line: int) -> None:
+        """Count a judged request at a user site that did not leak."""
+        key = (filename, line)
+        with self._lock:
+            self._exercised[key] = self._exercised.get(key, 0) + 1
+
+    def exercised(self) -> list[dict]:
+        with self._lock:
+            items = sorted(self._exercised.items())
+        return [{"filename": f, "line": n, "count": c} for (f, n), c in items]
 
     def add(self, leak: Leak) -> Leak:
         """Count one more request at `leak`'s site; returns the site's record."""
@@ -135,9 +150,10 @@ class Recorder:
     def reset(self) -> None:
         with self._lock:
             self._leaks.clear()
+            self._exercised.clear()
 
 
-def build(command: str | None, allowed: list[str], leaks: list[Leak], gpus: list, notes: list[str]) -> dict:
+def build(command: str | None, allowed: list[str], leaks: list[Leak], gpus: list, notes: list[str], exercised: list[dict] = ()) -> dict:
     return {
         "version": REPORT_VERSION,
         "command": command,
@@ -145,6 +161,7 @@ def build(command: str | None, allowed: list[str], leaks: list[Leak], gpus: list
         "leaks": [leak.to_json() for leak in leaks],
         "gpus": [gpu.to_json() for gpu in gpus],
         "notes": notes,
+        "exercised": list(exercised),
     }
 
 

@@ -15,11 +15,14 @@ from devlint.runtime.report import Leak, Recorder, Snapshot
 
 
 class Tracer:
-    def __init__(self, device=None, *, strict: bool = False) -> None:
+    def __init__(self, device=None, *, strict: bool = False, exercised: bool = False) -> None:
         """`device`: one device or several (`"cuda:1"`, `1`, `"auto"`, `"cpu"`); None reads
-        DEVLINT_DEVICE, else `auto`. Raises DeviceError for a device it cannot use."""
+        DEVLINT_DEVICE, else `auto`. Raises DeviceError for a device it cannot use.
+        `exercised`: also count the user lines whose requests did not leak (for the report,
+        so `devlint check --runtime-report` can tell a finding that ran clean)."""
         self.allowed = parse_allowed(device)
         self.strict = strict
+        self.track_exercised = exercised
         self.recorder = Recorder()
         self.running = False
 
@@ -54,10 +57,10 @@ class Tracer:
     def report(self, command: str | None = None) -> dict:
         """The report (schema in report.py), with each visible GPU's state as of now."""
         gpus, notes = oracle.gpu_usage(self.allowed)
-        return report.build(command, self.allowed.labels, self.leaks(), gpus, notes)
+        return report.build(command, self.allowed.labels, self.leaks(), gpus, notes, self.recorder.exercised())
 
 
-def trace(device=None, *, strict: bool = False) -> Tracer:
+def trace(device=None, *, strict: bool = False, exercised: bool = False) -> Tracer:
     """Trace a block: `with devlint.trace(device="cuda:1") as tracer: ...`, then
     `tracer.leaks()`. With `strict=True` the first leaking call raises DeviceLeakError."""
-    return Tracer(device, strict=strict)
+    return Tracer(device, strict=strict, exercised=exercised)

@@ -1,7 +1,9 @@
 import json
 import pickle
+import sys
 
 import pytest
+import torch
 
 from devlint.runtime import report
 from devlint.runtime.oracle import GpuUsage
@@ -52,10 +54,27 @@ def test_the_report_follows_the_contract(tmp_path):
     report.write(built, path)
     loaded = json.loads(path.read_text())
     assert loaded["version"] == 1 and isinstance(loaded["version"], int)
-    assert set(loaded) == {"version", "command", "allowed", "leaks", "gpus", "notes"}
-    assert set(loaded["leaks"][0]) == {"code", "message", "filename", "line", "function", "device", "kind", "count", "bytes", "origin", "stack", "suggestion"}
+    assert set(loaded) == {"version", "command", "allowed", "leaks", "gpus", "notes", "exercised"}
+    assert set(loaded["leaks"][0]) == {
+        "code", "message", "filename", "line", "function", "device", "kind", "count", "bytes", "origin", "stack",
+        "suggestion", "created_context", "source_line",
+    }
     assert loaded["leaks"][0]["kind"] in ("allocation", "context")
     assert loaded["gpus"][0] == {"device": "cuda:0", "physical": 0, "allowed": False, "context": True, "reserved": 2 << 20, "memory": 518 << 20}
+    assert loaded["leaks"][0]["created_context"] is True
+
+
+def test_exercised_sites_are_counted_for_the_report(tmp_path, attempt):
+    from devlint.runtime.tracer import Tracer
+
+    with Tracer("cuda:1", exercised=True) as tracer:
+        attempt(lambda: torch.zeros(2, device="cuda:1"))  # judged: allowed, no leak
+        line = sys._getframe().f_lineno - 1
+        attempt(lambda: torch.zeros(2, device="cuda"))
+    built = tracer.report()
+    assert {"filename": __file__, "line": line, "count": 1} in built["exercised"]
+    (leak,) = built["leaks"]
+    assert leak["source_line"] == 'attempt(lambda: torch.zeros(2, device="cuda"))'
 
 
 def test_a_failed_write_leaves_no_partial_file(tmp_path):

@@ -1,0 +1,81 @@
+"""Static + runtime, end to end on the CPU: `devlint run` writes a report, `devlint check
+--runtime-report` merges it. (On a CPU build each request is judged and recorded, then fails.)"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT = ROOT / "fixtures" / "checkpoints" / "audio2coeff.pth"  # tensors tagged cuda:0
+
+APP = f"""\
+import torch
+from helperlib import Helper
+
+
+def main(device):
+    try:
+        helper = Helper(size=3)
+    except (RuntimeError, AssertionError):
+        pass
+    try:
+        torch.load({str(CHECKPOINT)!r})
+    except (RuntimeError, AssertionError):
+        pass
+
+
+main(torch.device("cuda:1"))
+"""
+LIBRARY = """\
+import torch
+
+
+class Helper:
+    def __init__(self, size=3, device="cuda"):
+        self.template = torch.zeros(size, device=device)
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "app.py").write_text(APP)
+    library = tmp_path / "venv" / "lib" / "site-packages" / "helperlib"
+    library.mkdir(parents=True)
+    (library / "__init__.py").write_text(LIBRARY)
+    return tmp_path
+
+
+def _devlint(*args, cwd, extra_path=""):
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), extra_path]))}
+    env.pop("DEVLINT_DEVICE", None)
+    return subprocess.run([sys.executable, "-m", "devlint", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def test_library_leak_lands_at_the_callers_line_and_a_shared_leak_is_confirmed(project):
+    site_packages = project / "venv" / "lib" / "site-packages"
+    run = _devlint("run", "--device", "cuda:1", "--report", "report.json", "app.py", cwd=project, extra_path=str(site_packages))
+    assert run.returncode == 1, run.stderr
+    report = json.loads((project / "report.json").read_text())
+    assert {(leak["code"], leak["line"]) for leak in report["leaks"]} == {("DL012", 7), ("DL005", 11)}
+
+    check = _devlint("check", "app.py", "--runtime-report", "report.json", "--output-format", "json", "--no-cache", cwd=project)
+    findings = {f["code"]: f for f in json.loads(check.stdout)}
+    library = findings["DL012"]
+    assert library["location"]["row"] == 7 and library["runtime"]["runtime_only"] is True
+    assert library["fix"]["edits"][0]["content"] == ", device=device" and "Helper" in library["message"]
+    load = findings["DL005"]
+    assert load["location"]["row"] == 11 and load["runtime"]["count"] == 1 and "runtime_only" not in load["runtime"]
+
+    text = _devlint("check", "app.py", "--runtime-report", "report.json", "--no-cache", cwd=project)
+    first, *_ = text.stdout.splitlines()
+    assert "confirmed at runtime" in first  # confirmed findings come first
+
+    fixed = _devlint("check", "app.py", "--runtime-report", "report.json", "--fix", "--unsafe-fixes", "--no-cache", cwd=project)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    source = (project / "app.py").read_text()
+    assert "Helper(size=3, device=device)" in source and "map_location=device" in source
