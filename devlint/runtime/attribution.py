@@ -104,6 +104,11 @@ def is_library(filename: str) -> bool:
     return _kind(filename) != "user"
 
 
+def kind(filename: str) -> str:
+    """"devlint", "torch", "library" or "user": whose code a file is."""
+    return _kind(filename)
+
+
 def locate(frame: FrameType | None) -> tuple[FrameType | None, list[FrameType]]:
     """The site (innermost user frame) at or above `frame`, and the library frames inside
     it, innermost first, devlint's own left out. With no user frame at all (a library

@@ -109,6 +109,8 @@ class Hub:
         sessions = self.sessions
         if request is None or not sessions or self.thread.busy:
             return call()
+        if self.thread.map_locations and not request.from_loader and _called_from_torch(sys._getframe(1)):
+            return call()  # torch.load's own allocations: its restore hook judged the saved locations
         leaking = [s for s in sessions if request.always or request.index not in s.allowed]
         located = None
         counting = [s for s in sessions if s.track_exercised and s not in leaking]
@@ -235,6 +237,16 @@ class Hub:
                     stack=(str(site),) if site_frame is not None else (),
                 )
                 session.recorder.add(leak)
+
+
+def _called_from_torch(frame) -> bool:
+    """Is the innermost frame outside devlint torch's own code?"""
+    while frame is not None:
+        kind = attribution.kind(frame.f_code.co_filename)
+        if kind != "devlint":
+            return kind == "torch"
+        frame = frame.f_back
+    return False
 
 
 def _suggest(fix: str, analysis, allowed) -> str:

@@ -10,6 +10,7 @@ restores it, in reverse order.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -280,13 +281,15 @@ def _restore_hook(installer: _Installer) -> None:
         mappings = hub.thread.map_locations
         mapping = mappings[-1] if mappings else None
         if isinstance(mapping, dict) and location in mapping.values():
-            return placement(where, f"`map_location` mapping to {location!r}", "DL002", "map to {device}")
+            request = placement(where, f"`map_location` mapping to {location!r}", "DL002", "map to {device}")
+            return dataclasses.replace(request, from_loader=True)
         return Request(
             where.index,
             "DL005",
             f"`torch.load()` without `map_location` restores a tensor saved on {location!r} to {label(where.index)}",
             "pass `map_location={device}` (or \"cpu\")",
             via_current=where.via_current,
+            from_loader=True,
         )
 
     installer.wrap(torch.serialization, "default_restore_location", judge)

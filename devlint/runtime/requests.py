@@ -22,6 +22,7 @@ class Request:
     kind: str = "allocation"  # "allocation": places data there; "context": only uses the device
     via_current: bool = False  # the index came from the calling thread's current device
     always: bool = False  # a leak whatever the allowed devices are (e.g. a late CUDA_VISIBLE_DEVICES)
+    from_loader: bool = False  # made by torch.load's restore hook: judged even while torch.load runs
 
 
 def placement(target: Target, call: str, unindexed_code: str, fix: str, kind: str = "allocation") -> Request:

@@ -64,7 +64,7 @@ def test_zz_set_device_first_is_clean():
 
 
 def test_leaking_tests_fail_and_clean_tests_pass(tmp_path):
-    (tmp_path / "test_gpu_suite.py").write_text(SUITE)
+    (tmp_path / "test_gpu_suite.py").write_text(SUITE.lstrip("\n"))
     env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "DEVLINT_DEVICE")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "fixtures" / "site-packages"), env.get("PYTHONPATH", "")])
     installed = any(ep.name == "devlint" for ep in importlib.metadata.entry_points(group="pytest11"))
