@@ -237,10 +237,13 @@ def merge(findings: list[Finding], report: Report, checked: dict[str, str], read
     `read(display)` returns (Source, tree) for a checked file."""
     notes: list[str] = []
     by_site: dict[tuple[str, int], list[RuntimeLeak]] = {}
+    gone: dict[str, int] = {}
     for leak in report.leaks:
         display = checked.get(leak.filename)
         if display is None:
-            continue  # a file outside what was checked (a library, another project)
+            if not os.path.exists(leak.filename):
+                gone[leak.filename] = gone.get(leak.filename, 0) + 1
+            continue  # otherwise a file outside what was checked (a library, another project)
         source, tree = read(display)
         if source is None:
             notes.append(f"{display}: cannot read it to place the runtime's leak at line {leak.line}")
@@ -254,6 +257,8 @@ def merge(findings: list[Finding], report: Report, checked: dict[str, str], read
             continue
         by_site.setdefault((display, line), []).append(leak)
 
+    for filename, count in sorted(gone.items()):
+        notes.append(f"the runtime report names {filename}, which no longer exists: its {count} leak site(s) were not placed")
     merged: list[Finding] = []
     matched: set[tuple[str, int]] = set()
     for finding in findings:

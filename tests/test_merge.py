@@ -114,3 +114,12 @@ def test_runtime_only_findings_obey_noqa_and_selection(run_devlint, project):
     report = _report(project, [_leak(project, 6, "DL012", "    helper = Helper(size=64)")])
     _, findings, _ = _json(run_devlint, project, report, "--ignore", "DL012")
     assert not any(f["code"] == "DL012" for f in findings)
+
+
+def test_leaks_in_files_that_no_longer_exist_are_named_not_placed(run_devlint, project):
+    leak = _leak(project, 3, "DL001", "x.cuda()")
+    leak["filename"] = str(project / "deleted.py")
+    report = _report(project, [leak])
+    code, findings, err = _json(run_devlint, project, report)
+    assert "deleted.py, which no longer exists: its 1 leak site(s) were not placed" in err
+    assert not any(f["code"] == "DL001" for f in findings)
