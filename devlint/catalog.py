@@ -51,10 +51,6 @@ class Rule:
     def url(self) -> str:
         return DOCS_URL.format(code=self.code)
 
-    @property
-    def title(self) -> str:
-        return f"{self.code} {self.name}"
-
 
 class CatalogError(Exception):
     """A rule file is malformed: a packaging bug, reported with the file's name."""

@@ -10,7 +10,6 @@ import click
 from devlint import config as config_module
 from devlint import cache, discovery, fixing, linter, merge
 from devlint.output import render
-from devlint.output import text as text_output
 from devlint.static import analyze, document, noqa
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2

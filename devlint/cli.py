@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from devlint import __version__
+from devlint.output import FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -36,7 +37,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--output-format", type=click.Choice(["text", "json", "sarif", "github"]), default="text", show_default=True, envvar="DEVLINT_OUTPUT_FORMAT")
+@click.option("--output-format", type=click.Choice(FORMATS), default="text", show_default=True, envvar="DEVLINT_OUTPUT_FORMAT")
 @click.option("--select", multiple=True, help="Rule codes or prefixes to check (replaces the configured selection).")
 @click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add to the selection.")
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to skip.")

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from devlint import catalog
-
 
 class Check:
-    code: ClassVar[str]
+    """A rule's logic: `visit_<Node>(node, ctx)` methods called by the engine's one walk."""
 
-    @property
-    def rule(self) -> catalog.Rule:
-        return catalog.get(self.code)
+    code: ClassVar[str]
 
 
 def all_checks() -> list[Check]:

@@ -100,10 +100,6 @@ def _kind(filename: str) -> str:
     return "user"
 
 
-def is_library(filename: str) -> bool:
-    return _kind(filename) != "user"
-
-
 def kind(filename: str) -> str:
     """"devlint", "torch", "library" or "user": whose code a file is."""
     return _kind(filename)

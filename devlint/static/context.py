@@ -147,9 +147,6 @@ class FileContext:
         end = self.end(node)
         return Edit(content, end, end)
 
-    def delete_between(self, start: Location, end: Location) -> Edit:
-        return Edit("", start, end)
-
     def add_keyword(self, call: ast.Call, text: str) -> Edit:
         """Append `text` (e.g. `map_location="cpu"`) as the call's last argument."""
         parts = [*call.args, *call.keywords]

@@ -35,10 +35,6 @@ class Device:
     kind: Kind
     node: ast.expr | None = None  # the literal or expression that decides the kind
 
-    @property
-    def leaks(self) -> bool:
-        return self.kind in (Kind.CURRENT, Kind.GPU0)
-
 
 UNKNOWN = Device(Kind.UNKNOWN)
 
