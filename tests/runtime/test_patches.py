@@ -156,6 +156,7 @@ def test_dataparallel_without_device_ids_is_dl007(tracer, attempt):
     assert sites(tracer.leaks()) == [("DL007", line)]
 
 
+@pytest.mark.filterwarnings("ignore:torch.set_default_tensor_type\\(\\) is deprecated")
 def test_a_cuda_default_tensor_type_is_dl010(tracer, attempt):
     line = next_line()
     attempt(lambda: torch.set_default_tensor_type(torch.cuda.FloatTensor))
