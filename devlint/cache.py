@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -85,6 +84,7 @@ class Cache:
         self.enabled = enabled
         self._old: dict[str, dict] = {}
         self._new: dict[str, dict] = {}
+        self._dirty = False  # something to write: new results, or entries no longer used
         if enabled:
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -108,6 +108,7 @@ class Cache:
 
     def store_facts(self, key: str, facts: project_index.FileFacts) -> None:
         self._entry(key)["facts"] = facts_to_data(facts)
+        self._dirty = True
 
     @classmethod
     def disabled(cls) -> Cache:
@@ -133,10 +134,14 @@ class Cache:
         entry["findings"] = [finding_to_data(f) for f in findings]
         entry["deps"] = deps
         entry["checked"] = checked
+        self._dirty = True
 
     def save(self) -> None:
-        if not self.enabled or not self._new and not self._old:
+        """Write the entries this run used, unless they are exactly what was read."""
+        if not self.enabled or not (self._dirty or self._new.keys() != self._old.keys()):
             return
+        import tempfile
+
         directory = self.path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)

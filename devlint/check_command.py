@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from devlint import config as config_module
-from devlint import cache, discovery, fixing, linter, merge
+from devlint import cache, discovery, linter
 from devlint.output import render
 from devlint.static import analyze, document, noqa
 
@@ -32,6 +32,7 @@ def load_settings(paths: list[Path], config_file: Path | None) -> config_module.
 
 def _fix_files(result, files, settings, enabled, unsafe, write, jobs):
     """Fix every file with an applicable fix; return (fixed count, diffs, remaining findings)."""
+    from devlint import fixing
     from devlint.checks import all_checks
 
     by_name = {f.display: f for f in files}
@@ -79,6 +80,7 @@ def _fix_files(result, files, settings, enabled, unsafe, write, jobs):
 def _merge_report(findings, report, files, settings, enabled):
     """Join the runtime report's leaks to the findings of the checked files; runtime-only
     findings obey the same selection, per-file ignores and `# noqa` as static ones."""
+    from devlint import merge
     checked = {os.path.realpath(f.path): f.display for f in files}
     by_display = {f.display: f for f in files}
     parsed_files = {}
@@ -134,6 +136,8 @@ def run(
         return EXIT_ERROR
     report = None
     if runtime_report is not None:
+        from devlint import merge
+
         try:
             report = merge.load(runtime_report)
         except merge.ReportError as exc:
@@ -155,7 +159,9 @@ def run(
             click.echo(f"{fixed} fix{'es' * (fixed != 1)} in {n} file{'s' * (n != 1)} would be applied." if n else "No fixes to apply.", err=True)
             return EXIT_FINDINGS if diffs else EXIT_CLEAN
     if report is not None:
-        findings.sort(key=merge.evidence_order)
+        from devlint.merge import evidence_order
+
+        findings.sort(key=evidence_order)
     output = render(output_format, findings, files=result.files, unsafe_fixes=unsafe_fixes, fixed=fixed, show_summary=not quiet)
     click.echo(output, nl=False, color=None)
     return EXIT_FINDINGS if findings else EXIT_CLEAN

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from devlint import catalog
@@ -121,6 +120,7 @@ def _map(function, items: list, jobs: int, initargs=()):
             _init_worker(*initargs)
         return [function(w) for w in items]
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     context = multiprocessing.get_context(method)
