@@ -80,7 +80,7 @@ class DeviceValueCheck(Check):
         if ctx.device_selected_before(expr) and self.kind is Kind.CURRENT:
             return
         text = ctx.text(literal)
-        ctx.report(self.code, literal, self.message(text), self.fix(literal, text, ctx, used and direct))
+        ctx.report(self.code, literal, self.message(text), self.fix(literal, expr, text, ctx, used and direct))
 
     def _chosen_on_a_selection_line(self, literal: ast.AST, ctx: FileContext) -> bool:
         values = ctx.memo("selection values", lambda: [
@@ -91,7 +91,7 @@ class DeviceValueCheck(Check):
         ])
         return any(encloses(value, literal) for value in values)
 
-    def fix(self, literal: ast.AST, text: str, ctx: FileContext, used_here: bool) -> Fix:
+    def fix(self, literal: ast.AST, expr: ast.expr, text: str, ctx: FileContext, used_here: bool) -> Fix:
         if used_here:
             found = ctx.suggest_device(literal)
             if found is not None:
@@ -103,7 +103,7 @@ class DeviceValueCheck(Check):
             else:
                 new = f'f"cuda:{{{index}}}"'
             return ctx.fix(self.code, f"Use `{new}`: the GPU index the program was given", ctx.replace(literal, new))
-        if not used_here and self.kind is Kind.CURRENT and self._guarded_by_cuda_check(literal, ctx):
+        if not used_here and self.kind is Kind.CURRENT and self._guarded_by_cuda_check(literal, expr, ctx):
             return self._pin_current(literal, ctx)
         return ctx.display_only(
             self.code,
@@ -126,7 +126,7 @@ class DeviceValueCheck(Check):
         )
         return ctx.fix(self.code, message, ctx.replace(literal, new), *imports)
 
-    def _guarded_by_cuda_check(self, literal: ast.AST, ctx: FileContext) -> bool:
+    def _guarded_by_cuda_check(self, literal: ast.AST, expr: ast.expr, ctx: FileContext) -> bool:
         """Is the literal only reached when `torch.cuda.is_available()` said yes (so asking for
         the current device cannot fail and initialises nothing new)?"""
 
@@ -141,7 +141,7 @@ class DeviceValueCheck(Check):
                         return True
             return False
 
-        for node in [*ctx.ancestors, *ast.walk(ctx.parent)] if ctx.parent else ctx.ancestors:
+        for node in [*ctx.ancestors, *ast.walk(expr)]:  # an `if` around it, or `"cuda" if ok else ...`
             if isinstance(node, (ast.If, ast.IfExp)) and checks_cuda(node.test, set()):
                 branch = node.body if isinstance(node, ast.If) else [node.body]
                 if any(encloses(b, literal) for b in branch):

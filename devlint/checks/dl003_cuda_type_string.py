@@ -10,19 +10,6 @@ from devlint.static.context import FileContext
 from devlint.static.names import argument
 
 
-def _type_call_receiver(expr: ast.expr) -> ast.expr | None:
-    """`y` of `y.type()` (no arguments): a type string that names y's device type, not its index."""
-    if (
-        isinstance(expr, ast.Call)
-        and isinstance(expr.func, ast.Attribute)
-        and expr.func.attr == "type"
-        and not expr.args
-        and not expr.keywords
-    ):
-        return expr.func.value
-    return None
-
-
 class CudaTypeString(Check):
     code = "DL003"
 
@@ -63,13 +50,13 @@ class CudaTypeString(Check):
 
     def _reference(self, target: ast.expr, ctx: FileContext) -> ast.expr | None:
         """The tensor whose `.type()` string is used, directly or through a local name."""
-        ref = _type_call_receiver(target)
+        ref = placement.type_string_of(target)
         if ref is not None:
             return ref
         if isinstance(target, ast.Name):
             found = ctx.scope.lookup_values(target.id)
             if found is not None and len(found[1]) == 1:
-                ref = _type_call_receiver(found[1][0])
+                ref = placement.type_string_of(found[1][0])
                 if ref is not None and isinstance(ref, ast.Name):
                     return ref
         return None
@@ -77,18 +64,13 @@ class CudaTypeString(Check):
     def _legacy_cuda_type(self, target: ast.expr, ctx: FileContext) -> str | None:
         """`"torch.cuda.FloatTensor"` or `torch.cuda.FloatTensor` -> "FloatTensor"."""
         if isinstance(target, ast.Constant) and isinstance(target.value, str):
-            name = target.value
-        else:
-            name = ctx.qualname(target) or ""
-        prefix = "torch.cuda."
-        if name.startswith(prefix) and name[len(prefix):] in _legacy_dtypes():
-            return name[len(prefix):]
-        return None
+            return placement.legacy_cuda_type(target.value)
+        return placement.legacy_cuda_type(ctx.qualname(target))
 
     def _legacy_fix(self, node: ast.Call, type_name: str, ctx: FileContext):
         found = ctx.suggest_device(node)
         torch, imports = ctx.torch_module()
-        dtype = _legacy_dtypes()[type_name].replace("torch.", f"{torch}.", 1)
+        dtype = placement.legacy_constructors()[type_name].replace("torch.", f"{torch}.", 1)
         if found is None:
             return ctx.display_only(self.code, f"use `.to(device=device, dtype={dtype})` with the target device")
         new = f"to(device={found.expr}, dtype={dtype})"
@@ -104,12 +86,6 @@ class CudaTypeString(Check):
             return None  # reassigned locally
         qualname = ctx.index.qualname_of(function)
         return ctx.index.type_string_caller(qualname, target.id)
-
-
-def _legacy_dtypes() -> dict[str, str]:
-    from devlint import catalog
-
-    return catalog.api("DL004", "constructors", {})
 
 
 CHECK = CudaTypeString()

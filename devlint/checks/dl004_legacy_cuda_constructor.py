@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import ast
 
-from devlint import catalog
 from devlint.checks import Check
+from devlint.static import placement
 from devlint.static.context import FileContext
-
-_PREFIX = "torch.cuda."
-
 
 class LegacyCudaConstructor(Check):
     code = "DL004"
@@ -27,25 +24,21 @@ class LegacyCudaConstructor(Check):
         ctx.report(self.code, node, message, self._fix(node, type_name, ctx))
 
     def _constructor(self, func: ast.expr, ctx: FileContext) -> str | None:
-        constructors = catalog.api(self.code, "constructors", {})
         name = ctx.qualname(func)
         if name is None and isinstance(func, ast.Name):
             # `Tensor = torch.cuda.FloatTensor if cuda else torch.FloatTensor; Tensor(n)`
             found = ctx.scope.lookup_values(func.id)
-            if found is not None:
-                for value in found[1]:
-                    for option in (value.body, value.orelse) if isinstance(value, ast.IfExp) else (value,):
-                        candidate = ctx.qualname(option) or ""
-                        if candidate.startswith(_PREFIX) and candidate[len(_PREFIX):] in constructors:
-                            return candidate[len(_PREFIX):]
+            for value in found[1] if found is not None else ():
+                for option in (value.body, value.orelse) if isinstance(value, ast.IfExp) else (value,):
+                    type_name = placement.legacy_cuda_type(ctx.qualname(option))
+                    if type_name is not None:
+                        return type_name
             return None
-        if name and name.startswith(_PREFIX) and name[len(_PREFIX):] in constructors:
-            return name[len(_PREFIX):]
-        return None
+        return placement.legacy_cuda_type(name)
 
     def _fix(self, node: ast.Call, type_name: str, ctx: FileContext):
         torch, imports = ctx.torch_module()
-        dtype = catalog.api(self.code, "constructors")[type_name].replace("torch.", f"{torch}.", 1)
+        dtype = placement.legacy_constructors()[type_name].replace("torch.", f"{torch}.", 1)
         found = ctx.suggest_device(node)
         if found is None or node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             return ctx.display_only(self.code, f"use `torch.empty(size, dtype={dtype}, device=device)` or `torch.tensor(data, dtype={dtype}, device=device)`")

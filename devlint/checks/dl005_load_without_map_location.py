@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ast
 
-from devlint import catalog
 from devlint.checks import Check
 from devlint.findings import Applicability
+from devlint.static import placement
 from devlint.static.context import FileContext
 from devlint.static.names import argument, keyword, passes_unknown_args
 
@@ -16,10 +16,9 @@ class LoadWithoutMapLocation(Check):
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         name = ctx.qualname(node.func)
-        loaders = {entry["name"]: entry["map_location_position"] for entry in catalog.api(self.code, "loaders", [])}
-        if name not in loaders:
+        if name not in placement.loaders():
             return
-        location = argument(node, "map_location", loaders[name])
+        location = argument(node, "map_location", placement.loaders()[name])
         if location is not None and not (isinstance(location, ast.Constant) and location.value is None):
             return
         if location is None and passes_unknown_args(node):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 
 from devlint import catalog
 from devlint.checks import Check
@@ -20,9 +21,8 @@ class CurrentDeviceCall(Check):
         if name == "torch.cuda.set_device":
             self._set_device(node, ctx)
             return
-        calls = {c["name"]: c for c in catalog.api(self.code, "calls", [])}
-        if name in calls:
-            entry = calls[name]
+        entry = _calls().get(name)
+        if entry is not None:
             param = entry.get("device_param")
             if param and has_argument(node, param, entry.get("device_position")):
                 given = argument(node, param, entry.get("device_position"))
@@ -113,6 +113,12 @@ class CurrentDeviceCall(Check):
             values = cls.self_attrs.get(expr.attr, []) if cls else []
             return bool(values) and all(isinstance(v, ast.Call) and ctx.qualname(v.func) == "torch.cuda.Event" for _, v in values)
         return False
+
+
+@functools.cache
+def _calls() -> dict[str, dict]:
+    """The catalog's current-device calls by qualified name (read for every call: built once)."""
+    return {c["name"]: c for c in catalog.api(CurrentDeviceCall.code, "calls", [])}
 
 
 CHECK = CurrentDeviceCall()

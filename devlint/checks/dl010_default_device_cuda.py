@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ast
 
-from devlint import catalog
 from devlint.checks import Check
+from devlint.static import placement
 from devlint.static.context import FileContext
 from devlint.static.names import encloses
 from devlint.static.devices import Kind
@@ -20,8 +20,8 @@ class DefaultDeviceCuda(Check):
             self._judge(node, node.args[0], ctx, "every factory call without `device=` then uses it")
         elif name == "torch.set_default_tensor_type" and node.args:
             target = node.args[0]
-            text = target.value if isinstance(target, ast.Constant) else ctx.qualname(target) or ""
-            if isinstance(text, str) and text.startswith("torch.cuda.") and text[len("torch.cuda."):] in catalog.api("DL004", "constructors", {}):
+            text = target.value if isinstance(target, ast.Constant) else ctx.qualname(target)
+            if isinstance(text, str) and placement.legacy_cuda_type(text):
                 message = f"`torch.set_default_tensor_type({ctx.text(target)})` makes every new tensor a CUDA tensor on the current device (GPU0 unless set_device chose another)"
                 ctx.report(self.code, node, message)
 

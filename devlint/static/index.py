@@ -150,25 +150,15 @@ class _Collector:
                     self.facts.type_sinks.append(TypeSink(qualname, param.id, _position(function, param.id)))
         callee = None
         for i, arg in enumerate(node.args):
-            if _is_type_string(arg):
+            if placement.type_string_of(arg) is not None:
                 callee = callee or ctx.qualname(func)
                 if callee:
                     self.facts.type_string_calls.append(TypeStringCall(callee, i, None, f"{ctx.filename}:{node.lineno}"))
         for kw in node.keywords:
-            if kw.arg and _is_type_string(kw.value):
+            if kw.arg and placement.type_string_of(kw.value) is not None:
                 callee = callee or ctx.qualname(func)
                 if callee:
                     self.facts.type_string_calls.append(TypeStringCall(callee, None, kw.arg, f"{ctx.filename}:{node.lineno}"))
-
-
-def _is_type_string(expr: ast.expr) -> bool:
-    return (
-        isinstance(expr, ast.Call)
-        and isinstance(expr.func, ast.Attribute)
-        and expr.func.attr == "type"
-        and not expr.args
-        and not expr.keywords
-    )
 
 
 def collect(ctx: FileContext) -> FileFacts:

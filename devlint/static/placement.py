@@ -8,6 +8,7 @@ take a device without acting on it come from the catalog.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterator
 
@@ -29,12 +30,51 @@ _KEEPS_DEVICE = frozenset(
 )
 
 
+# Catalog tables in the shapes the checks look them up in, built once: they are read for
+# every call in every file.
+
+
+@functools.cache
 def factories() -> frozenset[str]:
     return frozenset(catalog.api("DL011", "factories", []))
 
 
+@functools.cache
 def _no_effect_calls() -> frozenset[str]:
     return frozenset(catalog.api("DL006", "no_effect", []))
+
+
+@functools.cache
+def loaders() -> dict[str, int]:
+    """Checkpoint loaders and the position of their `map_location`."""
+    return {entry["name"]: entry["map_location_position"] for entry in catalog.api("DL005", "loaders", [])}
+
+
+@functools.cache
+def legacy_constructors() -> dict[str, str]:
+    """`FloatTensor` -> `torch.float32`, for the typed constructors under torch.cuda."""
+    return catalog.api("DL004", "constructors", {})
+
+
+def legacy_cuda_type(name: str | None) -> str | None:
+    """`torch.cuda.FloatTensor` (a qualified name or a type string) -> `FloatTensor`."""
+    prefix = "torch.cuda."
+    if name and name.startswith(prefix) and name[len(prefix):] in legacy_constructors():
+        return name[len(prefix):]
+    return None
+
+
+def type_string_of(expr: ast.expr) -> ast.expr | None:
+    """`y` of `y.type()` (no arguments): a type string naming y's device type, not its index."""
+    if (
+        isinstance(expr, ast.Call)
+        and isinstance(expr.func, ast.Attribute)
+        and expr.func.attr == "type"
+        and not expr.args
+        and not expr.keywords
+    ):
+        return expr.func.value
+    return None
 
 
 def unplaced_factory(ctx: FileContext, expr: ast.expr) -> ast.Call | None:
@@ -91,8 +131,8 @@ def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
             yield kw.value
         elif kw.arg == "map_location":
             yield from _map_location_targets(kw.value)
-    if name in _load_functions():
-        loc = argument(call, "map_location", _load_functions()[name])
+    if name in loaders():
+        loc = argument(call, "map_location", loaders()[name])
         if loc is not None and keyword(call, "map_location") is None:
             yield from _map_location_targets(loc)
     if isinstance(func, ast.Attribute) and func.attr == "add_argument" and call.args:
@@ -101,10 +141,6 @@ def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
             default = keyword(call, "default")
             if default is not None:
                 yield default.value
-
-
-def _load_functions() -> dict[str, int]:
-    return {entry["name"]: entry["map_location_position"] for entry in catalog.api("DL005", "loaders", [])}
 
 
 def _map_location_targets(expr: ast.expr) -> Iterator[ast.expr]:
