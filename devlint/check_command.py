@@ -45,7 +45,7 @@ def _fix_files(result, files, settings, enabled, unsafe, write, jobs):
     fixed_total, diffs = 0, []
     for name in sorted(wanted):
         file = by_name[name]
-        ignored = settings.ignored_for(linter._root_relative(file, settings))
+        ignored = settings.ignored_for(linter.root_relative(file, settings))
         own = [f for f in result.findings if f.filename == name]
         raw = file.path.read_bytes()
         python, notebook = document.python_of(file.display, raw)
@@ -99,7 +99,7 @@ def _merge_report(findings, report, files, settings, enabled):
     for f in merged.findings:
         if f.runtime and f.runtime.get("runtime_only"):
             file = by_display[f.filename]
-            if f.code not in enabled or f.code in settings.ignored_for(linter._root_relative(file, settings)):
+            if f.code not in enabled or f.code in settings.ignored_for(linter.root_relative(file, settings)):
                 continue
             if noqa.parse(read(f.filename)[0].text).suppresses(f.code, f.location.row, f.end_location.row):
                 continue

@@ -195,13 +195,13 @@ def lint(
         cache.store_findings(works[i].key, outcome[i], {}, checked=False)
     cache.save()
     for i, work in enumerate(works):
-        ignored = settings.ignored_for(_root_relative(work.file, settings))
+        ignored = settings.ignored_for(root_relative(work.file, settings))
         result.findings.extend(f for f in outcome[i] if f.code not in ignored)
     result.findings.sort(key=lambda f: f.sort_key)
     return result
 
 
-def _root_relative(file: SourceFile, settings: Settings) -> str:
+def root_relative(file: SourceFile, settings: Settings) -> str:
     try:
         return file.path.relative_to(settings.root).as_posix()
     except ValueError:
