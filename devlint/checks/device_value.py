@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 
-from devlint.checks import Check
+from devlint.static.engine import Check
 from devlint.findings import Fix
 from devlint.static import placement
 from devlint.static.context import FileContext

@@ -6,7 +6,7 @@ import ast
 import functools
 
 from devlint import catalog
-from devlint.checks import Check
+from devlint.static.engine import Check
 from devlint.findings import Applicability
 from devlint.static.context import FileContext
 from devlint.static.devices import Kind

@@ -6,11 +6,13 @@ import textwrap
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-from devlint import catalog, linter
-from devlint.cache import Cache, header_key
+ROOT = Path(__file__).resolve().parents[2]
+from devlint import catalog
+from devlint.check import lint as linter
+from devlint.check.cache import Cache, header_key
+from devlint.check.discover import discover
+from devlint.check.suppress import Suppression
 from devlint.config import Settings
-from devlint.discovery import discover
 
 ALL = frozenset(catalog.load())
 
@@ -18,7 +20,7 @@ ALL = frozenset(catalog.load())
 def _lint(paths, root, jobs=1, cache=None, enabled=ALL):
     settings = Settings(root=root)
     files, _ = discover(paths, settings)
-    return linter.lint(files, settings, enabled, jobs=jobs, cache=cache)
+    return linter.lint(files, Suppression(settings, enabled), jobs=jobs, cache=cache)
 
 
 def _keys(result):

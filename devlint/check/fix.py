@@ -1,4 +1,4 @@
-"""Applying fixes without ever corrupting a file.
+"""The fix stage of `devlint check --fix/--diff`: applying fixes without ever corrupting a file.
 
 Fixes are text edits. Per round, the applicable fixes are taken in order and any
 fix that overlaps one already taken waits for the next round (after a re-check),
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devlint.findings import Applicability, Finding, Fix
+from devlint.static import analyze
 from devlint.static.source import Source
 
 MAX_ROUNDS = 10
@@ -146,3 +147,56 @@ def write_atomically(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+@dataclass
+class Outcome:
+    fixed: int = 0
+    diffs: list[str] = field(default_factory=list)  # with write=False
+    remaining: list[Finding] = field(default_factory=list)
+
+
+def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write: bool) -> Outcome:
+    """Fix every file with an applicable fix: write it (`write`) or collect its diff.
+    `linted` is the check stages' result (files read, project index, checks)."""
+    import click
+
+    index, checks = linted.index, linted.checks
+    by_name = {w.file.display: w for w in linted.works}
+    wanted = {f.filename for f in findings if allowed(f.fix, unsafe)}
+    outcome = Outcome(remaining=[f for f in findings if f.filename not in wanted])
+    if not wanted:
+        outcome.remaining = findings
+        return outcome
+    enabled = suppression.enabled
+    for name in sorted(wanted):
+        work = by_name[name]
+        file, notebook = work.file, work.notebook
+        own = [f for f in findings if f.filename == name]
+        source = analyze.parse(work.data, name).source
+
+        def recheck(text: str, _file=file, _source=source):
+            found = analyze.check(_source.to_bytes(text), _file.display, _file.module, enabled, index, checks).findings
+            return suppression.per_file(found, _file)
+
+        runtime_only = [f for f in own if f.runtime and f.runtime.get("runtime_only")] if not notebook else []
+        result = fix_source(source, recheck(source.text) + runtime_only, recheck, unsafe)
+        for message in result.dropped:
+            click.echo(f"devlint: {name}: {message}", err=True)
+        new_bytes = notebook.with_python(result.text) if notebook else source.to_bytes(result.text)
+        if result.changed:
+            raw = file.path.read_bytes()
+            if write:
+                try:
+                    write_atomically(file.path, new_bytes)
+                except (OSError, UnicodeEncodeError) as exc:
+                    click.echo(f"devlint: {name}: not written: {exc}", err=True)
+                    outcome.remaining.extend(own)
+                    continue
+            else:
+                outcome.diffs.append(diff(name, raw.decode("utf-8", "replace"), new_bytes.decode("utf-8", "replace")))
+        outcome.fixed += result.fixed
+        outcome.remaining.extend(work.for_user(result.remaining))
+        outcome.remaining.extend(f for f in runtime_only if not allowed(f.fix, unsafe))  # the re-check cannot see them
+    outcome.remaining.sort(key=lambda f: f.sort_key)
+    return outcome

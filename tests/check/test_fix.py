@@ -5,9 +5,9 @@ import stat
 
 import pytest
 
-from devlint import fixing
+from devlint.check import fix as fixing
 from devlint.findings import Applicability, Edit, Fix, Location
-from devlint.linter import fix_source
+from devlint.check.snippet import fix_text as fix_source
 from devlint.static.source import Source
 
 BODY = "import torch\n\n\ndef step(model, x, device):\n    y = model.cuda()(x.cuda())\n    torch.cuda.synchronize()\n    return torch.load('w.pth'), y\n"
