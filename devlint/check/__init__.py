@@ -1,4 +1,4 @@
-"""`devlint check`, top down: settings, discover, read, index, check, suppress, merge, fix, render.
+"""`devlint check`, top down: settings, discover, read, index, check, suppress, thread, merge, fix, render.
 
 Each stage is a module of this package; this one only runs them in order and turns
 user errors (bad configuration, missing paths, unusable reports) into one line and
@@ -8,13 +8,13 @@ exit code 2.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
 
 from devlint import config as config_module
-from devlint.check import cache, discover, lint
+from devlint.check import cache, discover, lint, thread
 from devlint.check.suppress import Suppression
 from devlint.output import render
 
@@ -85,17 +85,21 @@ def run(options: Options) -> int:
     results_cache = cache.Cache(settings.root, cache.header_key(enabled), enabled=options.use_cache)
     suppression = Suppression(settings, enabled)
     result = lint.lint(files, suppression, jobs, results_cache)
-    findings = result.findings
+    findings = thread.plan(result.findings, result.works, result.index)
     if report is not None:
         from devlint.check import merge
 
         findings = merge.merge_into(findings, report, files, suppression)
 
-    fixed = 0
+    fixed, changed = 0, []
     if options.fix or options.diff:
         from devlint.check import fix
 
-        outcome = fix.fix_files(findings, result, suppression, options.unsafe_fixes, write=not options.diff)
+        def reindex(python: dict[str, bytes]):
+            works = [w if w.file.display not in python else replace(w, data=python[w.file.display]) for w in result.works]
+            return lint.build_index(works, jobs, results_cache)
+
+        outcome = fix.fix_files(findings, result, suppression, options.unsafe_fixes, write=not options.diff, reindex=reindex)
         if options.diff:
             for patch in outcome.diffs:
                 click.echo(patch, nl=False)
@@ -103,13 +107,27 @@ def run(options: Options) -> int:
             message = f"{outcome.fixed} fix{'es' * (outcome.fixed != 1)} in {n} file{'s' * (n != 1)} would be applied."
             click.echo(message if n else "No fixes to apply.", err=True)
             return EXIT_FINDINGS if outcome.diffs else EXIT_CLEAN
-        fixed, findings = outcome.fixed, outcome.remaining
+        fixed, changed = outcome.fixed, sorted(outcome.contents)
+        if outcome.contents:
+            result = lint.lint_works(lint.replaced(result.works, outcome.contents), suppression, jobs, results_cache)
+            findings = thread.plan(result.findings, result.works, result.index) + outcome.unapplied_runtime
+            findings.sort(key=lambda f: f.sort_key)
+    if options.output_format in ("json", "sarif"):
+        from devlint.check.fix import materialize
+
+        findings = materialize(findings, result.works)
     if report is not None:
         from devlint.check.merge import evidence_order
 
         findings.sort(key=evidence_order)
     output = render(
-        options.output_format, findings, files=len(files), unsafe_fixes=options.unsafe_fixes, fixed=fixed, show_summary=not options.quiet
+        options.output_format,
+        findings,
+        files=len(files),
+        unsafe_fixes=options.unsafe_fixes,
+        fixed=fixed,
+        changed=changed,
+        show_summary=not options.quiet,
     )
     click.echo(output, nl=False, color=None)
     return EXIT_FINDINGS if findings else EXIT_CLEAN

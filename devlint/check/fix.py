@@ -1,24 +1,25 @@
 """The fix stage of `devlint check --fix/--diff`: applying fixes without ever corrupting a file.
 
-Fixes are text edits. Per round, the applicable fixes are taken in order and any
-fix that overlaps one already taken waits for the next round (after a re-check),
-so nested or adjacent fixes compose instead of overriding each other. Every
-result is re-parsed; a fix whose result does not parse is dropped and reported.
-The file is written atomically (a temporary file renamed over it) in its original
-encoding, BOM, newline style and permissions.
+Structural fixes first: the planned operations of every chosen Threading fix, united
+(findings that share a plan share its operations), are carried out by the libcst
+codemods on the files they touch. Then text edits, per file: per round, the
+applicable fixes are taken in order and any fix that overlaps one already taken waits
+for the next round (after a re-check), so nested or adjacent fixes compose instead of
+overriding each other. Every result is re-parsed; a fix whose result does not parse
+is dropped and reported. Files are written in units: the files one structural fix
+links are written all or none (write.py), each atomically, in its original encoding,
+BOM, newline style and permissions.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
-import os
-import tempfile
 import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
-from devlint.findings import Applicability, Finding, Fix
+from devlint.check.write import WriteError, write_all
+from devlint.findings import Applicability, Finding, Fix, Operation
 from devlint.static import analyze
 from devlint.static.source import Source
 
@@ -26,6 +27,7 @@ MAX_ROUNDS = 10
 
 
 def allowed(fix: Fix | None, unsafe: bool) -> bool:
+    """Is this fix applied by this run (`unsafe`: --unsafe-fixes)?"""
     if fix is None or not fix.applicable:
         return False
     return fix.applicability is Applicability.SAFE or (unsafe and fix.applicability is Applicability.UNSAFE)
@@ -94,7 +96,7 @@ def fix_source(source: Source, findings: list[Finding], recheck, unsafe: bool) -
     result = FileFix(original=source, text=source.text, remaining=findings)
     current = source
     for _ in range(MAX_ROUNDS):
-        fixes = [f.fix for f in result.remaining if allowed(f.fix, unsafe)]
+        fixes = [f.fix for f in result.remaining if allowed(f.fix, unsafe) and f.fix.threading is None]
         if not fixes:
             break
         text, applied = apply(current, fixes)
@@ -114,7 +116,7 @@ def fix_source(source: Source, findings: list[Finding], recheck, unsafe: bool) -
         result.text = text
         current = Source(text=text, encoding=source.encoding, bom=source.bom)
         result.remaining = recheck(text)
-        if len(applied) == len(fixes) and not any(allowed(f.fix, unsafe) for f in result.remaining):
+        if len(applied) == len(fixes) and not any(allowed(f.fix, unsafe) and f.fix.threading is None for f in result.remaining):
             break
     return result
 
@@ -128,75 +130,176 @@ def diff(display: str, before: str, after: str) -> str:
     )
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` (or the file a symlink points to) with `data` in one rename, keeping its mode."""
-    path = Path(os.path.realpath(path))
-    mode = os.stat(path).st_mode
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".devlint", dir=directory)
+
+
+# --- structural fixes ---------------------------------------------------------------
+
+
+def _rewrite(operations: list[Operation], texts: dict[str, str]) -> dict[str, str]:
+    """New texts of the files `operations` touch; raises CodemodError for any that fails."""
+    from devlint.codemod import CodemodError, rewrite
+
+    by_file: dict[str, list[Operation]] = {}
+    for op in operations:
+        by_file.setdefault(op.span.filename, []).append(op)
+    out = {}
+    for name, ops in sorted(by_file.items()):
+        if name not in texts:
+            raise CodemodError(f"{name} is not among the checked files")
+        new = rewrite(texts[name], ops, name)
+        if not parses(new):
+            raise CodemodError(f"{name}: the result would not parse")
+        out[name] = new
+    return out
+
+
+def materialize(findings: list[Finding], works: list) -> list[Finding]:
+    """Planned structural fixes with their edits (for the formats that carry edits: JSON,
+    SARIF, the editor); one that cannot be carried out becomes display-only. An edit names
+    its file where that is not the finding's own."""
+    from devlint.codemod import CodemodError, text_edits
+
+    texts: dict[str, str] = {}
+    rewritten: dict[tuple, dict[str, str] | str] = {}  # plan -> new texts, or why it failed
+    out = []
+    for finding in findings:
+        fix = finding.fix
+        if fix is None or fix.threading is None or fix.threading.plan is None:
+            out.append(finding)
+            continue
+        if not texts:
+            texts = {w.file.display: analyze.parse(w.data, w.file.display).source.text for w in works if w.data is not None}
+        plan = fix.threading.plan
+        if plan not in rewritten:
+            try:
+                rewritten[plan] = _rewrite(list(plan), texts)
+            except CodemodError as exc:
+                rewritten[plan] = str(exc)
+        new = rewritten[plan]
+        if isinstance(new, str):
+            made = Fix(Applicability.DISPLAY_ONLY, f"{fix.message} (not applicable: {new})")
+        else:
+            own = finding.filename
+            edits = [e for name in sorted(new) for e in text_edits(texts[name], new[name], None if name == own else name)]
+            made = replace(fix, edits=tuple(edits))
+        out.append(replace(finding, fix=made))
+    return out
+
+
+@dataclass
+class _Structural:
+    texts: dict[str, str] = field(default_factory=dict)  # new texts of the files changed
+    applied: int = 0  # findings whose structural fix was carried out
+    units: list[set[str]] = field(default_factory=list)  # files that must be written together
+    dropped: list[str] = field(default_factory=list)
+
+
+def _structural(findings: list[Finding], texts: dict[str, str]) -> _Structural:
+    """Carry out every chosen structural fix at once; if that fails, each alone, keeping
+    those that work."""
+    from devlint.codemod import CodemodError
+
+    result = _Structural()
+    plans: dict[tuple, list[Finding]] = {}
+    for f in findings:
+        plans.setdefault(f.fix.threading.plan, []).append(f)
+    good = list(plans)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        result.texts = _rewrite([op for plan in good for op in plan], texts) if good else {}
+    except CodemodError:
+        good = []
+        for plan, owners in plans.items():
+            try:
+                _rewrite(list(plan), texts)
+                good.append(plan)
+            except CodemodError as exc:
+                result.dropped.append(f"fix dropped: {exc}: {owners[0].fix.message}")
+        result.texts = _rewrite([op for plan in good for op in plan], texts) if good else {}
+    for plan in good:
+        result.applied += len(plans[plan])
+        result.units.append({op.span.filename for op in plan})
+    return result
+
+
+def _units(groups: list[set[str]]) -> list[set[str]]:
+    """Merge groups that share a file: their files are written together."""
+    merged: list[set[str]] = []
+    for group in groups:
+        joined = set(group)
+        for other in [m for m in merged if m & joined]:
+            joined |= other
+            merged.remove(other)
+        merged.append(joined)
+    return merged
 
 
 @dataclass
 class Outcome:
     fixed: int = 0
     diffs: list[str] = field(default_factory=list)  # with write=False
-    remaining: list[Finding] = field(default_factory=list)
+    contents: dict[str, bytes] = field(default_factory=dict)  # new bytes of each file changed (written)
+    unapplied_runtime: list[Finding] = field(default_factory=list)  # runtime-placed findings still standing
 
 
-def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write: bool) -> Outcome:
+def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write: bool, reindex) -> Outcome:
     """Fix every file with an applicable fix: write it (`write`) or collect its diff.
-    `linted` is the check stages' result (files read, project index, checks)."""
+    `linted` is the check stages' result (files read, project index, checks);
+    `reindex(python)` is the project index with some files' Python replaced."""
     import click
 
-    index, checks = linted.index, linted.checks
-    by_name = {w.file.display: w for w in linted.works}
-    wanted = {f.filename for f in findings if allowed(f.fix, unsafe)}
-    outcome = Outcome(remaining=[f for f in findings if f.filename not in wanted])
-    if not wanted:
-        outcome.remaining = findings
+    outcome = Outcome()
+    chosen = [f for f in findings if allowed(f.fix, unsafe)]
+    runtime_placed = [f for f in findings if f.runtime and f.runtime.get("runtime_only")]
+    if not chosen:
+        outcome.unapplied_runtime = runtime_placed
         return outcome
-    enabled = suppression.enabled
-    for name in sorted(wanted):
-        work = by_name[name]
-        file, notebook = work.file, work.notebook
-        own = [f for f in findings if f.filename == name]
-        source = analyze.parse(work.data, name).source
+    works = {w.file.display: w for w in linted.works}
+    sources = {name: analyze.parse(w.data, name).source for name, w in works.items() if w.data is not None}
+    structural = _structural([f for f in chosen if f.fix.threading is not None], {n: s.text for n, s in sources.items()})
+    for message in structural.dropped:
+        click.echo(f"devlint: {message}", err=True)
+    outcome.fixed += structural.applied
+    new_texts = dict(structural.texts)
+    index = linted.index
+    if new_texts:
+        index = reindex({n: sources[n].to_bytes(t) for n, t in new_texts.items()})
 
-        def recheck(text: str, _file=file, _source=source):
-            found = analyze.check(_source.to_bytes(text), _file.display, _file.module, enabled, index, checks).findings
-            return suppression.per_file(found, _file)
+    for name in sorted({f.filename for f in chosen if f.fix.threading is None} | set(new_texts)):
+        work, source = works[name], sources[name]
+        start = Source(new_texts.get(name, source.text), source.encoding, source.bom)
 
-        runtime_only = [f for f in own if f.runtime and f.runtime.get("runtime_only")] if not notebook else []
-        result = fix_source(source, recheck(source.text) + runtime_only, recheck, unsafe)
+        def recheck(text: str, _work=work, _source=source):
+            found = analyze.check(_source.to_bytes(text), _work.file.display, _work.file.module, suppression.enabled, index, linted.checks).findings
+            return suppression.per_file(found, _work.file)
+
+        # Runtime-placed findings are placed by line: valid for the text as it was read.
+        placed = [f for f in runtime_placed if f.filename == name] if work.notebook is None and name not in new_texts else []
+        result = fix_source(start, recheck(start.text) + placed, recheck, unsafe)
         for message in result.dropped:
             click.echo(f"devlint: {name}: {message}", err=True)
-        new_bytes = notebook.with_python(result.text) if notebook else source.to_bytes(result.text)
-        if result.changed:
-            raw = file.path.read_bytes()
-            if write:
-                try:
-                    write_atomically(file.path, new_bytes)
-                except (OSError, UnicodeEncodeError) as exc:
-                    click.echo(f"devlint: {name}: not written: {exc}", err=True)
-                    outcome.remaining.extend(own)
-                    continue
-            else:
-                outcome.diffs.append(diff(name, raw.decode("utf-8", "replace"), new_bytes.decode("utf-8", "replace")))
         outcome.fixed += result.fixed
-        outcome.remaining.extend(work.for_user(result.remaining))
-        outcome.remaining.extend(f for f in runtime_only if not allowed(f.fix, unsafe))  # the re-check cannot see them
-    outcome.remaining.sort(key=lambda f: f.sort_key)
+        if result.text != source.text:
+            new_texts[name] = result.text
+    applied = {id(f) for f in chosen}
+    outcome.unapplied_runtime = [f for f in runtime_placed if f.filename not in new_texts or id(f) not in applied]
+
+    contents = {}
+    for name, text in new_texts.items():
+        notebook = works[name].notebook
+        contents[name] = notebook.with_python(text) if notebook else sources[name].to_bytes(text)
+    for unit in _units(structural.units + [{name} for name in contents]):
+        changes = {works[name].file.path: contents[name] for name in sorted(unit) if name in contents}
+        if not write:
+            for name in sorted(unit):
+                if name in contents:
+                    before = works[name].file.path.read_bytes().decode("utf-8", "replace")
+                    outcome.diffs.append(diff(name, before, contents[name].decode("utf-8", "replace")))
+            continue
+        try:
+            write_all(changes)
+        except WriteError as exc:
+            click.echo(f"devlint: not written ({', '.join(sorted(unit))}): {exc}", err=True)
+            for name in unit:
+                contents.pop(name, None)
+    outcome.contents = contents if write else {}
     return outcome

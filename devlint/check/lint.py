@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from devlint import catalog
 from devlint.check.cache import Cache
-from devlint.check.read import Work, read
+from devlint.check.read import Work, from_bytes, read
 from devlint.check.suppress import Suppression
 from devlint.findings import Finding
 from devlint.static import analyze
@@ -163,14 +163,22 @@ class Result:
 
 def lint(files: list, suppression: Suppression, jobs: int = 1, cache: Cache | None = None) -> Result:
     """Read, index and check `files`; findings sorted, per-file ignores applied."""
+    return lint_works([read(f) for f in files], suppression, jobs, cache)
+
+
+def lint_works(works: list[Work], suppression: Suppression, jobs: int = 1, cache: Cache | None = None) -> Result:
     from devlint.checks import all_checks
 
     cache = cache or Cache.disabled()
     enabled = suppression.enabled
-    works = [read(f) for f in files]
     index = build_index(works, jobs, cache) if needs_index(enabled) else project_index.ProjectIndex()
     checks = all_checks()
     per_file, from_cache = check_files(works, enabled, index, checks, jobs, cache)
     findings = [f for work, found in zip(works, per_file) for f in suppression.per_file(found, work.file)]
     findings.sort(key=lambda f: f.sort_key)
     return Result(works, index, checks, findings, from_cache)
+
+
+def replaced(works: list[Work], contents: dict[str, bytes]) -> list[Work]:
+    """`works` with some files' content (as stored: a notebook's JSON) replaced."""
+    return [from_bytes(w.file, contents[w.file.display]) if w.file.display in contents else w for w in works]

@@ -43,6 +43,12 @@ def read(file: SourceFile) -> Work:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return Work(file, None, Finding(analyze.UNPARSABLE, f"cannot read file: {reason}", file.display, loc, loc))
+    return from_bytes(file, raw)
+
+
+def from_bytes(file: SourceFile, raw: bytes) -> Work:
+    """A file's work from its content as stored (also new content the fix stage wrote)."""
+    loc = Location(1, 1)
     try:
         data, notebook = python_of(file.display, raw)
     except NotANotebook as exc:
