@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from functools import cached_property
 
 from devlint.check.cache import content_key
 from devlint.check.discover import SourceFile
@@ -28,7 +29,7 @@ class Work:
         """Findings as the user sees the file: notebook findings move to their cells."""
         return [self.notebook.to_cells(f) for f in findings] if self.notebook else findings
 
-    @property
+    @cached_property
     def text(self) -> str:
         return self.data.decode("latin-1")  # enough to search for ASCII trigger words
 

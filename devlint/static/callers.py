@@ -12,6 +12,7 @@ matched: they keep today's behaviour, since the new parameter defaults to it.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
 from devlint.findings import Span
@@ -91,8 +92,9 @@ class ProjectCalls:
         position = target.positional.index(param) if param in target.positional else None
         found: list[CallSite] = []
         name = target.called_as
+        called = re.compile(rf"\b{re.escape(name)}\s*\(")
         for work in self._works:
-            if name not in work.text:
+            if name not in work.text or not called.search(work.text):
                 continue
             ctx = self.context(work.file.display)
             if ctx is None:
