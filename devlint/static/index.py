@@ -12,6 +12,7 @@ combined into a ProjectIndex before the checks run.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ _CUDA_LITERAL = re.compile(r"['\"]cuda['\"]")
 
 
 def worth_collecting(text: str) -> bool:
-    if ".type(" in text:
+    if ".type(" in text or _defines_a_catalog_name(text):
         return True
     if "cuda" not in text or "device" not in text:  # cheap substring tests first
         return False
@@ -76,6 +77,9 @@ class TypeStringCall:
 @dataclass
 class FileFacts:
     defaults: list[CudaDefault] = field(default_factory=list)
+    # Qualified names of this file's definitions that share a name with a catalog entry
+    # (`init_detection_model` in facexlib itself): such a call is judged by the definition.
+    definitions: list[str] = field(default_factory=list)
     type_sinks: list[TypeSink] = field(default_factory=list)
     type_string_calls: list[TypeStringCall] = field(default_factory=list)
 
@@ -139,6 +143,7 @@ class _Collector:
         qualname = _def_qualname(scope)
         if qualname is None:
             return
+        self._note_definition(qualname)
         default = scope.defaults.get("device")
         if default is not None:
             kind = devices.classify(default, scope).kind
@@ -150,6 +155,15 @@ class _Collector:
                 )
 
     visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef, ctx: FileContext) -> None:
+        qualname = class_qualname(ctx.scope.child(node))
+        if qualname is not None:
+            self._note_definition(qualname)
+
+    def _note_definition(self, qualname: str) -> None:
+        if qualname.rsplit(".", 1)[-1] in _catalog_names() and qualname not in self.facts.definitions:
+            self.facts.definitions.append(qualname)
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
@@ -192,7 +206,24 @@ def collect(ctx: FileContext) -> FileFacts:
     return facts
 
 
-def _library_defaults() -> list[CudaDefault]:
+@functools.cache
+def _catalog_names() -> frozenset[str]:
+    """Last components of the catalog's callables (`FaceRestoreHelper`, `init_detection_model`)."""
+    return frozenset(d.qualname.rsplit(".", 1)[-1] for d in _library_defaults())
+
+
+@functools.cache
+def _catalog_definition() -> re.Pattern:
+    names = "|".join(sorted(_catalog_names()))
+    return re.compile(rf"(?:def|class)\s+(?:{names})\b")
+
+
+def _defines_a_catalog_name(text: str) -> bool:
+    return bool(_catalog_names()) and _catalog_definition().search(text) is not None
+
+
+@functools.cache
+def _library_defaults() -> tuple[CudaDefault, ...]:
     entries = []
     for entry in catalog.api("DL012", "libraries", []):
         for name in entry["names"]:
@@ -207,7 +238,7 @@ def _library_defaults() -> list[CudaDefault]:
                     also=tuple(entry.get("also", ())),
                 )
             )
-    return entries
+    return tuple(entries)
 
 
 def _matches(call: str, definition: str) -> bool:
@@ -216,12 +247,31 @@ def _matches(call: str, definition: str) -> bool:
     return call == definition or definition.endswith("." + call) or call.endswith("." + definition)
 
 
+def _last(qualname: str) -> str:
+    return qualname.rsplit(".", 1)[-1]
+
+
+def _best(qualnames: set[str], call: str) -> str | None:
+    """The one definition a call names: the one written in full, or the only one matched."""
+    if call in qualnames:
+        return call
+    return next(iter(qualnames)) if len(qualnames) == 1 else None
+
+
 class ProjectIndex:
     def __init__(self, facts: list[FileFacts] = ()):
         self._recorded: set[str] | None = None
-        self._defaults: dict[str, list[CudaDefault]] = {}
-        for entry in _library_defaults() + [d for f in facts for d in f.defaults]:
-            self._defaults.setdefault(entry.qualname.rsplit(".", 1)[-1], []).append(entry)
+        self._library: dict[str, list[CudaDefault]] = {}
+        for entry in _library_defaults():
+            self._library.setdefault(_last(entry.qualname), []).append(entry)
+        self._project: dict[str, list[CudaDefault]] = {}
+        self._defined: dict[str, set[str]] = {}  # project definitions by last name, defaults or not
+        for f in facts:
+            for entry in f.defaults:
+                self._project.setdefault(_last(entry.qualname), []).append(entry)
+                self._defined.setdefault(_last(entry.qualname), set()).add(entry.qualname)
+            for qualname in f.definitions:
+                self._defined.setdefault(_last(qualname), set()).add(qualname)
         self._sinks = {(s.qualname, s.param): s for f in facts for s in f.type_sinks}
         self._sink_names = {}
         for sink in self._sinks.values():
@@ -237,7 +287,7 @@ class ProjectIndex:
 
     def callable_names(self) -> set[str]:
         """Last components of every callable with a CUDA default (`GFPGANer`, `init_detection_model`)."""
-        return set(self._defaults)
+        return set(self._library) | set(self._project)
 
     def qualname_of(self, scope: Scope) -> str | None:
         return _def_qualname(scope)
@@ -258,7 +308,8 @@ class ProjectIndex:
         """What the index holds for one lookup key, hashed."""
         kind, _, name = dep.partition(":")
         if kind == "default":
-            held = sorted(repr(d) for d in self._defaults.get(name, []))
+            entries = self._library.get(name, []) + self._project.get(name, [])
+            held = sorted(repr(d) for d in entries) + sorted(self._defined.get(name, ()))
         elif kind == "sinks":
             held = sorted(repr(s) for s in self._sink_names.get(name, []))
         else:
@@ -267,12 +318,19 @@ class ProjectIndex:
         return hashlib.blake2b("|".join(held).encode(), digest_size=8).hexdigest()
 
     def cuda_default(self, qualname: str | None) -> CudaDefault | None:
+        """The default a call of `qualname` relies on when it omits the device. A definition in
+        the checked project decides over a catalog entry of the same name (it is the code that
+        runs), and one whose name is written in full decides over one matched by a suffix."""
         if not qualname:
             return None
-        last = qualname.rsplit(".", 1)[-1]
+        last = _last(qualname)
         self._note(f"default:{last}")
-        candidates = [d for d in self._defaults.get(last, []) if _matches(qualname, d.qualname)]
-        return candidates[0] if len(candidates) == 1 else None
+        defined = _best({q for q in self._defined.get(last, ()) if _matches(qualname, q)}, qualname)
+        if defined is not None:
+            entries = [d for d in self._project.get(last, []) if d.qualname == defined]
+            return entries[0] if len(entries) == 1 else None
+        library = _best({d.qualname for d in self._library.get(last, []) if _matches(qualname, d.qualname)}, qualname)
+        return next((d for d in self._library.get(last, []) if d.qualname == library), None)
 
     def type_sinks(self, qualname: str | None) -> list[TypeSink]:
         """The type-string helpers a call of `qualname` may reach."""

@@ -1,0 +1,54 @@
+"""The project index: which callables a call relies on for its device, across the checked files."""
+
+from pathlib import Path
+
+from devlint import catalog
+from devlint.check import lint as linter
+from devlint.check.discover import discover
+from devlint.check.suppress import Suppression
+from devlint.config import Settings
+
+ALL = frozenset(catalog.load())
+
+
+def _findings(root: Path, files: dict[str, str]):
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    settings = Settings(root=root)
+    found, _ = discover([root], settings)
+    result = linter.lint(found, Suppression(settings, ALL))
+    return [(Path(f.filename).name, f.location.row, f.code, f.message) for f in result.findings]
+
+
+FACEXLIB_DETECTION = """\
+def init_detection_model(model_name, half=False, device='cuda', model_rootpath=None):
+    return model_name
+"""
+SCRIPT = """\
+from facexlib.detection import init_detection_model
+
+net = init_detection_model('retinaface_resnet50', half=False)
+"""
+
+
+def test_a_project_checking_itself_reports_calls_of_its_own_definition(tmp_path):
+    # facexlib checked in its own tree: the catalog entry and the definition name the same
+    # function; neither may hide the other.
+    found = _findings(tmp_path, {"facexlib/__init__.py": "", "facexlib/detection/__init__.py": FACEXLIB_DETECTION, "inference/detect.py": SCRIPT})
+    assert [(name, row, code) for name, row, code, _ in found] == [("detect.py", 3, "DL012")]
+    assert "facexlib/detection/__init__.py:1" in found[0][3]  # the definition that runs, not the catalog
+
+
+def test_a_definition_without_a_cuda_default_decides_over_the_catalog(tmp_path):
+    fixed = FACEXLIB_DETECTION.replace("device='cuda'", "device='cpu'")
+    found = _findings(tmp_path, {"facexlib/__init__.py": "", "facexlib/detection/__init__.py": fixed, "inference/detect.py": SCRIPT})
+    assert found == []
+
+
+def test_an_unrelated_definition_of_the_same_name_does_not_hide_the_catalog(tmp_path):
+    own = "def init_detection_model(path, device='cpu'):\n    return path\n"
+    found = _findings(tmp_path, {"tools/models.py": own, "run.py": SCRIPT})
+    assert [(name, row, code) for name, row, code, _ in found] == [("run.py", 3, "DL012")]
+    assert "(facexlib)" in found[0][3]
