@@ -10,6 +10,9 @@ configuration so that the repository's own [tool.devlint] cannot change the resu
 
 A finding and a label match when the finding's start row and the label's line fall in the same
 innermost simple statement (or the same compound-statement header: a `def` line, an `if` test).
+In a notebook (*.ipynb) a label's line is written `cellN:ROW`: ROW within the Nth code cell,
+counted as devlint counts them (its JSON gives `cell` and the row within it); statements are
+those of the code cells joined into one module, as devlint reads a notebook.
 Scored by labelled line: a leak label matched by a finding is found, one without is a miss.
 Each statement with findings and no leak label is one false positive, "unlabelled" when no
 label at all covers it. Test files, setup.py and DL901 (unparsable files, listed apart) are
@@ -29,6 +32,9 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's devlint, as scored
+from devlint.static.document import NotANotebook, python_of  # noqa: E402  (reads notebooks as devlint does)
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
@@ -56,10 +62,30 @@ class Repository:
         return f"{self.owner}/{self.name}"
 
 
+@dataclass(frozen=True, order=True)
+class Position:
+    """A line of a file, or of a notebook's code cell (`cell` 0: not a notebook)."""
+
+    cell: int
+    row: int
+
+    @classmethod
+    def parse(cls, text: str) -> Position | None:
+        cell, _, row = text.rpartition(":")
+        if cell == "" and row.isdigit():
+            return cls(0, int(row))
+        if cell.startswith("cell") and cell[4:].isdigit() and row.isdigit():
+            return cls(int(cell[4:]), int(row))
+        return None
+
+    def __str__(self) -> str:
+        return f"cell{self.cell}:{self.row}" if self.cell else str(self.row)
+
+
 @dataclass(frozen=True)
 class Label:
     path: str
-    line: int
+    line: Position
     leak: bool
     kind: str
     why: str
@@ -102,9 +128,10 @@ def read_labels(path: Path) -> list[Label]:
         raise BadArguments(f"{path}: the header must be {','.join(LABEL_HEADER)}")
     labels = []
     for number, row in enumerate(rows[1:], 2):
-        if len(row) != len(LABEL_HEADER) or row[2] not in ("leak", "ok") or not row[1].isdigit():
-            raise BadArguments(f"{path}:{number}: expected path,line,leak|ok,class,why")
-        labels.append(Label(row[0], int(row[1]), row[2] == "leak", row[3], row[4]))
+        position = Position.parse(row[1]) if len(row) == len(LABEL_HEADER) else None
+        if position is None or row[2] not in ("leak", "ok") or (position.cell > 0) != row[0].endswith(".ipynb"):
+            raise BadArguments(f"{path}:{number}: expected path,line,leak|ok,class,why (line: N, or cellN:ROW in a notebook)")
+        labels.append(Label(row[0], position, row[2] == "leak", row[3], row[4]))
     return labels
 
 
@@ -121,17 +148,24 @@ def left_out(path: str) -> bool:
 
 
 class Statements:
-    """Maps a line of a file to the span of the innermost statement (or header) holding it."""
+    """Maps a position in a file to the span of the innermost statement (or header) holding it."""
 
-    def __init__(self, source: bytes):
+    def __init__(self, path: str, stored: bytes):
         self._span: dict[int, tuple[int, int]] = {}
+        self._cell_starts: list[int] = []
         try:
+            source, notebook = python_of(path, stored)
+            if notebook is not None:
+                self._cell_starts = notebook.starts
             tree = ast.parse(source)
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, NotANotebook):
             return
         self._visit(tree.body)
 
-    def key(self, line: int) -> tuple[int, int]:
+    def key(self, position: Position) -> tuple[int, int]:
+        line = position.row
+        if position.cell and position.cell <= len(self._cell_starts):
+            line += self._cell_starts[position.cell - 1] - 1  # the row in the joined module
         return self._span.get(line, (line, line))
 
     def _visit(self, statements: list) -> None:
@@ -215,13 +249,13 @@ def score(repository: Repository, checkout: Path, labels: list[Label]) -> Score:
 
     statements: dict[str, Statements] = {}
 
-    def statement(path: str, line: int) -> tuple[str, tuple[int, int]]:
+    def statement(path: str, position: Position) -> tuple[str, tuple[int, int]]:
         if path not in statements:
             try:
-                statements[path] = Statements((checkout / path).read_bytes())
+                statements[path] = Statements(path, (checkout / path).read_bytes())
             except OSError:
-                statements[path] = Statements(b"")
-        return path, statements[path].key(line)
+                statements[path] = Statements(path, b"")
+        return path, statements[path].key(position)
 
     by_statement: dict[tuple, list[Label]] = {}
     for label in kept:
@@ -230,7 +264,7 @@ def score(repository: Repository, checkout: Path, labels: list[Label]) -> Score:
         by_statement.setdefault(statement(label.path, label.line), []).append(label)
     flagged: dict[tuple, list[dict]] = {}
     for finding in findings:
-        flagged.setdefault(statement(finding["path"], finding["location"]["row"]), []).append(finding)
+        flagged.setdefault(statement(finding["path"], position_of(finding)), []).append(finding)
 
     found: set[Label] = set()
     for key, group in sorted(flagged.items()):
@@ -246,6 +280,10 @@ def score(repository: Repository, checkout: Path, labels: list[Label]) -> Score:
     result.found = len(found)
     result.misses = sorted((label for label in leak_labels if label not in found), key=lambda l: (l.path, l.line))
     return result
+
+
+def position_of(finding: dict) -> Position:
+    return Position(finding.get("cell") or 0, finding["location"]["row"])
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -271,10 +309,10 @@ def overall(results: list[Score]) -> dict:
 
 def as_json(results: list[Score], failures: list[str]) -> dict:
     def label_json(label: Label | None) -> dict | None:
-        return None if label is None else {"path": label.path, "line": label.line, "label": "leak" if label.leak else "ok", "class": label.kind, "why": label.why}
+        return None if label is None else {"path": label.path, "line": label.line.row, "cell": label.line.cell or None, "label": "leak" if label.leak else "ok", "class": label.kind, "why": label.why}
 
     def finding_json(finding: dict) -> dict:
-        return {"path": finding["path"], "line": finding["location"]["row"], "code": finding["code"], "message": finding["message"]}
+        return {"path": finding["path"], "line": finding["location"]["row"], "cell": finding.get("cell"), "code": finding["code"], "message": finding["message"]}
 
     return {
         "repositories": [
@@ -319,7 +357,7 @@ def as_text(results: list[Score], failures: list[str]) -> str:
         label = fp["label"]
         verdict = "unlabelled" if label is None else f"ok ({label.kind}, line {label.line}): {label.why}"
         for finding in fp["findings"]:
-            lines.append(f"  {name}/{fp['path']}:{finding['location']['row']} {finding['code']} {finding['message']} | {verdict}")
+            lines.append(f"  {name}/{fp['path']}:{position_of(finding)} {finding['code']} {finding['message']} | {verdict}")
     unparsable = [(r.repository.name, f) for r in results for f in r.unparsable]
     if unparsable:
         lines += ["", f"unparsable files ({len(unparsable)}):"]

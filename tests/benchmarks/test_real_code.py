@@ -99,3 +99,46 @@ def test_bad_arguments_exit_2_in_one_line(tmp_path):
         done = _run(*args)
         assert done.returncode == 2
         assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1
+
+
+def _notebook(*cells):
+    return json.dumps({
+        "cells": [{"cell_type": kind, "metadata": {}, "source": text} for kind, text in cells],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    })
+
+
+def test_notebook_findings_match_labels_by_code_cell_and_row(tmp_path):
+    checkout = tmp_path / "checkouts" / "nb"
+    checkout.mkdir(parents=True)
+    (checkout / "demo.ipynb").write_text(_notebook(
+        ("code", "import torch\n"),
+        ("markdown", "# the model\n"),
+        ("code", "model = torch.nn.Linear(2, 2)\nmodel = model.cuda()\nx = torch.load('w.pt')\n"),
+    ))
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    # Row 2 of the second code cell (the markdown cell is not counted), as devlint's JSON gives it.
+    (labels / "someone__nb.csv").write_text(
+        "path,line,label,class,why\n"
+        "demo.ipynb,cell2:2,leak,cuda-no-index,model moved with .cuda()\n"
+        "demo.ipynb,cell2:3,ok,load,labelled ok here: a finding on it is a false positive\n"
+    )
+    repos = tmp_path / "repos.txt"
+    repos.write_text("someone/nb@0123456789abcdef\n")
+    done = _run(tmp_path / "checkouts", "--labels-dir", labels, "--repos-file", repos, "--json")
+    assert done.returncode == 0, done.stderr
+    (nb,) = json.loads(done.stdout)["repositories"]
+    assert (nb["leaks"], nb["found"], nb["false_positives"], nb["unlabelled"]) == (1, 1, 1, 0)
+    (fp,) = nb["false_positive_statements"]
+    assert (fp["label"]["cell"], fp["label"]["line"]) == (2, 3)
+    assert [(f["cell"], f["line"], f["code"]) for f in fp["findings"]] == [(2, 3, "DL005")]
+    text = _run(tmp_path / "checkouts", "--labels-dir", labels, "--repos-file", repos).stdout
+    assert "nb/demo.ipynb:cell2:3 DL005" in text
+
+
+def test_a_notebook_label_needs_a_cell(tmp_path):
+    checkouts, labels, repos = _corpus(tmp_path)
+    (labels / "someone__tiny.csv").write_text(LABELS + "demo.ipynb,4,leak,x,a notebook line without its cell\n")
+    done = _run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "tiny")
+    assert done.returncode == 2 and "cellN:ROW" in done.stderr
