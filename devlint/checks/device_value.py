@@ -13,7 +13,7 @@ import ast
 
 from devlint.static.engine import Check
 from devlint.findings import Fix
-from devlint.static import options, placement
+from devlint.static import guards, options, placement
 from devlint.static.context import FileContext
 from devlint.static.devices import Kind, names_a_device
 from devlint.static.names import encloses
@@ -79,8 +79,23 @@ class DeviceValueCheck(Check):
             return  # visit_Assign reports it where it is chosen
         if ctx.device_selected_before(expr) and self.kind is Kind.CURRENT:
             return
+        if self._fallback_for_callers(literal, ctx):
+            return
         text = ctx.text(literal)
         ctx.report(self.code, literal, self.message(text), self.fix(literal, expr, text, ctx, used and direct))
+
+    def _fallback_for_callers(self, literal: ast.AST, ctx: FileContext) -> bool:
+        """`if device is None: device = "cuda"` in a function whose callers DL012 judges: the
+        value only runs for a caller that passed no device, and that call is the leak."""
+        function = ctx.scope.function
+        entry = ctx.index.cuda_default(ctx.index.qualname_of(function)) if function is not None else None
+        if entry is None or entry.param not in function.params:
+            return False
+        start = next((i for i, node in enumerate(ctx.ancestors) if node is function.node), None)
+        if start is None:
+            return False
+        path = ctx.ancestors[start:-1] + guards.path_to(ctx.ancestors[-1], literal)
+        return guards.only_when_unset(path, entry.param)
 
     def _chosen_on_a_selection_line(self, literal: ast.AST, ctx: FileContext) -> bool:
         values = ctx.memo("selection values", lambda: [
@@ -120,10 +135,3 @@ class DeviceValueCheck(Check):
         if not source.is_device:
             edits.extend(options.comparisons_kept_true(literal, ctx))
         return ctx.fix(self.code, f"Use `{new}`: {source.why}", *edits)
-
-        for node in [*ctx.ancestors, *ast.walk(expr)]:  # an `if` around it, or `"cuda" if ok else ...`
-            if isinstance(node, (ast.If, ast.IfExp)) and checks_cuda(node.test, set()):
-                branch = node.body if isinstance(node, ast.If) else [node.body]
-                if any(encloses(b, literal) for b in branch):
-                    return True
-        return False

@@ -1,0 +1,95 @@
+"""Under which condition a piece of code runs, as far as the branches around it say.
+
+A device written in a branch that only runs when the caller passed no device
+(`if device is None: device = "cuda"`) is the callee's fallback: the leak is each
+call that omits the device, and DL012 reports those. This module answers such
+questions from the chain of nodes that leads from a function's body to the code.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from devlint.static.walk import children
+
+
+def path_to(root: ast.AST, target: ast.AST) -> list[ast.AST]:
+    """The nodes from `root` down to `target` (both included); empty if `target` is not below."""
+    stack: list[tuple[ast.AST, int]] = [(root, 0)]
+    path: list[ast.AST] = []
+    while stack:
+        node, depth = stack.pop()
+        del path[depth:]
+        path.append(node)
+        if node is target:
+            return path
+        stack.extend((child, depth + 1) for child in reversed(children(node)))
+    return []
+
+
+def _names(test: ast.expr, param: str) -> bool:
+    return isinstance(test, ast.Name) and test.id == param
+
+
+def says_unset(test: ast.expr, param: str) -> bool:
+    """Is `test` true only when `param` is None (or falsy): `p is None`, `not p`, `p is None and ...`."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _names(test.operand, param) or says_set(test.operand, param)
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and _names(test.left, param):
+        right = test.comparators[0]
+        none = isinstance(right, ast.Constant) and right.value is None
+        return none and isinstance(test.ops[0], (ast.Is, ast.Eq))
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(says_unset(value, param) for value in test.values)
+    return False
+
+
+def says_set(test: ast.expr, param: str) -> bool:
+    """Is `test` true only when `param` was given: `p is not None`, `p`, `p is not None and ...`."""
+    if _names(test, param):
+        return True
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return says_unset(test.operand, param)
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and _names(test.left, param):
+        right = test.comparators[0]
+        none = isinstance(right, ast.Constant) and right.value is None
+        return none and isinstance(test.ops[0], (ast.IsNot, ast.NotEq))
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(says_set(value, param) for value in test.values)
+    return False
+
+
+def _ends(body: list[ast.stmt]) -> bool:
+    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise))
+
+
+def only_when_unset(path: list[ast.AST], param: str) -> bool:
+    """Does the code at the end of `path` (a chain of nodes from a function's body down)
+    run only when `param` is None: in the branch for it, after `p or`, or after an
+    early `if p is not None: return ...`?"""
+    for outer, inner in zip(path, path[1:]):
+        if isinstance(outer, (ast.If, ast.IfExp)):
+            branch = outer.body if isinstance(outer, ast.If) else [outer.body]
+            taken = any(node is inner for node in branch)
+            if (taken and says_unset(outer.test, param)) or (not taken and inner is not outer.test and says_set(outer.test, param)):
+                return True
+        elif isinstance(outer, ast.BoolOp) and isinstance(outer.op, ast.Or):
+            position = next(i for i, value in enumerate(outer.values) if value is inner)
+            if any(_names(value, param) for value in outer.values[:position]):
+                return True
+        for block in _blocks(outer):
+            for statement in block:
+                if statement is inner:
+                    break
+                if isinstance(statement, ast.If) and says_set(statement.test, param) and _ends(statement.body):
+                    return True
+    return False
+
+
+def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
+    blocks = []
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(node, name, None)
+        if isinstance(block, list) and any(child for child in block if isinstance(child, ast.stmt)):
+            blocks.append(block)
+    return blocks
