@@ -110,6 +110,7 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
     return project_index.FileFacts(
         defaults=[project_index.CudaDefault(**{**x, "also": tuple(x["also"])}) for x in d["defaults"]],
         definitions=list(d.get("definitions", [])),
+        process_groups=[tuple(pg) for pg in d.get("process_groups", [])],
         type_sinks=[project_index.TypeSink(**{**x, "span": tuple(x["span"])}) for x in d["type_sinks"]],
         type_string_calls=[project_index.TypeStringCall(**x) for x in d["type_string_calls"]],
     )

@@ -108,8 +108,13 @@ def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.Pro
     return project_index.ProjectIndex(facts)
 
 
+# Rules whose checks consult the project index (DL003, DL012), or ask whether the device
+# was selected before (which in distributed code depends on the project's set-up).
+_INDEXED = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL011", "DL012"})
+
+
 def needs_index(enabled: frozenset[str]) -> bool:
-    return bool(enabled & {"DL003", "DL012"})
+    return bool(enabled & _INDEXED)
 
 
 def check_files(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from devlint import catalog
 from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Location, Operation, Span, Threading
-from devlint.static import devices, names, suggest
+from devlint.static import devices, distributed, guards, names, suggest
 from devlint.static.scope import Scope, build_scope
 from devlint.static.source import Source
 
@@ -86,8 +86,9 @@ class FileContext:
         return self.ancestors[-1] if self.ancestors else None
 
     def device_selected_before(self, node: ast.AST) -> bool:
-        """Did this scope's own code call `torch.cuda.set_device(i)` earlier, or is the node
-        inside `with torch.cuda.device(i)`? Then the current device is the chosen one."""
+        """Did this scope's own code call `torch.cuda.set_device(i)` earlier, is the node inside
+        `with torch.cuda.device(i)`, or does it only run under a process group that the
+        project set up after selecting the device? Then the current device is the chosen one."""
         scope = self.scope.function or self.module_scope
         if any(line < node.lineno for line in scope.device_selected_at):
             return True
@@ -102,7 +103,16 @@ class FileContext:
                         and self.device(expr.args[0]).kind is not devices.Kind.GPU0
                     ):
                         return True
-        return False
+        return self.index.process_group_selects_device() and self._only_under_process_group(node)
+
+    def _only_under_process_group(self, node: ast.AST) -> bool:
+        function = self.scope.function
+        root = function.node if function is not None else self.tree
+        start = next((i for i, ancestor in enumerate(self.ancestors) if ancestor is root), None)
+        if start is None:
+            return False
+        path = self.ancestors[start:-1] + guards.path_to(self.ancestors[-1], node)
+        return distributed.only_under_process_group(path, self.scope)
 
     # --- reporting ---------------------------------------------------------
 

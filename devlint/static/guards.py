@@ -60,36 +60,45 @@ def says_set(test: ast.expr, param: str) -> bool:
 
 
 def _ends(body: list[ast.stmt]) -> bool:
-    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise))
+    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise, ast.Continue))
 
 
-def only_when_unset(path: list[ast.AST], param: str) -> bool:
-    """Does the code at the end of `path` (a chain of nodes from a function's body down)
-    run only when `param` is None: in the branch for it, after `p or`, or after an
-    early `if p is not None: return ...`?"""
+def only_when(path: list[ast.AST], holds, fails) -> bool:
+    """Does the code at the end of `path` (a chain of nodes from a function's body down) run
+    only when a condition holds: in a branch whose test says it holds (`holds(test)`), in the
+    other branch of one that says it fails, or after an early `if <fails>: return ...`?"""
     for outer, inner in zip(path, path[1:]):
-        if isinstance(outer, (ast.If, ast.IfExp)):
+        if isinstance(outer, (ast.If, ast.IfExp)) and inner is not outer.test:
             branch = outer.body if isinstance(outer, ast.If) else [outer.body]
-            taken = any(node is inner for node in branch)
-            if (taken and says_unset(outer.test, param)) or (not taken and inner is not outer.test and says_set(outer.test, param)):
-                return True
-        elif isinstance(outer, ast.BoolOp) and isinstance(outer.op, ast.Or):
-            position = next(i for i, value in enumerate(outer.values) if value is inner)
-            if any(_names(value, param) for value in outer.values[:position]):
+            if any(node is inner for node in branch):
+                if holds(outer.test):
+                    return True
+            elif fails(outer.test):
                 return True
         for block in _blocks(outer):
             for statement in block:
                 if statement is inner:
                     break
-                if isinstance(statement, ast.If) and says_set(statement.test, param) and _ends(statement.body):
+                if isinstance(statement, ast.If) and fails(statement.test) and _ends(statement.body):
                     return True
     return False
+
+
+def only_when_unset(path: list[ast.AST], param: str) -> bool:
+    """Does the code at the end of `path` run only when `param` is None: in the branch for it,
+    after `p or`, or after an early `if p is not None: return ...`?"""
+    for outer, inner in zip(path, path[1:]):
+        if isinstance(outer, ast.BoolOp) and isinstance(outer.op, ast.Or):
+            position = next(i for i, value in enumerate(outer.values) if value is inner)
+            if any(_names(value, param) for value in outer.values[:position]):
+                return True
+    return only_when(path, lambda test: says_unset(test, param), lambda test: says_set(test, param))
 
 
 def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
     blocks = []
     for name in ("body", "orelse", "finalbody"):
         block = getattr(node, name, None)
-        if isinstance(block, list) and any(child for child in block if isinstance(child, ast.stmt)):
+        if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
             blocks.append(block)
     return blocks

@@ -32,7 +32,7 @@ _CUDA_LITERAL = re.compile(r"['\"]cuda['\"]")
 
 
 def worth_collecting(text: str) -> bool:
-    if ".type(" in text or _defines_a_catalog_name(text):
+    if ".type(" in text or "init_process_group" in text or _defines_a_catalog_name(text):
         return True
     if "cuda" not in text or "device" not in text:  # cheap substring tests first
         return False
@@ -80,6 +80,9 @@ class FileFacts:
     # Qualified names of this file's definitions that share a name with a catalog entry
     # (`init_detection_model` in facexlib itself): such a call is judged by the definition.
     definitions: list[str] = field(default_factory=list)
+    # Each `init_process_group` call ("path:line"), and whether its code selected the device
+    # first (`torch.cuda.set_device(local_rank)`).
+    process_groups: list[tuple[str, bool]] = field(default_factory=list)
     type_sinks: list[TypeSink] = field(default_factory=list)
     type_string_calls: list[TypeStringCall] = field(default_factory=list)
 
@@ -167,6 +170,10 @@ class _Collector:
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
+        if ctx.qualname(func) in _process_group_inits():
+            scope = ctx.scope.function or ctx.module_scope
+            selected = any(line < node.lineno for line in scope.device_selected_at)
+            self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", selected))
         if isinstance(func, ast.Attribute) and func.attr == "type" and len(node.args) == 1:
             param = node.args[0]
             function = ctx.scope.function
@@ -204,6 +211,11 @@ def collect(ctx: FileContext) -> FileFacts:
     facts = FileFacts()
     engine.run(ctx, [_Collector(facts)])
     return facts
+
+
+@functools.cache
+def _process_group_inits() -> frozenset[str]:
+    return frozenset(catalog.api("DL013", "init", []))
 
 
 @functools.cache
@@ -272,6 +284,7 @@ class ProjectIndex:
                 self._defined.setdefault(_last(entry.qualname), set()).add(entry.qualname)
             for qualname in f.definitions:
                 self._defined.setdefault(_last(qualname), set()).add(qualname)
+        self._process_groups = sorted(pg for f in facts for pg in f.process_groups)
         self._sinks = {(s.qualname, s.param): s for f in facts for s in f.type_sinks}
         self._sink_names = {}
         for sink in self._sinks.values():
@@ -307,7 +320,9 @@ class ProjectIndex:
     def digest(self, dep: str) -> str:
         """What the index holds for one lookup key, hashed."""
         kind, _, name = dep.partition(":")
-        if kind == "default":
+        if kind == "process-groups":
+            held = [repr(self._process_groups)]
+        elif kind == "default":
             entries = self._library.get(name, []) + self._project.get(name, [])
             held = sorted(repr(d) for d in entries) + sorted(self._defined.get(name, ()))
         elif kind == "sinks":
@@ -331,6 +346,13 @@ class ProjectIndex:
             return entries[0] if len(entries) == 1 else None
         library = _best({d.qualname for d in self._library.get(last, []) if _matches(qualname, d.qualname)}, qualname)
         return next((d for d in self._library.get(last, []) if d.qualname == library), None)
+
+    def process_group_selects_device(self) -> bool:
+        """Does every `init_process_group` of the project come after its code selected the
+        device? Then, in code that only runs under a process group, the current device is
+        the rank's own GPU."""
+        self._note("process-groups:")
+        return bool(self._process_groups) and all(selected for _, selected in self._process_groups)
 
     def type_sinks(self, qualname: str | None) -> list[TypeSink]:
         """The type-string helpers a call of `qualname` may reach."""

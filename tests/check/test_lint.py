@@ -115,3 +115,19 @@ def test_cli_cache_no_cache_and_clean(run_devlint, tmp_path):
     assert run_devlint("check", tmp_path, "--output-format", "json")[1] == first[1]
     code, out, _ = run_devlint("clean", tmp_path)
     assert code == 0 and "Removed" in out and not (tmp_path / ".devlint_cache").exists()
+
+
+HELPER = (
+    "import torch\nimport torch.distributed as dist\n\n"
+    "def sizes(n):\n    if not dist.is_initialized():\n        return [n]\n    return torch.tensor([n], device='cuda')\n"
+)
+SETUP = "import torch\nimport torch.distributed as dist\n\ndef setup(rank):\n    torch.cuda.set_device(rank)\n    dist.init_process_group('nccl')\n"
+
+
+def test_distributed_set_up_in_another_file_decides_and_invalidates(tmp_path):
+    (tmp_path / "helpers.py").write_text(HELPER)
+    (tmp_path / "setup.py").write_text(SETUP)
+    assert _cached_lint(tmp_path).findings == []  # 'cuda' under the process group is the rank's GPU
+    (tmp_path / "setup.py").write_text(SETUP.replace("    torch.cuda.set_device(rank)\n", ""))
+    result = _cached_lint(tmp_path)
+    assert [(Path(f.filename).name, f.code) for f in result.findings] == [("helpers.py", "DL002")]

@@ -1,0 +1,85 @@
+"""Code that only runs in a distributed job, under an initialised process group.
+
+DETR- and detectron-style `misc.py` helpers (`all_gather`, `reduce_dict`,
+`SmoothedValue.synchronize_between_processes`) build tensors on `'cuda'`, but only after
+`if not is_dist_avail_and_initialized(): return` or `if get_world_size() == 1: return`.
+When the project's own distributed set-up calls `torch.cuda.set_device(local_rank)` before
+`init_process_group` (a project-wide fact the index holds), the current device in that code
+is the rank's own GPU, and `'cuda'` there is no leak.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from devlint.static import guards
+from devlint.static.scope import Scope
+
+
+def _callee(expr: ast.expr) -> str:
+    func = expr.func if isinstance(expr, ast.Call) else None
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
+
+
+def _world_size(expr: ast.expr, scope: Scope) -> bool:
+    """`get_world_size()`, `dist.get_world_size()`, or a local assigned one of them."""
+    if isinstance(expr, ast.Call):
+        return _callee(expr).endswith("get_world_size")
+    if isinstance(expr, ast.Name):
+        found = scope.lookup_values(expr.id)
+        return found is not None and bool(found[1]) and all(_world_size(v, scope) for v in found[1])
+    return False
+
+
+def _int(expr: ast.expr) -> int | None:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, int) and not isinstance(expr.value, bool):
+        return expr.value
+    return None
+
+
+def _compares_world(test: ast.expr, scope: Scope) -> tuple[type, int] | None:
+    """(operator, n) for `world_size OP n`."""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and _world_size(test.left, scope):
+        n = _int(test.comparators[0])
+        if n is not None:
+            return type(test.ops[0]), n
+    return None
+
+
+def initialised(test: ast.expr, scope: Scope) -> bool:
+    """Is `test` true only under an initialised process group: `dist.is_initialized()`,
+    `is_dist_avail_and_initialized()`, `get_world_size() > 1`?"""
+    if isinstance(test, ast.Call):
+        name = _callee(test)
+        return name == "is_initialized" or ("dist" in name and name.endswith("initialized"))
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return not_initialised(test.operand, scope)
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(initialised(value, scope) for value in test.values)
+    compared = _compares_world(test, scope)
+    if compared is not None:
+        op, n = compared
+        return (op is ast.Gt and n >= 1) or (op is ast.GtE and n >= 2) or (op is ast.NotEq and n == 1)
+    return False
+
+
+def not_initialised(test: ast.expr, scope: Scope) -> bool:
+    """Is `test` true whenever no process group is initialised: `not dist.is_initialized()`,
+    `get_world_size() == 1`, `world_size < 2`?"""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return initialised(test.operand, scope)
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+        return any(not_initialised(value, scope) for value in test.values)
+    compared = _compares_world(test, scope)
+    if compared is not None:
+        op, n = compared
+        return (op is ast.Eq and n == 1) or (op is ast.LtE and n == 1) or (op is ast.Lt and n == 2)
+    return False
+
+
+def only_under_process_group(path: list[ast.AST], scope: Scope) -> bool:
+    """Does the code at the end of `path` (from its function's body down) run only when a
+    process group is initialised?"""
+    return guards.only_when(path, lambda test: initialised(test, scope), lambda test: not_initialised(test, scope))
