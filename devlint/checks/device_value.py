@@ -22,7 +22,7 @@ from devlint.static.names import encloses
 class DeviceValueCheck(Check):
     kind: Kind
 
-    def message(self, text: str) -> str:
+    def message(self, text: str, literal: ast.AST, ctx: FileContext) -> str:
         raise NotImplementedError
 
     # --- where devices are used ---------------------------------------------
@@ -79,10 +79,14 @@ class DeviceValueCheck(Check):
             return  # visit_Assign reports it where it is chosen
         if ctx.device_selected_before(expr) and self.kind is Kind.CURRENT:
             return
-        if self._fallback_for_callers(literal, ctx):
+        if self.excused(literal, ctx):
             return
         text = ctx.text(literal)
-        ctx.report(self.code, literal, self.message(text), self.fix(literal, expr, text, ctx, used and direct))
+        ctx.report(self.code, literal, self.message(text, literal, ctx), self.fix(literal, expr, text, ctx, used and direct))
+
+    def excused(self, literal: ast.AST, ctx: FileContext) -> bool:
+        """Is the device at `literal` not a leak where it stands, for a reason its context says?"""
+        return self._fallback_for_callers(literal, ctx)
 
     def _fallback_for_callers(self, literal: ast.AST, ctx: FileContext) -> bool:
         """`if device is None: device = "cuda"` in a function whose callers DL012 judges: the
@@ -91,11 +95,7 @@ class DeviceValueCheck(Check):
         entry = ctx.index.cuda_default(ctx.index.qualname_of(function)) if function is not None else None
         if entry is None or entry.param not in function.params:
             return False
-        start = next((i for i, node in enumerate(ctx.ancestors) if node is function.node), None)
-        if start is None:
-            return False
-        path = ctx.ancestors[start:-1] + guards.path_to(ctx.ancestors[-1], literal)
-        return guards.only_when_unset(path, entry.param)
+        return guards.only_when_unset(ctx.path_to(literal), entry.param)
 
     def _chosen_on_a_selection_line(self, literal: ast.AST, ctx: FileContext) -> bool:
         values = ctx.memo("selection values", lambda: [

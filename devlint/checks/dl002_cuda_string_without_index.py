@@ -10,7 +10,7 @@ class CudaStringWithoutIndex(DeviceValueCheck):
     code = "DL002"
     kind = Kind.CURRENT
 
-    def message(self, text: str) -> str:
+    def message(self, text: str, literal, ctx) -> str:
         return (
             f"`{text}` has no device index: it means the current device "
             "(GPU0 unless set_device or CUDA_VISIBLE_DEVICES chose another)"

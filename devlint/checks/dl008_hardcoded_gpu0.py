@@ -1,26 +1,68 @@
-"""DL008: GPU0 written out (`"cuda:0"`, `torch.device("cuda", 0)`, `.cuda(0)`, `.to(0)`)."""
+"""DL008: GPU0 written out (`"cuda:0"`, `torch.device("cuda", 0)`, `.cuda(0)`, `.to(0)`), or
+GPUs counted from 0 (`f"cuda:{i}" for i in range(n)`, `device_ids=[0, 1]`)."""
 
 from __future__ import annotations
 
 import ast
 
 from devlint.checks.device_value import DeviceValueCheck
+from devlint.findings import Fix
 from devlint.static.context import FileContext
-from devlint.static.devices import Kind
+from devlint.static import guards
+from devlint.static.devices import Kind, counts_from_zero, names_a_device
+from devlint.static.suggest import INDEX_NAMES
 
 
 class HardcodedGpu0(DeviceValueCheck):
     code = "DL008"
     kind = Kind.GPU0
 
-    def message(self, text: str) -> str:
+    def message(self, text: str, literal: ast.AST, ctx: FileContext) -> str:
+        counter = _counter(literal, ctx)
+        if counter is not None:
+            return f"`{text}` counts GPUs from 0 (`{counter}` starts at 0): GPU0 is always one of them, whatever GPUs the program was told to use"
         return f"`{text}` pins GPU0, whatever device the program was told to use"
+
+    def fix(self, literal: ast.AST, expr: ast.expr, text: str, ctx: FileContext, used_here: bool) -> Fix:
+        if _counter(literal, ctx) is not None:
+            return ctx.display_only(
+                self.code,
+                "take the GPUs from what the program was given (a `--gpus 1,2` list: `gpus[i]`), "
+                "or launch with CUDA_VISIBLE_DEVICES naming the GPUs to use",
+            )
+        return super().fix(literal, expr, text, ctx, used_here)
+
+    def excused(self, literal: ast.AST, ctx: FileContext) -> bool:
+        """After CUDA_VISIBLE_DEVICES was set, "cuda:0" is the first GPU it names; under
+        `if local_rank == 0:`, a literal 0 is that rank's own GPU."""
+        if ctx.visible_devices_set_before(literal) or super().excused(literal, ctx):
+            return True
+        zero = isinstance(literal, ast.Constant) and literal.value in (0, "cuda:0")
+        return zero and guards.only_when(ctx.path_to(literal), _index_is_zero, lambda test: False)
 
     def visit_With(self, node: ast.With, ctx: FileContext) -> None:
         for item in node.items:
             expr = item.context_expr
             if isinstance(expr, ast.Call) and ctx.qualname(expr.func) == "torch.cuda.device" and expr.args:
                 self.judge(expr.args[0], ctx, used=True)
+
+
+def _index_is_zero(test: ast.expr) -> bool:
+    """`local_rank == 0`, `args.gpu == 0`: a GPU index (or rank) compared equal to 0."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    zero = any(isinstance(side, ast.Constant) and side.value == 0 for side in sides)
+    named = [side.id if isinstance(side, ast.Name) else side.attr for side in sides if isinstance(side, (ast.Name, ast.Attribute))]
+    return zero and any("rank" in name.lower() or names_a_device(name) or name in INDEX_NAMES for name in named)
+
+
+def _counter(literal: ast.AST, ctx: FileContext) -> str | None:
+    """The loop counter a device is built from, if it is one (`i` of `for i in range(n)`)."""
+    for node in ast.walk(literal):
+        if isinstance(node, ast.Name) and counts_from_zero(node, ctx.scope):
+            return node.id
+    return None
 
 
 CHECK = HardcodedGpu0()

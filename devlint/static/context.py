@@ -106,13 +106,23 @@ class FileContext:
         return self.index.process_group_selects_device() and self._only_under_process_group(node)
 
     def _only_under_process_group(self, node: ast.AST) -> bool:
+        return distributed.only_under_process_group(self.path_to(node), self.scope)
+
+    def path_to(self, node: ast.AST) -> list[ast.AST]:
+        """The chain of nodes from the enclosing function (or module) down to `node`, which is
+        the node being visited or one inside it: what guards.only_when reads."""
         function = self.scope.function
         root = function.node if function is not None else self.tree
         start = next((i for i, ancestor in enumerate(self.ancestors) if ancestor is root), None)
         if start is None:
-            return False
-        path = self.ancestors[start:-1] + guards.path_to(self.ancestors[-1], node)
-        return distributed.only_under_process_group(path, self.scope)
+            return []
+        return self.ancestors[start:-1] + guards.path_to(self.ancestors[-1], node)
+
+    def visible_devices_set_before(self, node: ast.AST) -> bool:
+        """Did this scope's own code set CUDA_VISIBLE_DEVICES earlier? Then "cuda:0" is the
+        first GPU it names, the chosen one."""
+        scope = self.scope.function or self.module_scope
+        return any(line < node.lineno for line in scope.visible_devices_set_at)
 
     # --- reporting ---------------------------------------------------------
 

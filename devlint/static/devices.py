@@ -74,10 +74,12 @@ def _torch_device_call(call: ast.Call, scope: Scope, depth: int) -> Device:
     if index_arg is not None:
         base = classify(type_arg, scope, depth + 1)
         if base.kind == Kind.CURRENT:
-            if isinstance(index_arg, ast.Constant) and index_arg.value == 0:
+            if (isinstance(index_arg, ast.Constant) and index_arg.value == 0) or counts_from_zero(index_arg, scope):
                 return Device(Kind.GPU0, call)
             return Device(Kind.INDEXED, call)
         return Device(base.kind if base.kind == Kind.NOT_CUDA else Kind.UNKNOWN, call)
+    if counts_from_zero(type_arg, scope):
+        return Device(Kind.GPU0, call)  # torch.device(i % n_gpus) for i in range(n)
     inner = classify(type_arg, scope, depth + 1, ints_are_devices=True)
     if inner.kind in (Kind.CURRENT, Kind.GPU0) and inner.node is type_arg:
         return Device(inner.kind, call)  # torch.device("cuda"): report the whole call
@@ -100,17 +102,23 @@ def classify(expr: ast.expr | None, scope: Scope, depth: int = 0, ints_are_devic
         if isinstance(head, ast.Constant) and str(head.value).startswith("cuda"):
             if len(expr.values) == 1:
                 return Device(string_kind(head.value), expr)
+            if len(expr.values) == 2 and head.value == "cuda:" and counts_from_zero(expr.values[1].value, scope):
+                return Device(Kind.GPU0, expr)  # f"cuda:{i}" for i in range(n)
             return Device(Kind.INDEXED, expr)
         return UNKNOWN
     if isinstance(expr, ast.BinOp) and isinstance(expr.left, ast.Constant):
         left = expr.left.value
         if isinstance(left, str) and left.startswith("cuda:"):
+            if left in ("cuda:", "cuda:%d", "cuda:%s") and counts_from_zero(expr.right, scope):
+                return Device(Kind.GPU0, expr)
             return Device(Kind.INDEXED, expr)  # "cuda:" + str(i), "cuda:%d" % i
         return UNKNOWN
     if isinstance(expr, ast.Call):
         func = expr.func
         if isinstance(func, ast.Attribute) and func.attr == "format" and isinstance(func.value, ast.Constant):
             if str(func.value.value).startswith("cuda:"):
+                if func.value.value == "cuda:{}" and len(expr.args) == 1 and counts_from_zero(expr.args[0], scope):
+                    return Device(Kind.GPU0, expr)  # "cuda:{}".format(i) for i in range(n)
                 return Device(Kind.INDEXED, expr)
             return UNKNOWN
         if _is_torch_device(expr, scope):
@@ -141,6 +149,23 @@ def classify(expr: ast.expr | None, scope: Scope, depth: int = 0, ints_are_devic
         if isinstance(expr.value, ast.Name) and expr.value.id == "self":
             return _self_attr(expr, scope, depth)
     return UNKNOWN
+
+
+def counts_from_zero(expr: ast.expr, scope: Scope) -> bool:
+    """`i`, `i % n` or `str(i)` where `i` counts 0, 1, 2, ... in a loop (`for i in range(n)`,
+    `enumerate`): the devices it makes always include GPU0."""
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod):
+        expr = expr.left
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in ("str", "int") and len(expr.args) == 1:
+        expr = expr.args[0]
+    if not isinstance(expr, ast.Name):
+        return False
+    found = scope.lookup_values(expr.id)
+    if found is None:
+        return False
+    owner, values = found
+    counters = owner.counters.get(expr.id, [])
+    return len(counters) == len(values) and all(counters) and bool(counters)
 
 
 def _self_attr(expr: ast.Attribute, scope: Scope, depth: int) -> Device:

@@ -127,14 +127,33 @@ def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
                 yield dev
             return
     for kw in call.keywords:
-        if kw.arg == "device":
+        if kw.arg in ("device", "output_device"):
             yield kw.value
         elif kw.arg == "map_location":
             yield from _map_location_targets(kw.value)
+        elif kw.arg == "device_ids":
+            yield from _listed(kw.value)
+    if name in _data_parallel():  # DataParallel(module, device_ids, output_device)
+        positional = [a for a in call.args[1:3] if not isinstance(a, ast.Starred)]
+        if positional:
+            yield from _listed(positional[0])
+        if len(positional) > 1:
+            yield positional[1]
     if name in loaders():
         loc = argument(call, "map_location", loaders()[name])
         if loc is not None and keyword(call, "map_location") is None:
             yield from _map_location_targets(loc)
+
+
+def _listed(expr: ast.expr) -> Iterator[ast.expr]:
+    """The elements of a literal list of devices (`device_ids=[0, 1]`)."""
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        yield from (e for e in expr.elts if not isinstance(e, ast.Starred))
+
+
+@functools.cache
+def _data_parallel() -> frozenset[str]:
+    return frozenset(catalog.api("DL007", "wrappers", []))
 
 
 def _map_location_targets(expr: ast.expr) -> Iterator[ast.expr]:

@@ -26,9 +26,14 @@ class Scope:
     params: dict[str, ast.arg] = field(default_factory=dict)
     defs: dict[str, ast.AST] = field(default_factory=dict)  # functions and classes defined here
     defaults: dict[str, ast.expr] = field(default_factory=dict)
+    # Loop and comprehension targets that count 0, 1, 2, ... (`for i in range(n)`, the index
+    # of `enumerate(xs)`): one entry per binding, True when that binding counts from 0.
+    counters: dict[str, list[bool]] = field(default_factory=dict)
     # Lines where this scope's own code selects the device: torch.cuda.set_device(i),
     # torch.cuda.device(i), or a CUDA_VISIBLE_DEVICES assignment
     device_selected_at: list[int] = field(default_factory=list)
+    # Lines where it sets CUDA_VISIBLE_DEVICES: after them "cuda:0" is the first GPU it names
+    visible_devices_set_at: list[int] = field(default_factory=list)
     _children: dict[int, Scope] = field(default_factory=dict, repr=False)
     _attribute_uses: set[tuple[str, str]] | None = field(default=None, repr=False)
 
@@ -204,6 +209,20 @@ def _is_device_selection(call: ast.Call, scope: Scope) -> bool:
     return not (isinstance(arg, ast.Constant) and arg.value in (0, "cuda:0"))
 
 
+def _counter(target: ast.expr, iterable: ast.expr) -> ast.Name | None:
+    """The target that counts from 0: `i` of `for i in range(n)` / `range(0, n)` / `enumerate(xs)`."""
+    if not isinstance(iterable, ast.Call) or not isinstance(iterable.func, ast.Name) or iterable.keywords:
+        return None
+    args = iterable.args
+    if iterable.func.id == "range" and isinstance(target, ast.Name):
+        zero = len(args) == 1 or (len(args) >= 2 and isinstance(args[0], ast.Constant) and args[0].value == 0)
+        return target if zero and args else None
+    if iterable.func.id == "enumerate" and len(args) == 1 and isinstance(target, ast.Tuple) and target.elts:
+        first = target.elts[0]
+        return first if isinstance(first, ast.Name) else None
+    return None
+
+
 def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
     scope = Scope(node=node, parent=parent, module_name=module_name)
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
@@ -224,6 +243,7 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
         elif isinstance(child, ast.Assign):
             if any(_sets_visible_devices(t) for t in child.targets):
                 scope.device_selected_at.append(child.lineno)
+                scope.visible_devices_set_at.append(child.lineno)
             for target in child.targets:
                 value = _UNKNOWN if isinstance(target, (ast.Tuple, ast.List)) else child.value
                 for t in _targets(target):
@@ -235,9 +255,11 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
                 value = child.value if not isinstance(child, ast.AugAssign) else _UNKNOWN
                 scope.assigns.setdefault(target.id, []).append(value)
         elif isinstance(child, (ast.For, ast.AsyncFor, ast.comprehension)):
+            counter = _counter(child.target, child.iter)
             for t in _targets(child.target):
                 if isinstance(t, ast.Name):
                     scope.assigns.setdefault(t.id, []).append(_UNKNOWN)
+                    scope.counters.setdefault(t.id, []).append(t is counter)
         elif isinstance(child, ast.withitem) and child.optional_vars is not None:
             for t in _targets(child.optional_vars):
                 if isinstance(t, ast.Name):
