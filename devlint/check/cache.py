@@ -108,7 +108,7 @@ def facts_to_data(facts: project_index.FileFacts) -> dict:
 
 def facts_from_data(d: dict) -> project_index.FileFacts:
     return project_index.FileFacts(
-        defaults=[project_index.CudaDefault(**{**x, "also": tuple(x["also"])}) for x in d["defaults"]],
+        defaults=[project_index.Default(**{**x, "also": tuple(x["also"]), "passes": tuple(tuple(p) for p in x["passes"])}) for x in d["defaults"]],
         definitions=list(d.get("definitions", [])),
         process_groups=[tuple(pg) for pg in d.get("process_groups", [])],
         type_sinks=[project_index.TypeSink(**{**x, "span": tuple(x["span"])}) for x in d["type_sinks"]],

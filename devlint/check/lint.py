@@ -91,20 +91,26 @@ def default_jobs() -> int:
 
 
 def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.ProjectIndex:
-    """The project facts of every file that can hold one (from the cache where it can)."""
+    """The project facts of every file that can hold one (from the cache where it can): the
+    files worth collecting, then, until none is left, the files the facts so far want."""
     facts: list[project_index.FileFacts] = []
-    todo = []
-    for work in works:
-        if work.data is None or not project_index.worth_collecting(work.text):
-            continue
-        cached = cache.facts(work.key)
-        if cached is not None:
-            facts.append(cached)
-        else:
-            todo.append(work)
-    for work, found in zip(todo, _map(_facts_of, todo, jobs)):
-        cache.store_facts(work.key, found)
-        facts.append(found)
+    readable = [w for w in works if w.data is not None]
+    batch = [w for w in readable if project_index.worth_collecting(w.text)]
+    collected = {id(w) for w in batch}
+    while batch:
+        todo = []
+        for work in batch:
+            cached = cache.facts(work.key)
+            if cached is not None:
+                facts.append(cached)
+            else:
+                todo.append(work)
+        for work, found in zip(todo, _map(_facts_of, todo, jobs)):
+            cache.store_facts(work.key, found)
+            facts.append(found)
+        pattern = project_index.wanted(facts)
+        batch = [w for w in readable if id(w) not in collected and pattern is not None and pattern.search(w.text)]
+        collected.update(id(w) for w in batch)
     return project_index.ProjectIndex(facts)
 
 

@@ -92,10 +92,15 @@ class DeviceValueCheck(Check):
         """`if device is None: device = "cuda"` in a function whose callers DL012 judges: the
         value only runs for a caller that passed no device, and that call is the leak."""
         function = ctx.scope.function
-        entry = ctx.index.cuda_default(ctx.index.qualname_of(function)) if function is not None else None
-        if entry is None or entry.param not in function.params:
+        if function is None:
             return False
-        return guards.only_when_unset(ctx.path_to(literal), entry.param)
+        path = None
+        for entry in ctx.index.cuda_defaults(ctx.index.qualname_of(function)):
+            if entry.param in function.params:
+                path = path or ctx.path_to(literal)
+                if guards.only_when_unset(path, entry.param):
+                    return True
+        return False
 
     def _chosen_on_a_selection_line(self, literal: ast.AST, ctx: FileContext) -> bool:
         values = ctx.memo("selection values", lambda: [

@@ -1,11 +1,12 @@
-"""DL012: a call that omits `device` where the callee's default is an unindexed CUDA device."""
+"""DL012: a call that omits a device parameter whose default lands on the current device or GPU0."""
 
 from __future__ import annotations
 
 import ast
 
-from devlint.static.engine import Check
 from devlint.static.context import FileContext
+from devlint.static.defaults import Default
+from devlint.static.engine import Check
 from devlint.static.names import argument, has_argument
 
 
@@ -13,35 +14,43 @@ class ReliesOnCudaDefault(Check):
     code = "DL012"
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
-        entry = ctx.index.cuda_default(ctx.qualname(node.func))
-        if entry is None:
-            return
+        for entry in ctx.index.cuda_defaults(ctx.qualname(node.func)):
+            if self._relies_on(node, entry, ctx):
+                self._report(node, entry, ctx)
+                return
+
+    def _relies_on(self, node: ast.Call, entry: Default, ctx: FileContext) -> bool:
         if has_argument(node, entry.param, entry.position):
             given = argument(node, entry.param, entry.position)
             if not (entry.none_means_cuda and isinstance(given, ast.Constant) and given.value is None):
-                return
+                return False
         if any(has_argument(node, other, None) for other in entry.also):
-            return
-        if ctx.device_selected_before(node):
-            return
+            return False
+        if entry.returns and isinstance(ctx.parent, ast.Expr):
+            return False  # a device helper whose result is thrown away
+        return not ctx.device_selected_before(node)
+
+    def _report(self, node: ast.Call, entry: Default, ctx: FileContext) -> None:
         name = ctx.text(node.func)
-        message = (
-            f"`{name}(...)` omits `{entry.param}`, which defaults to {entry.default} ({entry.where}): "
-            "the current device, GPU0 unless set_device chose another"
-        )
+        message = f"`{name}(...)` omits `{entry.param}`, which defaults to {entry.default} ({entry.where}): {entry.means}"
+        ctx.report(self.code, node, message, self._fix(node, entry, ctx))
+
+    def _fix(self, node: ast.Call, entry: Default, ctx: FileContext):
+        without = f"pass `{entry.param}=` with the {'GPU index' if entry.index else 'target device'}"
+        if entry.index:
+            index = ctx.suggest_index(node)
+            if index is None:
+                return ctx.display_only(self.code, without)
+            return ctx.fix(self.code, f"Pass `{entry.param}={index}`", ctx.add_keyword(node, f"{entry.param}={index}"))
         found = ctx.suggest_device(node)
-        if found is None:
-            # The new parameter defaults to what the callee would have used, so a caller that
-            # passes nothing gets what it got before.
-            default = "None" if entry.none_means_cuda else entry.default
-            without = f"pass `{entry.param}=` with the target device"
-            if _is_literal(default):
-                fix = ctx.thread_device(self.code, ctx.use_device_at(node, entry.param), without, default=default)
-            else:
-                fix = ctx.display_only(self.code, without)
-        else:
-            fix = ctx.fix(self.code, f"Pass `{entry.param}={found.expr}`", ctx.add_keyword(node, f"{entry.param}={found.expr}"))
-        ctx.report(self.code, node, message, fix)
+        if found is not None:
+            return ctx.fix(self.code, f"Pass `{entry.param}={found.expr}`", ctx.add_keyword(node, f"{entry.param}={found.expr}"))
+        # The new parameter defaults to what the callee would have used, so a caller that
+        # passes nothing gets what it got before.
+        default = "None" if entry.none_means_cuda else entry.default
+        if entry.param == "device" and _is_literal(default):
+            return ctx.thread_device(self.code, ctx.use_device_at(node, entry.param), without, default=default)
+        return ctx.display_only(self.code, without)
 
 
 def _is_literal(text: str) -> bool:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from devlint import catalog
 from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Location, Operation, Span, Threading
 from devlint.static import devices, distributed, guards, names, suggest
-from devlint.static.scope import Scope, build_scope
+from devlint.static.names import argument
+from devlint.static.scope import Scope, _shallow, build_scope
 from devlint.static.source import Source
 
 if TYPE_CHECKING:
@@ -86,11 +87,15 @@ class FileContext:
         return self.ancestors[-1] if self.ancestors else None
 
     def device_selected_before(self, node: ast.AST) -> bool:
-        """Did this scope's own code call `torch.cuda.set_device(i)` earlier, is the node inside
-        `with torch.cuda.device(i)`, or does it only run under a process group that the
-        project set up after selecting the device? Then the current device is the chosen one."""
+        """Did this scope's own code call `torch.cuda.set_device(i)` earlier (or a helper that sets
+        CUDA_VISIBLE_DEVICES from the GPU it is given), is the node inside `with
+        torch.cuda.device(i)`, does it only run when one GPU is visible, or only under a
+        process group that the project set up after selecting the device? Then the current
+        device is the chosen one."""
         scope = self.scope.function or self.module_scope
         if any(line < node.lineno for line in scope.device_selected_at):
+            return True
+        if any(line < node.lineno for line in self._selector_calls(scope)):
             return True
         for ancestor in self.ancestors:
             if isinstance(ancestor, (ast.With, ast.AsyncWith)):
@@ -103,6 +108,8 @@ class FileContext:
                         and self.device(expr.args[0]).kind is not devices.Kind.GPU0
                     ):
                         return True
+        if guards.only_when(self.path_to(node), lambda t: guards.one_gpu(t, self.scope), lambda t: guards.several_gpus(t, self.scope)):
+            return True
         return self.index.process_group_selects_device() and self._only_under_process_group(node)
 
     def _only_under_process_group(self, node: ast.AST) -> bool:
@@ -119,10 +126,33 @@ class FileContext:
         return self.ancestors[start:-1] + guards.path_to(self.ancestors[-1], node)
 
     def visible_devices_set_before(self, node: ast.AST) -> bool:
-        """Did this scope's own code set CUDA_VISIBLE_DEVICES earlier? Then "cuda:0" is the
-        first GPU it names, the chosen one."""
+        """Did this scope's own code set CUDA_VISIBLE_DEVICES earlier, itself or through a
+        helper given the GPU? Then "cuda:0" is the first GPU it names, the chosen one."""
         scope = self.scope.function or self.module_scope
-        return any(line < node.lineno for line in scope.visible_devices_set_at)
+        lines = scope.visible_devices_set_at + self._selector_calls(scope)
+        return any(line < node.lineno for line in lines)
+
+    def _selector_calls(self, scope) -> list[int]:
+        """Lines where `scope`'s own code calls a helper that sets CUDA_VISIBLE_DEVICES from
+        the device it is given (`select_device(opt.device)`), and gives it one."""
+
+        def compute() -> list[int]:
+            selectors = self.index.selector_names()
+            lines = []
+            for node in _shallow(scope.body) if selectors else ():
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                if last not in selectors:
+                    continue
+                for entry in self.index.cuda_defaults(names.qualname(func, scope)):
+                    given = argument(node, entry.param, entry.position)
+                    if entry.selects and given is not None and not (isinstance(given, ast.Constant) and not given.value):
+                        lines.append(node.lineno)
+            return lines
+
+        return self.memo(f"selector calls {id(scope)}", compute)
 
     # --- reporting ---------------------------------------------------------
 

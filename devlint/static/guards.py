@@ -102,3 +102,41 @@ def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
         if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
             blocks.append(block)
     return blocks
+
+
+def _gpu_count(expr: ast.expr, scope) -> bool:
+    """`torch.cuda.device_count()`, a local assigned it, or a product with one (`n_gpus * k`)."""
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        return isinstance(func, ast.Attribute) and func.attr == "device_count"
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mult):
+        return _gpu_count(expr.left, scope) or _gpu_count(expr.right, scope)
+    if isinstance(expr, ast.Name):
+        found = scope.lookup_values(expr.id)
+        return found is not None and bool(found[1]) and all(_gpu_count(v, found[0]) for v in found[1])
+    return False
+
+
+def one_gpu(test: ast.expr, scope) -> bool:
+    """`torch.cuda.device_count() == 1` (or a count built from it, `num_gpus * per_gpu == 1`):
+    only one GPU is visible, so the current device is the one the user left visible."""
+    return (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == 1
+        and _gpu_count(test.left, scope)
+    )
+
+
+def several_gpus(test: ast.expr, scope) -> bool:
+    """`torch.cuda.device_count() > 1` / `!= 1`: the other branch has one GPU."""
+    return (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], (ast.Gt, ast.NotEq))
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == 1
+        and _gpu_count(test.left, scope)
+    )

@@ -1,12 +1,15 @@
 """The project-wide facts a single file cannot tell: which callables default to CUDA.
 
-DL012 flags a call that omits `device` when the callee's `device` defaults to an
-unindexed CUDA device: a definition anywhere in the checked project (found here)
-or a known library (listed in the catalog). DL003 flags `.type(param)` when some
-caller passes a CUDA type string (`x.type()`) into `param`.
+DL012 flags a call that omits a device parameter whose default lands on the current
+device or GPU0 (devlint/static/defaults.py reads the shapes): a definition anywhere in
+the checked project (found here) or a known library (listed in the catalog). DL003 flags
+`.type(param)` when some caller passes a CUDA type string (`x.type()`) into `param`. In
+distributed code, whether the project selects the device before `init_process_group`.
 
 Facts are collected per file (`collect`), so they can be cached with the file, and
-combined into a ProjectIndex before the checks run.
+combined into a ProjectIndex before the checks run. Some facts are wanted from files the
+first pass skipped (a caller passing its own default on to a helper, a class a default is
+passed to): `wanted` names them, and the check pipeline collects those files too.
 """
 
 from __future__ import annotations
@@ -19,35 +22,31 @@ from dataclasses import dataclass, field
 
 from devlint import catalog
 from devlint.findings import Span
-from devlint.static import devices, placement
+from devlint.static import defaults as definitions
+from devlint.static import placement
 from devlint.static.context import FileContext
-from devlint.static.devices import Kind
-from devlint.static.scope import Scope, _shallow
+from devlint.static.defaults import Default, Forward
+from devlint.static.scope import Scope
 
-# Files worth collecting from: a `device` defaulting to "cuda" (or to None, in a file that
-# writes "cuda" somewhere to turn it into), or a `.type(...)` call.
+# Files worth collecting from: a `device` defaulting to "cuda" (or a device parameter to
+# None or '', in a file that writes "cuda" or sets CUDA_VISIBLE_DEVICES somewhere), a GPU
+# index defaulting to 0, a `.type(...)` call, a process group.
 _CUDA_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:['\"]cuda|torch\.device\(\s*['\"]cuda)")
-_NONE_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*None")
-_CUDA_LITERAL = re.compile(r"['\"]cuda['\"]")
+_FALSY_DEFAULT = re.compile(r"(?:device|gpu)\w*\s*(?::[^=\n]*)?=\s*(?:None|''|\"\")")
+_CUDA_LITERAL = re.compile(r"['\"]cuda['\"]|CUDA_VISIBLE_DEVICES")
+_INDEX_ZERO = re.compile(r"(?:device_id|gpu_id|gpu|gpu_index|device_index|cuda_id)['\"]?\s*(?::[^=\n,)]*)?[=,]\s*0\b")
 
 
 def worth_collecting(text: str) -> bool:
     if ".type(" in text or "init_process_group" in text or _defines_a_catalog_name(text):
         return True
+    if _INDEX_ZERO.search(text):
+        return True
     if "cuda" not in text or "device" not in text:  # cheap substring tests first
         return False
-    return bool(_CUDA_DEFAULT.search(text) or (_NONE_DEFAULT.search(text) and _CUDA_LITERAL.search(text)))
+    return bool(_CUDA_DEFAULT.search(text) or (_FALSY_DEFAULT.search(text) and _CUDA_LITERAL.search(text)))
 
 
-@dataclass(frozen=True)
-class CudaDefault:
-    qualname: str
-    param: str
-    position: int | None  # positional index at call sites (self excluded); None: keyword-only
-    default: str  # how the default reads, e.g. "'cuda'" or "None -> 'cuda'"
-    where: str  # "path:line" of the definition, or the library's name
-    none_means_cuda: bool = False
-    also: tuple[str, ...] = ()  # other parameters that also choose the device (gpu_id)
 
 
 @dataclass(frozen=True)
@@ -76,10 +75,12 @@ class TypeStringCall:
 
 @dataclass
 class FileFacts:
-    defaults: list[CudaDefault] = field(default_factory=list)
+    defaults: list[Default] = field(default_factory=list)
     # Qualified names of this file's definitions that share a name with a catalog entry
     # (`init_detection_model` in facexlib itself): such a call is judged by the definition.
     definitions: list[str] = field(default_factory=list)
+    forwards: list[Forward] = field(default_factory=list)
+    unused: list[tuple[str, str, int | None]] = field(default_factory=list)  # device parameters never read
     # Each `init_process_group` call ("path:line"), and whether its code selected the device
     # first (`torch.cuda.set_device(local_rank)`).
     process_groups: list[tuple[str, bool]] = field(default_factory=list)
@@ -110,29 +111,6 @@ def _def_qualname(scope: Scope) -> str | None:
     return None
 
 
-def _position(scope: Scope, param: str) -> int | None:
-    args = scope.node.args
-    positional = [a.arg for a in args.posonlyargs + args.args]
-    if scope.parent is not None and scope.parent.kind == "class" and positional[:1] in (["self"], ["cls"]):
-        positional = positional[1:]
-    return positional.index(param) if param in positional else None
-
-
-def _none_becomes_cuda(scope: Scope, param: str) -> bool:
-    """`device=None` that the body turns into an unindexed CUDA device."""
-    for child in _shallow(scope.body):
-        if isinstance(child, (ast.Assign, ast.AnnAssign)) and child.value is not None:
-            targets = child.targets if isinstance(child, ast.Assign) else [child.target]
-            named = any(
-                (isinstance(t, ast.Name) and t.id == param)
-                or (isinstance(t, ast.Attribute) and t.attr in (param, f"_{param}"))
-                for t in targets
-            )
-            if named and devices.classify(child.value, scope).kind is Kind.CURRENT:
-                return True
-    return False
-
-
 class _Collector:
     """Engine visitors that record facts instead of findings."""
 
@@ -147,15 +125,10 @@ class _Collector:
         if qualname is None:
             return
         self._note_definition(qualname)
-        default = scope.defaults.get("device")
-        if default is not None:
-            kind = devices.classify(default, scope).kind
-            none = isinstance(default, ast.Constant) and default.value is None
-            if kind is Kind.CURRENT or (none and _none_becomes_cuda(scope, "device")):
-                shown = ctx.text(default) + (" -> 'cuda'" if none else "")
-                self.facts.defaults.append(
-                    CudaDefault(qualname, "device", _position(scope, "device"), shown, f"{ctx.filename}:{node.lineno}", none)
-                )
+        found = definitions.of_function(scope, qualname, f"{ctx.filename}:{node.lineno}", ctx.text)
+        self.facts.defaults.extend(found.defaults)
+        self.facts.forwards.extend(found.forwards)
+        self.facts.unused.extend(found.unused)
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -163,6 +136,7 @@ class _Collector:
         qualname = class_qualname(ctx.scope.child(node))
         if qualname is not None:
             self._note_definition(qualname)
+            self.facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
 
     def _note_definition(self, qualname: str) -> None:
         if qualname.rsplit(".", 1)[-1] in _catalog_names() and qualname not in self.facts.definitions:
@@ -188,7 +162,7 @@ class _Collector:
                     span = ctx.def_span(function.node)
                     self.facts.type_sinks.append(
                         TypeSink(
-                            qualname, param.id, _position(function, param.id), ctx.filename,
+                            qualname, param.id, definitions.position(function, param.id), ctx.filename,
                             (*span.start, *span.end), ctx.threadable(function),
                         )
                     )
@@ -235,12 +209,12 @@ def _defines_a_catalog_name(text: str) -> bool:
 
 
 @functools.cache
-def _library_defaults() -> tuple[CudaDefault, ...]:
+def _library_defaults() -> tuple[Default, ...]:
     entries = []
     for entry in catalog.api("DL012", "libraries", []):
         for name in entry["names"]:
             entries.append(
-                CudaDefault(
+                Default(
                     qualname=name,
                     param=entry.get("param", "device"),
                     position=entry.get("position"),
@@ -259,6 +233,42 @@ def _matches(call: str, definition: str) -> bool:
     return call == definition or definition.endswith("." + call) or call.endswith("." + definition)
 
 
+BOUND = 6  # functions a default is followed through
+
+
+def _reaches_unused(callee: str, position: int | None, keyword: str | None, unused: dict) -> bool:
+    """Is the parameter a value is passed to one its function never reads?"""
+    for (last, param), (qualname, param_position) in unused.items():
+        if last == _last(callee) and _matches(callee, qualname) and (keyword == param or (keyword is None and position == param_position)):
+            return True
+    return False
+
+
+def wanted(facts: list[FileFacts]) -> re.Pattern | None:
+    """Files the first pass skipped that hold facts the index needs: calls of a callable
+    with a device default (a caller may pass its own default on), and definitions of the
+    callables a default is only passed on to (they may never read it)."""
+    called = set(_catalog_names())
+    defined = set()
+    for f in facts:
+        for entry in f.defaults:
+            called.add(_last(entry.qualname))
+            if not entry.used:
+                defined.update(_last(callee) for callee, _, _ in entry.passes)
+    forwards = [fw for f in facts for fw in f.forwards]
+    for _ in range(BOUND):  # a caller passing its default on to one of these may rely on it too
+        more = {_last(fw.function) for fw in forwards if _last(fw.callee) in called} - called
+        if not more:
+            break
+        called |= more
+    parts = []
+    if called:
+        parts.append(rf"\b(?:{'|'.join(sorted(map(re.escape, called)))})\s*\(")
+    if defined:
+        parts.append(rf"\b(?:def|class)\s+(?:{'|'.join(sorted(map(re.escape, defined)))})\b")
+    return re.compile("|".join(parts)) if parts else None
+
+
 def _last(qualname: str) -> str:
     return qualname.rsplit(".", 1)[-1]
 
@@ -273,17 +283,19 @@ def _best(qualnames: set[str], call: str) -> str | None:
 class ProjectIndex:
     def __init__(self, facts: list[FileFacts] = ()):
         self._recorded: set[str] | None = None
-        self._library: dict[str, list[CudaDefault]] = {}
+        self._library: dict[str, list[Default]] = {}
         for entry in _library_defaults():
             self._library.setdefault(_last(entry.qualname), []).append(entry)
-        self._project: dict[str, list[CudaDefault]] = {}
+        self._project: dict[str, list[Default]] = {}
         self._defined: dict[str, set[str]] = {}  # project definitions by last name, defaults or not
+        unused = {(_last(q), p): (q, position) for f in facts for q, p, position in f.unused}
         for f in facts:
             for entry in f.defaults:
-                self._project.setdefault(_last(entry.qualname), []).append(entry)
-                self._defined.setdefault(_last(entry.qualname), set()).add(entry.qualname)
+                if entry.used or not all(_reaches_unused(callee, position, keyword, unused) for callee, position, keyword in entry.passes):
+                    self._add(entry)
             for qualname in f.definitions:
                 self._defined.setdefault(_last(qualname), set()).add(qualname)
+        self._propagate([fw for f in facts for fw in f.forwards])
         self._process_groups = sorted(pg for f in facts for pg in f.process_groups)
         self._sinks = {(s.qualname, s.param): s for f in facts for s in f.type_sinks}
         self._sink_names = {}
@@ -297,6 +309,31 @@ class ProjectIndex:
                         call.keyword == sink.param or (call.position is not None and call.position == sink.position)
                     ):
                         self._type_callers.setdefault((sink.qualname, sink.param), call.where)
+
+    def _add(self, entry: Default) -> None:
+        self._project.setdefault(_last(entry.qualname), []).append(entry)
+        self._defined.setdefault(_last(entry.qualname), set()).add(entry.qualname)
+
+    def _propagate(self, forwards: list[Forward]) -> None:
+        """A function passing its own falsy default on to a callable that relies on its
+        default relies on it too (`_create(device=None)` -> `select_device(device)`), up to
+        BOUND functions up."""
+        for _ in range(BOUND):
+            added = False
+            for fw in forwards:
+                if any(d.param == fw.param for d in self._entries(fw.function)):
+                    continue
+                for target in self._entries(fw.callee):
+                    if target.param == fw.callee_keyword or (fw.callee_keyword is None and target.position == fw.callee_position):
+                        means = f"`{_last(fw.callee)}(...)` gets it and falls back to {target.means}"
+                        self._add(Default(
+                            fw.function, fw.param, fw.position, fw.default, fw.where, none_means_cuda=fw.default == "None",
+                            means=means, selects=target.selects, index=target.index,
+                        ))
+                        added = True
+                        break
+            if not added:
+                return
 
     def callable_names(self) -> set[str]:
         """Last components of every callable with a CUDA default (`GFPGANer`, `init_detection_model`)."""
@@ -322,6 +359,8 @@ class ProjectIndex:
         kind, _, name = dep.partition(":")
         if kind == "process-groups":
             held = [repr(self._process_groups)]
+        elif kind == "selectors":
+            held = sorted(self.selector_names())
         elif kind == "default":
             entries = self._library.get(name, []) + self._project.get(name, [])
             held = sorted(repr(d) for d in entries) + sorted(self._defined.get(name, ()))
@@ -332,20 +371,29 @@ class ProjectIndex:
             held = [repr(self._type_callers.get((qualname, param)))]
         return hashlib.blake2b("|".join(held).encode(), digest_size=8).hexdigest()
 
-    def cuda_default(self, qualname: str | None) -> CudaDefault | None:
-        """The default a call of `qualname` relies on when it omits the device. A definition in
-        the checked project decides over a catalog entry of the same name (it is the code that
-        runs), and one whose name is written in full decides over one matched by a suffix."""
+    def cuda_defaults(self, qualname: str | None) -> list[Default]:
+        """The defaults a call of `qualname` relies on when it omits a device parameter. A
+        definition in the checked project decides over a catalog entry of the same name (it
+        is the code that runs), and one whose name is written in full over one matched by a
+        suffix."""
         if not qualname:
-            return None
+            return []
+        self._note(f"default:{_last(qualname)}")
+        return self._entries(qualname)
+
+    def _entries(self, qualname: str) -> list[Default]:
         last = _last(qualname)
-        self._note(f"default:{last}")
         defined = _best({q for q in self._defined.get(last, ()) if _matches(qualname, q)}, qualname)
         if defined is not None:
-            entries = [d for d in self._project.get(last, []) if d.qualname == defined]
-            return entries[0] if len(entries) == 1 else None
+            return [d for d in self._project.get(last, []) if d.qualname == defined]
         library = _best({d.qualname for d in self._library.get(last, []) if _matches(qualname, d.qualname)}, qualname)
-        return next((d for d in self._library.get(last, []) if d.qualname == library), None)
+        return [d for d in self._library.get(last, []) if d.qualname == library]
+
+    def selector_names(self) -> set[str]:
+        """Last names of the callables that, given their device parameter, set
+        CUDA_VISIBLE_DEVICES from it (yolov5's `select_device`)."""
+        self._note("selectors:")
+        return {last for last, entries in self._project.items() if any(d.selects for d in entries)}
 
     def process_group_selects_device(self) -> bool:
         """Does every `init_process_group` of the project come after its code selected the

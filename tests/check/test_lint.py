@@ -52,7 +52,7 @@ def test_prefilter_drops_no_finding(tmp_path, monkeypatch):
     assert all(filtered)
 
 
-LIB = "def make(x, device='cuda'):\n    return x\n"
+LIB = "def make(x, device='cuda'):\n    return x.to(device)\n"
 USER = "from lib import make\n\ndef run(x):\n    return make(x)\n"
 
 

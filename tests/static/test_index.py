@@ -24,7 +24,7 @@ def _findings(root: Path, files: dict[str, str]):
 
 FACEXLIB_DETECTION = """\
 def init_detection_model(model_name, half=False, device='cuda', model_rootpath=None):
-    return model_name
+    return load(model_name).to(device)
 """
 SCRIPT = """\
 from facexlib.detection import init_detection_model
@@ -48,7 +48,7 @@ def test_a_definition_without_a_cuda_default_decides_over_the_catalog(tmp_path):
 
 
 def test_an_unrelated_definition_of_the_same_name_does_not_hide_the_catalog(tmp_path):
-    own = "def init_detection_model(path, device='cpu'):\n    return path\n"
+    own = "def init_detection_model(path, device='cpu'):\n    return load(path).to(device)\n"
     found = _findings(tmp_path, {"tools/models.py": own, "run.py": SCRIPT})
     assert [(name, row, code) for name, row, code, _ in found] == [("run.py", 3, "DL012")]
     assert "(facexlib)" in found[0][3]

@@ -1,0 +1,413 @@
+"""What a callable leaves the device at when a call omits it, read from its definition.
+
+DL012 reports a call that omits a device parameter whose default lands on the current
+device or on GPU0. The shapes a definition can have (each becomes a `Default`):
+
+- `device='cuda'`, or `device=None` that the body turns into `'cuda'`: the current device;
+- a GPU index defaulting to 0: `device_id=0`, `kwargs.get("device_id", 0)`, a dataclass
+  field `device_id: int = 0`: GPU0;
+- a helper that builds the device from a parameter with a falsy default, and returns the
+  current device or GPU0 when it is left out: `get_device(gpu_id=None)` returning
+  `torch.device('cuda' + suffix)`, or yolov5's `select_device(device='')`, which sets
+  CUDA_VISIBLE_DEVICES from it and otherwise returns cuda:0 with every GPU visible;
+- a function passing its own falsy default on to one of those (`_create(device=None)`
+  calling `select_device(device)`): a `Forward`, resolved across the project by the index.
+
+A default the callable never uses is no leak (SadTalker's Audio2Pose stores `device` and
+passes it to a class that ignores it): `used` and `passes` let the index drop it.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from devlint.static import devices, guards
+from devlint.static.devices import Kind, names_a_device
+from devlint.static.names import encloses
+from devlint.static.names import qualname as qualname_of
+from devlint.static.scope import Scope, _shallow
+from devlint.static.suggest import INDEX_NAMES
+
+CURRENT_DEVICE = "the current device, GPU0 unless set_device chose another"
+GPU0 = "GPU0, whatever GPU the program was told to use"
+_GIVEN = object()  # a value the caller passed: not None, not empty, not known
+_MAX_DEPTH = 6
+
+
+@dataclass(frozen=True)
+class Default:
+    qualname: str
+    param: str
+    position: int | None  # positional index at call sites (self excluded); None: keyword-only
+    default: str  # how the default reads, e.g. "'cuda'" or "None -> 'cuda'"
+    where: str  # "path:line" of the definition, or the library's name
+    none_means_cuda: bool = False  # passing None says the same as leaving it out
+    also: tuple[str, ...] = ()  # other parameters that also choose the device (gpu_id)
+    means: str = CURRENT_DEVICE  # what the default amounts to
+    returns: bool = False  # it returns the device: a call whose result is unused is harmless
+    selects: bool = False  # given the parameter, it sets CUDA_VISIBLE_DEVICES for the code after it
+    index: bool = False  # the parameter is a GPU index
+    used: bool = True  # its own code uses the parameter (else it only passes it on)
+    passes: tuple[tuple[str, int | None, str | None], ...] = ()  # (callee, position, keyword) it is passed to
+
+
+@dataclass(frozen=True)
+class Forward:
+    """`function(param=None)` passes `param` on to `callee`, unconditionally: if the callee
+    relies on its own default for it, so does every call of `function` that omits it."""
+
+    function: str
+    param: str
+    position: int | None
+    default: str
+    where: str
+    callee: str
+    callee_position: int | None
+    callee_keyword: str | None
+
+
+@dataclass
+class Found:
+    defaults: list[Default]
+    forwards: list[Forward]
+    unused: list[tuple[str, str, int | None]]  # (function, parameter, position) never read
+
+
+def _device_like(name: str) -> bool:
+    return names_a_device(name) or name in INDEX_NAMES
+
+
+def _falsy(default: ast.expr) -> bool:
+    return isinstance(default, ast.Constant) and default.value in (None, "")
+
+
+def position(scope: Scope, param: str) -> int | None:
+    args = scope.node.args
+    positional = [a.arg for a in args.posonlyargs + args.args]
+    if scope.parent is not None and scope.parent.kind == "class" and positional[:1] in (["self"], ["cls"]):
+        positional = positional[1:]
+    return positional.index(param) if param in positional else None
+
+
+def _none_becomes_cuda(scope: Scope, param: str) -> bool:
+    """`device=None` that the body turns into an unindexed CUDA device."""
+    for child in _shallow(scope.body):
+        if isinstance(child, (ast.Assign, ast.AnnAssign)) and child.value is not None:
+            targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+            named = any(
+                (isinstance(t, ast.Name) and t.id == param)
+                or (isinstance(t, ast.Attribute) and t.attr in (param, f"_{param}"))
+                for t in targets
+            )
+            if named and devices.classify(child.value, scope).kind is Kind.CURRENT:
+                return True
+    return False
+
+
+def of_function(scope: Scope, qualname: str, where: str, text) -> Found:
+    """The defaults, forwards and unused device parameters of one function (`text(node)`
+    gives a node's source)."""
+    found = Found([], [], [])
+    uses = _Uses(scope)
+    for param in scope.params:
+        if not _device_like(param):
+            continue
+        used, passes = uses.of(param)
+        if not used and not passes:
+            found.unused.append((qualname, param, position(scope, param)))
+            continue
+        default = scope.defaults.get(param)
+        if default is None:
+            continue
+        entry = _param_default(scope, param, default, text)
+        if entry is not None:
+            found.defaults.append(Default(
+                qualname, param, position(scope, param), where=where, used=used,
+                passes=tuple((c, p, k) for c, p, k, _ in passes), **entry,
+            ))
+        if _falsy(default):
+            for callee, callee_position, keyword, conditional in passes:
+                if not conditional:
+                    found.forwards.append(Forward(
+                        qualname, param, position(scope, param), text(default), where, callee, callee_position, keyword,
+                    ))
+    kwarg = scope.node.args.kwarg
+    if kwarg is not None:
+        for key in _kwargs_index_defaults(scope, kwarg.arg):
+            found.defaults.append(Default(qualname, key, None, "0", where, means=GPU0, index=True))
+    return found
+
+
+def of_dataclass(node: ast.ClassDef, qualname: str, where: str) -> list[Default]:
+    """`device_id: int = 0` fields of a dataclass: its constructor's GPU index defaults to 0."""
+    if not any(_names_dataclass(d) for d in node.decorator_list):
+        return []
+    fields = [s for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
+    return [
+        Default(qualname, field.target.id, i, "0", where, means=GPU0, index=True)
+        for i, field in enumerate(fields)
+        if field.target.id in INDEX_NAMES and _is_zero(field.value)
+    ]
+
+
+def _names_dataclass(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+    return name == "dataclass"
+
+
+def _is_zero(expr: ast.expr | None) -> bool:
+    return isinstance(expr, ast.Constant) and type(expr.value) is int and expr.value == 0
+
+
+def _param_default(scope: Scope, param: str, default: ast.expr, text) -> dict | None:
+    """How a parameter's default leaks, as Default fields, or None."""
+    if param == "device":
+        device = devices.classify(default, scope)
+        written = device.node is not None and encloses(default, device.node)  # not a name the program chose
+        none = isinstance(default, ast.Constant) and default.value is None
+        if (device.kind is Kind.CURRENT and written) or (none and _none_becomes_cuda(scope, param)):
+            return {"default": text(default) + (" -> 'cuda'" if none else ""), "none_means_cuda": none}
+    if param in INDEX_NAMES and _is_zero(default):
+        return {"default": "0", "means": GPU0, "index": True}
+    if _falsy(default):
+        return _helper(scope, param, default, text)
+    return None
+
+
+def _kwargs_index_defaults(scope: Scope, kwargs: str) -> list[str]:
+    """`kwargs.get("device_id", 0)` in the body: a GPU index parameter defaulting to 0."""
+    keys = []
+    for node in _shallow(scope.body):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == kwargs
+            and len(node.args) == 2
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value in INDEX_NAMES
+            and _is_zero(node.args[1])
+        ):
+            keys.append(node.args[0].value)
+    return keys
+
+
+# --- helpers that build the device ---------------------------------------------------
+
+
+def _helper(scope: Scope, param: str, default: ast.expr, text) -> dict | None:
+    """A function that returns the current device or GPU0 when `param` keeps its falsy
+    default, and another device when it is given."""
+    unset = default.value
+    returned = _returned_kind(scope, param, unset)
+    if returned not in (Kind.CURRENT, Kind.GPU0):
+        return None
+    if _selects_visible_devices(scope, param, unset):
+        return {
+            "default": text(default), "returns": True, "selects": True, "index": param in INDEX_NAMES,
+            "means": "cuda:0 with every GPU visible, GPU0",
+        }
+    if _returned_kind(scope, param, _GIVEN) in (Kind.CURRENT, Kind.GPU0):
+        return None  # a device chosen whatever the caller passes: reported where it is chosen
+    means = CURRENT_DEVICE if returned is Kind.CURRENT else "GPU0"
+    return {"default": text(default), "returns": True, "index": param in INDEX_NAMES, "means": means}
+
+
+def _truth(test: ast.expr, param: str, value) -> bool | None:
+    """The value of a test about `param` when it holds `value` (None when it depends on more)."""
+    if isinstance(test, ast.Name) and test.id == param:
+        return True if value is _GIVEN else bool(value)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = _truth(test.operand, param, value)
+        return None if inner is None else not inner
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.left, ast.Name) and test.left.id == param:
+        right = test.comparators[0]
+        if isinstance(right, ast.Constant) and right.value is None and isinstance(test.ops[0], (ast.Is, ast.Eq, ast.IsNot, ast.NotEq)):
+            none = value is not _GIVEN and value is None
+            return none if isinstance(test.ops[0], (ast.Is, ast.Eq)) else not none
+    if isinstance(test, ast.BoolOp):
+        parts = [_truth(v, param, value) for v in test.values]
+        if isinstance(test.op, ast.And):
+            return False if False in parts else (True if all(p is True for p in parts) else None)
+        return True if True in parts else (False if all(p is False for p in parts) else None)
+    return None
+
+
+def _reachable(path: list[ast.AST], param: str, value) -> bool:
+    """Can the end of `path` run when `param` holds `value`?"""
+    for outer, inner in zip(path, path[1:]):
+        if isinstance(outer, (ast.If, ast.IfExp)) and inner is not outer.test:
+            truth = _truth(outer.test, param, value)
+            in_body = any(node is inner for node in (outer.body if isinstance(outer, ast.If) else [outer.body]))
+            if truth is not None and truth != in_body:
+                return False
+    return True
+
+
+def _strings(expr: ast.expr, scope: Scope, param: str, value, depth: int = 0) -> set | None:
+    """The strings `expr` can hold when `param` holds `value` (`_GIVEN` stands in for an
+    index the caller passed), or None when it cannot be told."""
+    if depth > _MAX_DEPTH:
+        return None
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return {expr.value}
+    if isinstance(expr, ast.Name) and expr.id == param and scope.lookup_values(param) is None:
+        return {"1"} if value is _GIVEN else ({value} if isinstance(value, str) else None)
+    if isinstance(expr, ast.Name):
+        found = scope.lookup_values(expr.id)
+        if found is None:
+            return None
+        out: set = set()
+        for option in found[1]:
+            more = _strings(option, found[0], param, value, depth + 1)
+            if more is None:
+                return None
+            out |= more
+        return out
+    if isinstance(expr, ast.IfExp):
+        truth = _truth(expr.test, param, value)
+        branches = [expr.body, expr.orelse] if truth is None else [expr.body if truth else expr.orelse]
+        out = set()
+        for branch in branches:
+            more = _strings(branch, scope, param, value, depth + 1)
+            if more is None:
+                return None
+            out |= more
+        return out
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        left = _strings(expr.left, scope, param, value, depth + 1)
+        right = _strings(expr.right, scope, param, value, depth + 1)
+        return None if left is None or right is None else {a + b for a in left for b in right}
+    if isinstance(expr, ast.JoinedStr):
+        out = {""}
+        for part in expr.values:
+            piece = _strings(part.value if isinstance(part, ast.FormattedValue) else part, scope, param, value, depth + 1)
+            if piece is None:
+                return None
+            out = {a + b for a in out for b in piece}
+        return out
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "str" and len(expr.args) == 1:
+        return _strings(expr.args[0], scope, param, value, depth + 1)
+    return None
+
+
+def _returned_kind(scope: Scope, param: str, value) -> Kind:
+    """The worst device the function returns when `param` holds `value`."""
+    worst = Kind.UNKNOWN
+    for node in _shallow(scope.body):
+        if not isinstance(node, ast.Return) or node.value is None:
+            continue
+        if not _reachable(guards.path_to(scope.node, node), param, value):
+            continue
+        returned = node.value
+        if isinstance(returned, ast.Call) and qualname_of(returned.func, scope) == "torch.device" and len(returned.args) == 1:
+            returned = returned.args[0]
+        strings = _strings(returned, scope, param, value)
+        if strings is None:
+            kind = devices.classify(node.value, scope).kind
+        else:
+            kind = max((devices.string_kind(s) for s in strings), default=Kind.UNKNOWN)
+        worst = max(worst, kind)
+    return worst
+
+
+def _selects_visible_devices(scope: Scope, param: str, unset) -> bool:
+    """Does it set CUDA_VISIBLE_DEVICES from `param`, only when `param` is given?"""
+    for node in _shallow(scope.body):
+        if isinstance(node, ast.Assign) and any(_visible_devices(t) for t in node.targets):
+            if any(isinstance(n, ast.Name) and n.id == param for n in ast.walk(node.value)):
+                path = guards.path_to(scope.node, node)
+                if not _reachable(path, param, unset):
+                    return True
+    return False
+
+
+def _visible_devices(target: ast.expr) -> bool:
+    return (
+        isinstance(target, ast.Subscript)
+        and isinstance(target.slice, ast.Constant)
+        and target.slice.value == "CUDA_VISIBLE_DEVICES"
+    )
+
+
+# --- how a function uses its parameters --------------------------------------------
+
+
+class _Uses:
+    """Where a function reads each parameter: itself (`used`), or only to pass it on to
+    another callable, as (callee, position, keyword, conditional)."""
+
+    def __init__(self, scope: Scope):
+        self.scope = scope
+        self._parents: dict[int, ast.AST] | None = None
+
+    def _parent_map(self) -> dict[int, ast.AST]:
+        if self._parents is None:
+            self._parents = {}
+            for node in ast.walk(self.scope.node):
+                for child in ast.iter_child_nodes(node):
+                    self._parents[id(child)] = node
+        return self._parents
+
+    def of(self, param: str) -> tuple[bool, list[tuple[str, int | None, str | None, bool]]]:
+        parents = self._parent_map()
+        used, passes = False, []
+        for node in ast.walk(self.scope.node):
+            if not (isinstance(node, ast.Name) and node.id == param and isinstance(node.ctx, ast.Load)):
+                continue
+            parent = parents.get(id(node))
+            passed = self._passed(node, parent, parents)
+            if passed is not None:
+                passes.append(passed)
+            elif not self._dead_store(node, parent):
+                used = True
+        return used, passes
+
+    def _passed(self, node: ast.Name, parent, parents) -> tuple | None:
+        """(callee, position, keyword, conditional) when `node` is an argument of a call to a
+        callable named in the project (not a method of an object)."""
+        call, keyword = parent, None
+        if isinstance(parent, ast.keyword):
+            call, keyword = parents.get(id(parent)), parent.arg
+        if not isinstance(call, ast.Call) or call.func is node:
+            return None
+        callee = qualname_of(call.func, self.scope)
+        if callee is None or callee.startswith("torch"):
+            return None
+        position = None if keyword else next((i for i, a in enumerate(call.args) if a is node), None)
+        if keyword is None and position is None:
+            return None
+        return callee, position, keyword, self._conditional(call, node.id)
+
+    def _conditional(self, call: ast.Call, param: str) -> bool:
+        """Is the call inside a branch or loop whose test is about something else than `param`?"""
+        for outer in guards.path_to(self.scope.node, call)[1:-1]:
+            if isinstance(outer, (ast.If, ast.IfExp, ast.While)):
+                test = outer.test
+            elif isinstance(outer, (ast.For, ast.AsyncFor)):
+                test = outer.iter
+            else:
+                continue
+            if not any(isinstance(n, ast.Name) and n.id == param for n in ast.walk(test)):
+                return True
+        return False
+
+    def _dead_store(self, node: ast.Name, parent) -> bool:
+        """`self.device = device` where no method of the class reads `self.device`."""
+        if not (isinstance(parent, ast.Assign) and parent.value is node):
+            return False
+        cls = self.scope.enclosing_class
+        if cls is None or not all(_self_attribute(t) for t in parent.targets):
+            return False
+        stored = {t.attr for t in parent.targets}
+        return not any(
+            isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and _self_attribute(n) and n.attr in stored
+            for n in ast.walk(cls.node)
+        )
+
+
+def _self_attribute(node: ast.expr) -> bool:
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
