@@ -95,7 +95,7 @@ def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.Pro
     files worth collecting, then, until none is left, the files the facts so far want."""
     facts: list[project_index.FileFacts] = []
     readable = [w for w in works if w.data is not None]
-    batch = [w for w in readable if project_index.worth_collecting(w.text)]
+    batch = [w for w in readable if project_index.worth_collecting(w.text, w.file.module)]
     collected = {id(w) for w in batch}
     while batch:
         todo = []

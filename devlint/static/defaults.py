@@ -74,6 +74,11 @@ class Found:
     unused: list[tuple[str, str, int | None]]  # (function, parameter, position) never read
 
 
+def _loaded_names(function: ast.AST) -> set[str]:
+    """Every name a function (and what it nests) reads."""
+    return {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
 def _device_like(name: str) -> bool:
     return names_a_device(name) or name in INDEX_NAMES
 
@@ -109,18 +114,19 @@ def of_function(scope: Scope, qualname: str, where: str, text) -> Found:
     """The defaults, forwards and unused device parameters of one function (`text(node)`
     gives a node's source)."""
     found = Found([], [], [])
+    params = [p for p in scope.params if _device_like(p)]
+    loaded = _loaded_names(scope.node) if params else set()
     uses = _Uses(scope)
-    for param in scope.params:
-        if not _device_like(param):
-            continue
-        used, passes = uses.of(param)
+    for param in params:
+        default = scope.defaults.get(param)
+        entry = _param_default(scope, param, default, text) if default is not None else None
+        if param in loaded and (entry is not None or (default is not None and _falsy(default))):
+            used, passes = uses.of(param)
+        else:
+            used, passes = param in loaded, []
         if not used and not passes:
             found.unused.append((qualname, param, position(scope, param)))
             continue
-        default = scope.defaults.get(param)
-        if default is None:
-            continue
-        entry = _param_default(scope, param, default, text)
         if entry is not None:
             found.defaults.append(Default(
                 qualname, param, position(scope, param), where=where, used=used,
@@ -201,6 +207,9 @@ def _kwargs_index_defaults(scope: Scope, kwargs: str) -> list[str]:
 def _helper(scope: Scope, param: str, default: ast.expr, text) -> dict | None:
     """A function that returns the current device or GPU0 when `param` keeps its falsy
     default, and another device when it is given."""
+    source = text(scope.node)
+    if "cuda" not in source and "CUDA_VISIBLE_DEVICES" not in source:
+        return None  # nothing in it names a CUDA device
     unset = default.value
     returned = _returned_kind(scope, param, unset)
     if returned not in (Kind.CURRENT, Kind.GPU0):

@@ -33,18 +33,21 @@ from devlint.static.scope import Scope
 # index defaulting to 0, a `.type(...)` call, a process group.
 _CUDA_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:['\"]cuda|torch\.device\(\s*['\"]cuda)")
 _FALSY_DEFAULT = re.compile(r"(?:device|gpu)\w*\s*(?::[^=\n]*)?=\s*(?:None|''|\"\")")
-_CUDA_LITERAL = re.compile(r"['\"]cuda['\"]|CUDA_VISIBLE_DEVICES")
+_INDEX_PARAMS = ("device_id", "gpu", "device_index", "cuda_id")
 _INDEX_ZERO = re.compile(r"(?:device_id|gpu_id|gpu|gpu_index|device_index|cuda_id)['\"]?\s*(?::[^=\n,)]*)?[=,]\s*0\b")
 
 
-def worth_collecting(text: str) -> bool:
-    if ".type(" in text or "init_process_group" in text or _defines_a_catalog_name(text):
+def worth_collecting(text: str, module: str = "") -> bool:
+    """Can this file (its text, its dotted module name) hold facts the index needs?"""
+    if ".type(" in text or "init_process_group" in text or _catalog_module(module):
         return True
-    if _INDEX_ZERO.search(text):
+    if any(name in text for name in _INDEX_PARAMS) and _INDEX_ZERO.search(text):
         return True
     if "cuda" not in text or "device" not in text:  # cheap substring tests first
         return False
-    return bool(_CUDA_DEFAULT.search(text) or (_FALSY_DEFAULT.search(text) and _CUDA_LITERAL.search(text)))
+    if _CUDA_DEFAULT.search(text):
+        return True
+    return ("'cuda'" in text or '"cuda"' in text or "CUDA_VISIBLE_DEVICES" in text) and bool(_FALSY_DEFAULT.search(text))
 
 
 
@@ -199,13 +202,15 @@ def _catalog_names() -> frozenset[str]:
 
 
 @functools.cache
-def _catalog_definition() -> re.Pattern:
-    names = "|".join(sorted(_catalog_names()))
-    return re.compile(rf"(?:def|class)\s+(?:{names})\b")
+def _catalog_modules() -> frozenset[str]:
+    """Modules the catalog's callables are defined in (`facexlib.detection`)."""
+    return frozenset(d.qualname.rsplit(".", 1)[0] for d in _library_defaults() if "." in d.qualname)
 
 
-def _defines_a_catalog_name(text: str) -> bool:
-    return bool(_catalog_names()) and _catalog_definition().search(text) is not None
+def _catalog_module(module: str) -> bool:
+    """Is this file, in the checked tree, one the catalog describes (facexlib checked in its
+    own tree)? Its definitions decide over the catalog's entries, so they are collected."""
+    return bool(module) and any(module == m or module.endswith("." + m) for m in _catalog_modules())
 
 
 @functools.cache
@@ -244,12 +249,12 @@ def _reaches_unused(callee: str, position: int | None, keyword: str | None, unus
     return False
 
 
-def wanted(facts: list[FileFacts]) -> re.Pattern | None:
+def wanted(facts: list[FileFacts]) -> _Wanted | None:
     """Files the first pass skipped that hold facts the index needs: calls of a callable
     with a device default (a caller may pass its own default on), and definitions of the
     callables a default is only passed on to (they may never read it)."""
-    called = set(_catalog_names())
-    defined = set()
+    called: set[str] = set()
+    defined: set[str] = set()
     for f in facts:
         for entry in f.defaults:
             called.add(_last(entry.qualname))
@@ -261,12 +266,23 @@ def wanted(facts: list[FileFacts]) -> re.Pattern | None:
         if not more:
             break
         called |= more
-    parts = []
-    if called:
-        parts.append(rf"\b(?:{'|'.join(sorted(map(re.escape, called)))})\s*\(")
-    if defined:
-        parts.append(rf"\b(?:def|class)\s+(?:{'|'.join(sorted(map(re.escape, defined)))})\b")
-    return re.compile("|".join(parts)) if parts else None
+    return _Wanted(called, defined) if called or defined else None
+
+
+class _Wanted:
+    """A test on a file's text: does it call one of `called`, or define one of `defined`?"""
+
+    def __init__(self, called: set[str], defined: set[str]):
+        self.names = tuple(sorted(called | defined))
+        parts = []
+        if called:
+            parts.append(rf"\b(?:{'|'.join(sorted(map(re.escape, called)))})\s*\(")
+        if defined:
+            parts.append(rf"\b(?:def|class)\s+(?:{'|'.join(sorted(map(re.escape, defined)))})\b")
+        self._pattern = re.compile("|".join(parts))
+
+    def search(self, text: str) -> bool:
+        return any(name in text for name in self.names) and self._pattern.search(text) is not None
 
 
 def _last(qualname: str) -> str:
