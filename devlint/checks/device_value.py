@@ -43,10 +43,26 @@ class DeviceValueCheck(Check):
 
     def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
         value = placement.selection_value(node)
-        if value is not None:
+        if value is not None and not self._never_used_as_a_device(node, ctx):
             self.judge(value, ctx, used=False)
 
     visit_AnnAssign = visit_Assign
+
+    def _never_used_as_a_device(self, node: ast.Assign | ast.AnnAssign, ctx: FileContext) -> bool:
+        """A local `device = "cuda" ...` that its function never reads as a device: never read,
+        only compared or tested, or only passed as a keyword that names something else
+        (`onnx_provider=device`). A module-level one may be imported elsewhere: always judged."""
+        function = ctx.scope.function
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if function is None or not all(isinstance(t, ast.Name) for t in targets):
+            return False
+        names = {t.id for t in targets}
+        parents = ctx.memo(f"parents {id(function.node)}", lambda: _parents(function.node))
+        for read in ast.walk(function.node):
+            if isinstance(read, ast.Name) and read.id in names and isinstance(read.ctx, ast.Load):
+                if not _not_a_device_use(read, parents.get(id(read))):
+                    return False
+        return True
 
     def _reported_by_dl011(self, node: ast.Call, ctx: FileContext) -> bool:
         """`torch.zeros(3).to("cuda")`: DL011 reports the factory, with a better fix."""
@@ -140,3 +156,22 @@ class DeviceValueCheck(Check):
         if not source.is_device:
             edits.extend(options.comparisons_kept_true(literal, ctx))
         return ctx.fix(self.code, f"Use `{new}`: {source.why}", *edits)
+
+
+def _parents(root: ast.AST) -> dict[int, ast.AST]:
+    return {id(child): node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}
+
+
+_DEVICE_KEYWORDS = frozenset({"map_location", "device_ids", "output_device"})
+
+
+def _not_a_device_use(read: ast.Name, parent: ast.AST | None) -> bool:
+    """Is this read of a device variable one that places nothing: a comparison, a test, or a
+    keyword argument named for something else than a device?"""
+    if isinstance(parent, ast.Compare) or (isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not)):
+        return True
+    if isinstance(parent, (ast.If, ast.IfExp, ast.While, ast.Assert)) and parent.test is read:
+        return True
+    return isinstance(parent, ast.keyword) and parent.arg is not None and not (
+        names_a_device(parent.arg) or parent.arg in _DEVICE_KEYWORDS
+    )
