@@ -101,8 +101,12 @@ class DeviceValueCheck(Check):
         ctx.report(self.code, literal, self.message(text, literal, ctx), self.fix(literal, expr, text, ctx, used and direct))
 
     def excused(self, literal: ast.AST, ctx: FileContext) -> bool:
-        """Is the device at `literal` not a leak where it stands, for a reason its context says?"""
-        return self._fallback_for_callers(literal, ctx)
+        """Is the device at `literal` not a leak where it stands, for a reason its context says:
+        a fallback for callers without a device, or a GPU picked only when the program chose
+        the CPU?"""
+        if self._fallback_for_callers(literal, ctx):
+            return True
+        return guards.only_when(ctx.path_to(literal), guards.says_cpu, lambda test: False)
 
     def _fallback_for_callers(self, literal: ast.AST, ctx: FileContext) -> bool:
         """`if device is None: device = "cuda"` in a function whose callers DL012 judges: the

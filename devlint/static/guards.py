@@ -140,3 +140,22 @@ def several_gpus(test: ast.expr, scope) -> bool:
         and test.comparators[0].value == 1
         and _gpu_count(test.left, scope)
     )
+
+
+def says_cpu(test: ast.expr) -> bool:
+    """`device.type == "cpu"`, `device == "cpu"`, `str(device) == "cpu"`: the program chose the
+    CPU. A GPU picked in that branch (TensorRT needs one) overrides no GPU choice."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    if not any(isinstance(side, ast.Constant) and side.value == "cpu" for side in sides):
+        return False
+    for side in sides:
+        if isinstance(side, ast.Attribute) and side.attr == "type":
+            side = side.value
+        elif isinstance(side, ast.Call) and isinstance(side.func, ast.Name) and side.func.id == "str" and len(side.args) == 1:
+            side = side.args[0]
+        name = side.id if isinstance(side, ast.Name) else side.attr if isinstance(side, ast.Attribute) else ""
+        if name and ("device" in name.lower() or name.lower() in ("dev", "gpu")):
+            return True
+    return False
