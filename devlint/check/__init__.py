@@ -1,4 +1,4 @@
-"""`devlint check`, top down: settings, discover, read, index, check, suppress, thread, merge, fix, render.
+"""`devlint check`, top down: settings, discover, read, index, check, suppress, selected, thread, merge, fix, render.
 
 Each stage is a module of this package; this one only runs them in order and turns
 user errors (bad configuration, missing paths, unusable reports) into one line and
@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from devlint import config as config_module
-from devlint.check import cache, discover, lint, thread
+from devlint.check import cache, discover, lint, selected, thread
 from devlint.check.suppress import Suppression
 from devlint.output import render
 
@@ -85,7 +85,8 @@ def run(options: Options) -> int:
     results_cache = cache.Cache(settings.root, cache.header_key(enabled), enabled=options.use_cache)
     suppression = Suppression(settings, enabled)
     result = lint.lint(files, suppression, jobs, results_cache)
-    findings = thread.plan(result.findings, result.works, result.index)
+    selections = selected.CallerSelections(result.works, result.index)
+    findings = thread.plan(selections.drop(result.findings), result.works, result.index)
     if report is not None:
         from devlint.check import merge
 
@@ -99,7 +100,9 @@ def run(options: Options) -> int:
             works = [w if w.file.display not in python else replace(w, data=python[w.file.display]) for w in result.works]
             return lint.build_index(works, jobs, results_cache)
 
-        outcome = fix.fix_files(findings, result, suppression, options.unsafe_fixes, write=not options.diff, reindex=reindex)
+        outcome = fix.fix_files(
+            findings, result, suppression, options.unsafe_fixes, write=not options.diff, reindex=reindex, excuse=selections.drop_in_text
+        )
         if options.diff:
             for patch in outcome.diffs:
                 click.echo(patch, nl=False)
@@ -110,7 +113,8 @@ def run(options: Options) -> int:
         fixed, changed = outcome.fixed, sorted(outcome.contents)
         if outcome.contents:
             result = lint.lint_works(lint.replaced(result.works, outcome.contents), suppression, jobs, results_cache)
-            findings = thread.plan(result.findings, result.works, result.index) + outcome.unapplied_runtime
+            kept = selected.CallerSelections(result.works, result.index).drop(result.findings)
+            findings = thread.plan(kept, result.works, result.index) + outcome.unapplied_runtime
             findings.sort(key=lambda f: f.sort_key)
     if options.output_format in ("json", "sarif"):
         from devlint.check.fix import materialize

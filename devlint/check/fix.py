@@ -241,10 +241,11 @@ class Outcome:
     unapplied_runtime: list[Finding] = field(default_factory=list)  # runtime-placed findings still standing
 
 
-def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write: bool, reindex) -> Outcome:
+def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write: bool, reindex, excuse=None) -> Outcome:
     """Fix every file with an applicable fix: write it (`write`) or collect its diff.
     `linted` is the check stages' result (files read, project index, checks);
-    `reindex(python)` is the project index with some files' Python replaced."""
+    `reindex(python)` is the project index with some files' Python replaced;
+    `excuse(findings, display, module, data)` drops what the project says is no leak."""
     import click
 
     outcome = Outcome()
@@ -269,7 +270,10 @@ def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write:
         start = Source(new_texts.get(name, source.text), source.encoding, source.bom)
 
         def recheck(text: str, _work=work, _source=source):
-            found = analyze.check(_source.to_bytes(text), _work.file.display, _work.file.module, suppression.enabled, index, linted.checks).findings
+            data = _source.to_bytes(text)
+            found = analyze.check(data, _work.file.display, _work.file.module, suppression.enabled, index, linted.checks).findings
+            if excuse is not None and _work.notebook is None:
+                found = excuse(found, _work.file.display, _work.file.module, data)
             return suppression.per_file(found, _work.file)
 
         # Runtime-placed findings are placed by line: valid for the text as it was read.

@@ -1,4 +1,5 @@
-"""Check or fix one module given as text, with its own definitions as the project index.
+"""Check or fix one module given as text, with its own definitions as the project index
+and its own calls as the callers the selected stage asks about.
 
 The catalog examples, the property tests and the editor's unsaved buffers use it: no
 files, no configuration, no cache.
@@ -6,7 +7,12 @@ files, no configuration, no cache.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from devlint import catalog
+from devlint.check.discover import SourceFile
+from devlint.check.read import from_bytes
+from devlint.check.selected import CallerSelections
 from devlint.checks import all_checks
 from devlint.findings import Finding
 from devlint.static import analyze
@@ -23,7 +29,9 @@ def lint_text(
     enabled = frozenset(catalog.load()) if enabled is None else enabled
     data = text.encode("utf-8")
     index = project_index.ProjectIndex([analyze.facts(data, filename, module)])
-    return analyze.check(data, filename, module, enabled, index, all_checks()).findings
+    findings = analyze.check(data, filename, module, enabled, index, all_checks()).findings
+    work = from_bytes(SourceFile(Path(filename), filename, module), data)
+    return CallerSelections([work], index).drop(findings)
 
 
 def fix_text(

@@ -18,8 +18,8 @@ class DataParallelWithoutDeviceIds(Check):
         name = ctx.qualname(node.func)
         if name not in catalog.api(self.code, "wrappers", []):
             return
-        if has_argument(node, "device_ids", 1):
-            return
+        if has_argument(node, "device_ids", 1) or ctx.visible_devices_set_before(node):
+            return  # after CUDA_VISIBLE_DEVICES, "every visible GPU" is the chosen ones
         short = name.rsplit(".", 1)[-1]
         message = (
             f"`{short}(...)` without `device_ids` replicates onto every visible GPU and gathers "

@@ -48,6 +48,9 @@ class CallSite:
     caller: Target | None  # the enclosing function, when it can take a device parameter
     why_not: str | None  # why the enclosing function cannot, when it cannot
     type_string_of: str | None  # `x` when the call passes `x.type()` to the watched parameter
+    selected: bool = False  # the caller selected the device before the call (set_device, ...)
+    visible: bool = False  # the caller set CUDA_VISIBLE_DEVICES before the call (itself or via a helper)
+    enclosing: Target | None = None  # the function the call is in, when the index can name it
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,31 @@ def _function_target(ctx: FileContext) -> tuple[Target | None, str | None]:
     return _target(ctx, function, ctx.index.qualname_of(function)), None
 
 
+def _enclosing(ctx: FileContext) -> Target | None:
+    function = ctx.scope.function
+    qualname = ctx.index.qualname_of(function) if function is not None else None
+    return _target(ctx, function, qualname) if qualname else None
+
+
+def functions_of(ctx: FileContext) -> list[tuple[ast.AST, object]]:
+    """Every function of a file with its scope, in source order."""
+    finder = _FunctionFinder()
+    _walk(ctx, finder)
+    return finder.found
+
+
+class _FunctionFinder(Check):
+    code = "callers"
+
+    def __init__(self):
+        self.found = []
+
+    def visit_FunctionDef(self, node, ctx: FileContext) -> None:
+        self.found.append((node, ctx.scope.child(node)))
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+
 class _DefFinder(Check):
     code = "callers"
 
@@ -176,6 +204,9 @@ class _CallFinder(Check):
                 caller=caller,
                 why_not=why,
                 type_string_of=self._type_string_of(node, ctx),
+                selected=ctx.device_selected_before(node),
+                visible=ctx.visible_devices_set_before(node),
+                enclosing=_enclosing(ctx),
             )
         )
 

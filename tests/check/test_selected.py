@@ -1,0 +1,82 @@
+"""The selected stage: findings in a function whose every caller chose the GPU first are dropped."""
+
+from pathlib import Path
+
+from devlint import catalog
+from devlint.check import lint as linter
+from devlint.check.discover import discover
+from devlint.check.selected import CallerSelections
+from devlint.check.suppress import Suppression
+from devlint.config import Settings
+
+ALL = frozenset(catalog.load())
+
+TRAIN = """\
+import torch
+
+
+def train(model):
+    model = torch.nn.DataParallel(model)
+    return model.cuda()
+"""
+MAIN = """\
+import os
+import torch
+from train import train
+
+
+def main(opt, model):
+    os.environ["CUDA_VISIBLE_DEVICES"] = opt.gpus
+    return train(model)
+"""
+RANK = """\
+import torch
+from train import train
+
+
+def worker(rank, model):
+    torch.cuda.set_device(rank)
+    return train(model)
+"""
+
+
+def _codes(root: Path, files: dict[str, str]) -> list[tuple[str, int, str]]:
+    for name, text in files.items():
+        (root / name).write_text(text)
+    settings = Settings(root=root)
+    found, _ = discover([root], settings)
+    result = linter.lint(found, Suppression(settings, ALL))
+    kept = CallerSelections(result.works, result.index).drop(result.findings)
+    return [(Path(f.filename).name, f.location.row, f.code) for f in kept]
+
+
+def test_callers_that_set_visible_devices_excuse_every_finding_in_the_function(tmp_path):
+    assert _codes(tmp_path, {"train.py": TRAIN, "main.py": MAIN}) == []
+
+
+def test_set_device_excuses_the_current_device_but_not_every_visible_gpu(tmp_path):
+    # After set_device(rank), .cuda() is the rank's GPU, but DataParallel still spans GPU0.
+    assert _codes(tmp_path, {"train.py": TRAIN, "worker.py": RANK}) == [("train.py", 5, "DL007")]
+
+
+def test_one_caller_without_a_selection_keeps_the_findings(tmp_path):
+    plain = "from train import train\n\n\ndef quick(model):\n    return train(model)\n"
+    codes = _codes(tmp_path, {"train.py": TRAIN, "main.py": MAIN, "quick.py": plain})
+    assert codes == [("train.py", 5, "DL007"), ("train.py", 6, "DL001")]
+
+
+def test_a_function_nobody_calls_keeps_its_findings(tmp_path):
+    assert _codes(tmp_path, {"train.py": TRAIN}) == [("train.py", 5, "DL007"), ("train.py", 6, "DL001")]
+
+
+def test_fix_leaves_excused_findings_alone(run_devlint, tmp_path):
+    # `.to("cuda")` with `device` in scope has a text fix; its caller made "cuda" the chosen GPU.
+    train = "import torch\n\n\ndef train(model, device):\n    return model.to('cuda')\n\n\ndef load(path):\n    return torch.load(path)\n"
+    main = MAIN.replace("train(model)", "train(model, 'cuda')")
+    (tmp_path / "pyproject.toml").write_text("[tool.devlint]\n")
+    (tmp_path / "train.py").write_text(train)
+    (tmp_path / "main.py").write_text(main)
+    run_devlint("check", tmp_path, "--fix", "--unsafe-fixes", "--no-cache")
+    fixed = (tmp_path / "train.py").read_text()
+    assert "map_location" in fixed  # the DL005 fix in the same file was applied
+    assert "model.to('cuda')" in fixed  # the excused line was not touched
