@@ -119,7 +119,7 @@ def run(
     force_exclude: bool,
     use_cache: bool,
     jobs: int | None,
-    runtime_report: Path | None,
+    runtime_report: list[Path],
     config_file: Path | None,
     quiet: bool,
 ) -> int:
@@ -135,11 +135,11 @@ def run(
             click.echo(f"devlint: error: {message}", err=True)
         return EXIT_ERROR
     report = None
-    if runtime_report is not None:
+    if runtime_report:
         from devlint import merge
 
         try:
-            report = merge.load(runtime_report)
+            report = merge.load_all(runtime_report)
         except merge.ReportError as exc:
             click.echo(f"devlint: error: {exc}", err=True)
             return EXIT_ERROR
