@@ -113,11 +113,15 @@ def main(target: str, args: list[str], *, module: bool, report_path, children: b
         traceback.print_exc()
         code = EXIT_INTERRUPTED
     finally:
-        restore_sigterm()
         if os.getpid() != me:  # a child forked by the program came back here: it is not the owner
+            restore_sigterm()
             children_module.finish()
             return code or 0
-        code = finish(code)
+        restore_sigterm(hold=True)  # a SIGTERM now (torchrun stopping ranks) must not cut the report short
+        try:
+            code = finish(code)
+        finally:
+            restore_sigterm()
     return code
 
 
@@ -183,16 +187,17 @@ def _exit_on_sigterm():
     status 143 through Python's normal exit, so the report is still written. Only when
     the program would otherwise die of it (the default handler)."""
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return lambda: None
+        return lambda hold=False: None
 
     def terminate(signum, frame):
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminate)
 
-    def restore() -> None:
-        if signal.getsignal(signal.SIGTERM) is terminate:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    def restore(hold: bool = False) -> None:
+        """Back to the default; with `hold`, ignore SIGTERM until called again."""
+        if signal.getsignal(signal.SIGTERM) in (terminate, signal.SIG_IGN):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN if hold else signal.SIG_DFL)
 
     return restore
 
