@@ -36,7 +36,7 @@ class Options:
     force_exclude: bool = False
     use_cache: bool = True
     jobs: int | None = None
-    runtime_report: Path | None = None
+    runtime_report: tuple[Path, ...] = ()  # several: the reports of the nodes of one job
     config_file: Path | None = None
     quiet: bool = False
 
@@ -73,11 +73,11 @@ def run(options: Options) -> int:
             click.echo(f"devlint: error: {message}", err=True)
         return EXIT_ERROR
     report = None
-    if options.runtime_report is not None:
+    if options.runtime_report:
         from devlint.check import merge
 
         try:
-            report = merge.load(options.runtime_report)
+            report = merge.load_all(list(options.runtime_report))
         except merge.ReportError as exc:
             return _error(str(exc))
 
