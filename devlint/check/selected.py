@@ -18,7 +18,7 @@ from devlint.static import analyze
 from devlint.static.callers import ProjectCalls, Target, _target, functions_of
 
 # Rules whose finding is the current device: any selection before the call makes it the chosen one.
-CURRENT_DEVICE = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL010", "DL011"})
+CURRENT_DEVICE = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL010", "DL011", "DL020"})
 # Rules about GPU0 or every visible GPU: only CUDA_VISIBLE_DEVICES set before the call helps.
 VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012"})
 BOUND = 4  # callers followed up

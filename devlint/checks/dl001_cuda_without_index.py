@@ -33,6 +33,12 @@ class CudaWithoutIndex(Check):
 
     def _fix(self, node: ast.Call, ctx: FileContext):
         found = ctx.suggest_device(node)
+        index = ctx.suggest_index(node) if found is None else None
+        if index is not None:
+            # A distributed script's rank: `.cuda(local_rank)` (unsafe: -1 outside torchrun).
+            rest = [ctx.text(kw) for kw in node.keywords if kw.arg != "device"]
+            new = f"cuda({', '.join([index, *rest])})"
+            return ctx.fix(self.code, f"Replace `.cuda()` with `.{new}`", ctx.replace_method(node, new), applicability=Applicability.UNSAFE)
         if found is None:
             # `.cuda(None)` is the current device, as before, for a caller that passes none.
             return ctx.thread_device(

@@ -130,4 +130,4 @@ def test_distributed_set_up_in_another_file_decides_and_invalidates(tmp_path):
     assert _cached_lint(tmp_path).findings == []  # 'cuda' under the process group is the rank's GPU
     (tmp_path / "setup.py").write_text(SETUP.replace("    torch.cuda.set_device(rank)\n", ""))
     result = _cached_lint(tmp_path)
-    assert [(Path(f.filename).name, f.code) for f in result.findings] == [("helpers.py", "DL002")]
+    assert [(Path(f.filename).name, f.code) for f in result.findings] == [("helpers.py", "DL002"), ("setup.py", "DL020")]
