@@ -12,11 +12,12 @@ from __future__ import annotations
 import ast
 
 from devlint.static.engine import Check
-from devlint.findings import Fix
+from devlint.findings import Applicability, Fix
 from devlint.static import guards, options, placement
 from devlint.static.context import FileContext
 from devlint.static.devices import Kind, names_a_device
-from devlint.static.names import encloses
+from devlint.static.defaults import CURRENT_DEVICE
+from devlint.static.names import argument, encloses, passes_unknown_args
 
 
 class DeviceValueCheck(Check):
@@ -31,7 +32,8 @@ class DeviceValueCheck(Check):
         if self._reported_by_dl011(node, ctx):
             return
         for expr in placement.device_arguments(ctx, node):
-            self.judge(expr, ctx, used=True)
+            if not self._module_device_in_place_of_own(expr, ctx):
+                self.judge(expr, ctx, used=True)
         if ctx.qualname(node.func) == "torch.device" and not isinstance(ctx.parent, ast.withitem):
             self.judge(node, ctx, used=True)
 
@@ -63,6 +65,45 @@ class DeviceValueCheck(Check):
                 if not _not_a_device_use(read, parents.get(id(read))):
                     return False
         return True
+
+    def _module_device_in_place_of_own(self, expr: ast.expr, ctx: FileContext) -> bool:
+        """`x.to(device)` in code that has a device of its own (`self.device`, given by its
+        caller), where `device` is the module's default (`device = get_device()` at module
+        level of a library): the object's data goes to the module's choice, not the caller's.
+        Reported at each such use, with the own device as the fix."""
+        if not isinstance(expr, ast.Name) or ctx.scope.function is None:
+            return False
+        found = ctx.scope.lookup_values(expr.id)
+        if found is None or found[0] is not ctx.module_scope:
+            return False
+        own = ctx.suggest_device(expr)
+        if own is None or not own.local or own.expr == expr.id:
+            return False
+        chosen = next((v for v in found[1] if self._module_default_kind(v, ctx) is self.kind), None)
+        if chosen is None:
+            return False
+        message = (
+            f"`{expr.id}` here is the module's own device (`{ctx.text(chosen)}`, line {chosen.lineno}: "
+            f"{'the current device' if self.kind is Kind.CURRENT else 'GPU0'}), not the one this code was given (`{own.expr}`)"
+        )
+        fix = ctx.fix(self.code, f"Use `{own.expr}`", ctx.replace(expr, own.expr), applicability=Applicability.UNSAFE)
+        ctx.report(self.code, expr, message, fix)
+        return True
+
+    def _module_default_kind(self, value: ast.expr, ctx: FileContext) -> Kind:
+        """The device a module-level value is, when the program did not choose it: a literal,
+        or a device helper called without its index (`get_device()`)."""
+        saved, ctx.scope = ctx.scope, ctx.module_scope
+        try:
+            kind = ctx.device(value, ints_are_devices=False).kind
+            if kind in (Kind.CURRENT, Kind.GPU0) or not isinstance(value, ast.Call):
+                return kind
+            for entry in ctx.index.cuda_defaults(ctx.qualname(value.func)):
+                if entry.returns and argument(value, entry.param, entry.position) is None and not passes_unknown_args(value):
+                    return Kind.CURRENT if entry.means == CURRENT_DEVICE else Kind.GPU0
+            return kind
+        finally:
+            ctx.scope = saved
 
     def _reported_by_dl011(self, node: ast.Call, ctx: FileContext) -> bool:
         """`torch.zeros(3).to("cuda")`: DL011 reports the factory, with a better fix."""
