@@ -23,9 +23,23 @@ class LoadWithoutMapLocation(Check):
             return
         if location is None and passes_unknown_args(node):
             return
+        if not self._becomes_state(node, ctx):
+            return  # data the code only reads (eval results, a list of boxes): see _becomes_state
         short = name.rsplit(".", 1)[-1] if name.startswith("torch.hub") else name
         message = f"`{short}` without `map_location` puts each tensor back on the device it was saved from (usually cuda:0)"
         ctx.report(self.code, node, message, self._fix(node, ctx))
+
+    def _becomes_state(self, node: ast.Call, ctx: FileContext) -> bool:
+        """Does the loaded value become model or program state: loaded into a module
+        (`load_state_dict`), made a parameter or an attribute, moved to a device, returned,
+        or put where devlint cannot follow it? A checkpoint is what training saves from a GPU;
+        a file whose content the code only reads (indexes, compares, hands to a plotting or
+        array function) is data, which is saved from the CPU as nearly always as published
+        weights are (the reason this rule leaves `load_state_dict_from_url` to the runtime)."""
+        function = ctx.scope.function
+        root = function.node if function is not None else ctx.tree
+        parents = ctx.memo(f"DL005 parents {id(root)}", lambda: _parents(root))
+        return _reaches_state(node, root, parents, set())
 
     def _fix(self, node: ast.Call, ctx: FileContext):
         found = ctx.suggest_device(node)
@@ -42,3 +56,49 @@ class LoadWithoutMapLocation(Check):
 
 
 CHECK = LoadWithoutMapLocation()
+
+
+# Calls that make a value model state, or move it to a device.
+_STATE_SINKS = frozenset({
+    "load_state_dict", "load_weights", "set_state_dict", "Parameter", "register_buffer", "register_parameter",
+    "copy_", "set_", "to", "cuda", "update",
+})
+# Calls that keep a value in a container, where devlint does not follow it.
+_KEEPS = frozenset({"append", "extend", "insert", "add", "setdefault", "put", "dict", "list"})
+_DEPTH = 4
+
+
+def _parents(root: ast.AST) -> dict[int, ast.AST]:
+    return {id(child): node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}
+
+
+def _name_of(func: ast.expr) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def _reaches_state(node: ast.AST, root: ast.AST, parents: dict, followed: set[str]) -> bool:
+    """Does the value of `node` flow into model state (see _becomes_state)? Unknown flows count."""
+    parent = parents.get(id(node))
+    if isinstance(parent, ast.Subscript) and parent.value is node:
+        return _reaches_state(parent, root, parents, followed)  # `ckpt["state_dict"]` goes on
+    if isinstance(parent, ast.Attribute) and parent.value is node:
+        grand = parents.get(id(parent))
+        if isinstance(grand, ast.Call) and grand.func is parent:
+            return parent.attr in _STATE_SINKS or parent.attr in ("items", "values") or _reaches_state(grand, root, parents, followed)
+        return _reaches_state(parent, root, parents, followed)
+    if isinstance(parent, ast.keyword):
+        parent = parents.get(id(parent))
+    if isinstance(parent, ast.Call) and parent.func is not node:
+        return _name_of(parent.func) in _STATE_SINKS | _KEEPS  # another function's input is read, not kept
+    if isinstance(parent, (ast.Compare, ast.Expr, ast.If, ast.IfExp, ast.Assert, ast.FormattedValue, ast.BinOp, ast.UnaryOp)):
+        return isinstance(parent, (ast.BinOp, ast.UnaryOp)) and _reaches_state(parent, root, parents, followed)
+    if isinstance(parent, ast.Assign) and parent.value is node and all(isinstance(t, ast.Name) for t in parent.targets):
+        if isinstance(root, ast.Module) or len(followed) >= _DEPTH:
+            return True  # a module's names may be imported elsewhere
+        names = {t.id for t in parent.targets} - followed
+        followed = followed | names
+        reads = [r for r in ast.walk(root) if isinstance(r, ast.Name) and r.id in names and isinstance(r.ctx, ast.Load)]
+        if not reads and names:
+            return True  # loaded and never read: nothing says it is not a checkpoint
+        return any(_reaches_state(read, root, parents, followed) for read in reads)
+    return True  # returned, stored in an attribute or a container, iterated: followed no further
