@@ -90,7 +90,7 @@ def _reaches_state(node: ast.AST, root: ast.AST, parents: dict, followed: set[st
         parent = parents.get(id(parent))
     if isinstance(parent, ast.Call) and parent.func is not node:
         return _name_of(parent.func) in _STATE_SINKS | _KEEPS  # another function's input is read, not kept
-    if isinstance(parent, (ast.Compare, ast.Expr, ast.If, ast.IfExp, ast.Assert, ast.FormattedValue, ast.BinOp, ast.UnaryOp)):
+    if isinstance(parent, (ast.Compare, ast.If, ast.IfExp, ast.Assert, ast.FormattedValue, ast.BinOp, ast.UnaryOp)):
         return isinstance(parent, (ast.BinOp, ast.UnaryOp)) and _reaches_state(parent, root, parents, followed)
     if isinstance(parent, ast.Assign) and parent.value is node and all(isinstance(t, ast.Name) for t in parent.targets):
         if isinstance(root, ast.Module) or len(followed) >= _DEPTH:
