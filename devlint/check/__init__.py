@@ -86,7 +86,7 @@ def run(options: Options) -> int:
     suppression = Suppression(settings, enabled)
     result = lint.lint(files, suppression, jobs, results_cache)
     selections = selected.CallerSelections(result.works, result.index)
-    findings = thread.plan(selections.drop(result.findings), result.works, result.index)
+    findings = thread.plan(selections.drop(result.findings), result.works, result.index, selections.calls)
     if report is not None:
         from devlint.check import merge
 
@@ -115,8 +115,8 @@ def run(options: Options) -> int:
         fixed, changed = outcome.fixed, sorted(outcome.contents)
         if outcome.contents:
             result = lint.lint_works(lint.replaced(result.works, outcome.contents), suppression, jobs, results_cache)
-            kept = selected.CallerSelections(result.works, result.index).drop(result.findings)
-            findings = thread.plan(kept, result.works, result.index) + outcome.unapplied_runtime
+            again = selected.CallerSelections(result.works, result.index)
+            findings = thread.plan(again.drop(result.findings), result.works, result.index, again.calls) + outcome.unapplied_runtime
             findings.sort(key=lambda f: f.sort_key)
     if options.output_format in ("json", "sarif"):
         from devlint.check.fix import materialize

@@ -5,35 +5,35 @@ A file alone cannot tell that `train()` is only ever called by `main()` after
 `torch.cuda.set_device(local_rank)`: there the current device, and for
 CUDA_VISIBLE_DEVICES the GPUs counted from 0, are the ones the user chose. This stage asks
 the project: a finding of a current-device rule is dropped when every call of its function
-in the checked files comes after its caller selected the device (or from a function that is
-itself only called so); for rules about GPU0 and every visible GPU, only a
+in the checked files comes after its caller selected the device; for rules about GPU0 and
+every visible GPU, only a
 CUDA_VISIBLE_DEVICES selection counts (set_device does not hide GPU0). A function with no
 call in the checked files keeps its findings.
 """
 
 from __future__ import annotations
 
+import ast
+
 from devlint.findings import Finding
 from devlint.static import analyze
-from devlint.static.callers import ProjectCalls, Target, _target, functions_of
+from devlint.static.callers import ProjectCalls, Target, _target
 
 # Rules whose finding is the current device: any selection before the call makes it the chosen one.
 CURRENT_DEVICE = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL010", "DL011", "DL020"})
 # Rules about GPU0 or every visible GPU: only CUDA_VISIBLE_DEVICES set before the call helps.
 VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012"})
-BOUND = 4  # callers followed up
 
 
 class CallerSelections:
     def __init__(self, works: list, index, calls: ProjectCalls | None = None):
-        self._calls = calls or ProjectCalls(works, index)
+        self.calls = calls or ProjectCalls(works, index)
         self._index = index
         self._decided: dict[tuple[str, bool], bool] = {}
-        self._functions: dict[str, list] = {}
 
     def drop(self, findings: list[Finding]) -> list[Finding]:
         """`findings` without those whose function only runs after its callers selected the GPU."""
-        return [f for f in findings if not self._excused(f, self._functions_in(f.filename))]
+        return [f for f in findings if not self._excused(f, self.calls.context(f.filename))]
 
     def drop_in_text(self, findings: list[Finding], display: str, module: str, data: bytes) -> list[Finding]:
         """The same, for findings of new text of a file (the fix stage's rechecks)."""
@@ -43,39 +43,77 @@ class CallerSelections:
         if parsed.tree is None:
             return findings
         ctx = analyze.make_context(parsed, display, module, frozenset({"callers"}), self._index)
-        functions = [(node, _target(ctx, scope, q)) for node, scope in functions_of(ctx) if (q := self._index.qualname_of(scope))]
-        return [f for f in findings if not self._excused(f, functions)]
+        return [f for f in findings if not self._excused(f, ctx)]
 
-    def _functions_in(self, filename: str) -> list:
-        if filename not in self._functions:
-            ctx = self._calls.context(filename)
-            found = []
-            if ctx is not None:
-                for node, scope in functions_of(ctx):
-                    qualname = self._index.qualname_of(scope)
-                    if qualname:
-                        found.append((node, _target(ctx, scope, qualname)))
-            self._functions[filename] = found
-        return self._functions[filename]
-
-    def _excused(self, finding: Finding, functions: list) -> bool:
-        if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES or finding.cell is not None:
+    def _excused(self, finding: Finding, ctx) -> bool:
+        if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES or finding.cell is not None or ctx is None:
             return False
-        row = finding.location.row
-        inside = [(node, target) for node, target in functions if node.lineno <= row <= node.end_lineno]
-        if not inside:
+        found = _innermost_function(ctx, finding.location.row)
+        if found is None:
             return False
-        _, target = max(inside, key=lambda pair: pair[0].lineno)  # the innermost function
-        return self._selected_by_callers(target, finding.code in VISIBLE_DEVICES, BOUND)
+        qualname = self._index.qualname_of(found)
+        if qualname is None:
+            return False
+        return self._selected_by_callers(_target(ctx, found, qualname), finding.code in VISIBLE_DEVICES)
 
-    def _selected_by_callers(self, target: Target, visible_only: bool, depth: int) -> bool:
+    def _selected_by_callers(self, target: Target, visible_only: bool) -> bool:
         key = (target.qualname, visible_only)
         if key not in self._decided:
-            self._decided[key] = False  # a call cycle does not select anything
-            calls = self._calls.calls_to(target)
-            self._decided[key] = bool(calls) and all(
-                (call.visible if visible_only else call.selected)
-                or (depth > 1 and call.enclosing is not None and self._selected_by_callers(call.enclosing, visible_only, depth - 1))
-                for call in calls
-            )
+            self._decided[key] = self._every_call_selected(target, visible_only)
         return self._decided[key]
+
+    def _every_call_selected(self, target: Target, visible_only: bool) -> bool:
+        """Read cheaply first: a file that calls the function but has nothing that could
+        select a device (no set_device, CUDA_VISIBLE_DEVICES, selecting helper, process-group
+        or GPU-count test) settles it without parsing anything."""
+        markers = _SELECTING + tuple(self._index.selector_names())
+        if not visible_only:
+            markers += _SELECTING_CURRENT
+            if self._index.process_group_selects_device():
+                markers += _UNDER_PROCESS_GROUP
+        called = self.calls.files_calling(target)
+        if not called or not all(any(m in text for m in markers) for text in called):
+            return False
+        calls = self.calls.calls_to(target)
+        return bool(calls) and all(call.visible if visible_only else call.selected for call in calls)
+
+
+# Text that code selecting the device before a call must contain: CUDA_VISIBLE_DEVICES (also
+# through a selecting helper, whose names the index adds) for every rule; set_device, a device
+# context or a one-GPU test for current-device rules; a process-group test where the project's
+# set-up selects the device.
+_SELECTING = ("CUDA_VISIBLE_DEVICES",)
+_SELECTING_CURRENT = ("set_device", "cuda.device(", "device_count")
+_UNDER_PROCESS_GROUP = ("initialized", "world_size")
+
+
+def _innermost_function(ctx, row: int):
+    """The scope of the innermost function whose lines hold `row`, or None."""
+    scope, body = ctx.module_scope, ctx.tree.body
+    found = None
+    while True:
+        inner = next(
+            (n for n in _defs(body) if n.lineno <= row <= n.end_lineno),
+            None,
+        )
+        if inner is None:
+            return found
+        scope = scope.child(inner)
+        if not isinstance(inner, ast.ClassDef):
+            found = scope
+        body = inner.body
+
+
+def _defs(body: list) -> list:
+    """Functions and classes defined in a block, also inside its if/try/with/for blocks."""
+    out, stack = [], list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.append(node)
+        elif isinstance(node, ast.stmt):
+            for name in ("body", "orelse", "finalbody", "handlers"):
+                stack.extend(getattr(node, name, []) or [])
+        elif isinstance(node, ast.ExceptHandler):
+            stack.extend(node.body)
+    return out

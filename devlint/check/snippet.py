@@ -31,7 +31,8 @@ def _lint(works: list[Work], enabled: frozenset[str] | None):
     suppression = Suppression(Settings(root=Path(".")), enabled)
     linted = lint.lint_works(works, suppression)
     selections = selected.CallerSelections(linted.works, linted.index)
-    return linted, suppression, thread.plan(selections.drop(linted.findings), linted.works, linted.index), selections
+    findings = thread.plan(selections.drop(linted.findings), linted.works, linted.index, selections.calls)
+    return linted, suppression, findings, selections
 
 
 def lint_modules(modules: dict[str, str], enabled: frozenset[str] | None = None) -> list[Finding]:

@@ -104,11 +104,12 @@ def _message(request: Threading, chain: _Chain, files: list[str]) -> str:
     return text
 
 
-def plan(findings: list[Finding], works: list, index) -> list[Finding]:
-    """`findings` with every Threading request planned, or made display-only with the reason."""
+def plan(findings: list[Finding], works: list, index, calls: ProjectCalls | None = None) -> list[Finding]:
+    """`findings` with every Threading request planned, or made display-only with the reason
+    (`calls`: the project's call sites, when an earlier stage already read some)."""
     if not any(f.fix is not None and f.fix.threading is not None and f.fix.threading.plan is None for f in findings):
         return findings
-    calls = ProjectCalls(works, index)
+    calls = calls or ProjectCalls(works, index)
     notebooks = {w.file.display for w in works if w.notebook is not None}
     chains: dict[tuple, _Chain] = {}
     out = []

@@ -66,6 +66,7 @@ class ProjectCalls:
         self._works = [w for w in works if w.data is not None and w.notebook is None]
         self._index = index
         self._contexts: dict[str, FileContext | None] = {}
+        self._calling_memo: dict[str, list] = {}
 
     def context(self, display: str) -> FileContext | None:
         if display not in self._contexts:
@@ -94,11 +95,7 @@ class ProjectCalls:
         `x.type()` argument is of interest)."""
         position = target.positional.index(param) if param in target.positional else None
         found: list[CallSite] = []
-        name = target.called_as
-        called = re.compile(rf"\b{re.escape(name)}\s*\(")
-        for work in self._works:
-            if name not in work.text or not called.search(work.text):
-                continue
+        for work in self._calling(target):
             ctx = self.context(work.file.display)
             if ctx is None:
                 continue
@@ -107,6 +104,17 @@ class ProjectCalls:
         found.sort(key=lambda c: c.span)
         return found
 
+    def files_calling(self, target: Target) -> list[str]:
+        """The text of each checked file with a call-shaped mention of `target` (not parsed)."""
+        return [w.text for w in self._calling(target)]
+
+    def _calling(self, target: Target) -> list:
+        name = target.called_as
+        if name not in self._calling_memo:
+            called = re.compile(rf"{re.escape(name)}\s*\(")
+            self._calling_memo[name] = [w for w in self._works if name in w.text and _calls_in(w.text, called)]
+        return self._calling_memo[name]
+
     def type_sites(self, target: Target, param: str) -> list[TypeSite]:
         ctx = self.context(target.span.filename)
         if ctx is None:
@@ -114,6 +122,18 @@ class ProjectCalls:
         finder = _TypeSiteFinder(target.span, param)
         _walk(ctx, finder)
         return finder.sites
+
+
+def _calls_in(text: str, called: re.Pattern) -> bool:
+    """Does `text` hold `name(` as a call: a whole word, not after `def`/`class`?"""
+    for match in called.finditer(text):
+        start = match.start()
+        if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            continue
+        head = text[max(0, start - 6):start]
+        if not head.endswith(("def ", "class ")):
+            return True
+    return False
 
 
 def _walk(ctx: FileContext, finder: Check) -> None:
@@ -143,25 +163,6 @@ def _enclosing(ctx: FileContext) -> Target | None:
     function = ctx.scope.function
     qualname = ctx.index.qualname_of(function) if function is not None else None
     return _target(ctx, function, qualname) if qualname else None
-
-
-def functions_of(ctx: FileContext) -> list[tuple[ast.AST, object]]:
-    """Every function of a file with its scope, in source order."""
-    finder = _FunctionFinder()
-    _walk(ctx, finder)
-    return finder.found
-
-
-class _FunctionFinder(Check):
-    code = "callers"
-
-    def __init__(self):
-        self.found = []
-
-    def visit_FunctionDef(self, node, ctx: FileContext) -> None:
-        self.found.append((node, ctx.scope.child(node)))
-
-    visit_AsyncFunctionDef = visit_FunctionDef
 
 
 class _DefFinder(Check):
