@@ -131,3 +131,23 @@ def test_distributed_set_up_in_another_file_decides_and_invalidates(tmp_path):
     (tmp_path / "setup.py").write_text(SETUP.replace("    torch.cuda.set_device(rank)\n", ""))
     result = _cached_lint(tmp_path)
     assert [(Path(f.filename).name, f.code) for f in result.findings] == [("helpers.py", "DL002"), ("setup.py", "DL020")]
+
+
+SELECT = (
+    "import os\n\n\ndef select_device(device=''):\n    if device:\n        os.environ['CUDA_VISIBLE_DEVICES'] = device\n"
+    "    return 'cuda:0'\n"
+)
+CREATE = "from helpers import select_device\n\n\ndef create(name, device=None):\n    device = select_device(device)\n    return name, device\n"
+SCRIPT = "from create import create\n\nmodel = create('small')\n"
+
+
+def test_facts_passed_on_across_files_come_back_from_the_cache(tmp_path):
+    # create() passes its None on to select_device(): the call in the script relies on it, warm as cold.
+    (tmp_path / "helpers.py").write_text(SELECT)
+    (tmp_path / "create.py").write_text(CREATE)
+    (tmp_path / "script.py").write_text(SCRIPT)
+    cold = _cached_lint(tmp_path)
+    (tmp_path / "script.py").write_text(SCRIPT + "\n")  # re-check the script against cached facts
+    warm = _cached_lint(tmp_path)
+    assert [(Path(f.filename).name, f.code) for f in cold.findings] == [("script.py", "DL012")]
+    assert [(Path(f.filename).name, f.code) for f in warm.findings] == [("script.py", "DL012")]
