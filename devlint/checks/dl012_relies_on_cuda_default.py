@@ -38,7 +38,7 @@ class ReliesOnCudaDefault(Check):
     def _fix(self, node: ast.Call, entry: Default, ctx: FileContext):
         without = f"pass `{entry.param}=` with the {'GPU index' if entry.index else 'target device'}"
         if entry.index:
-            index = ctx.suggest_index(node)
+            index = _index_at_hand(node, entry, ctx)
             if index is None:
                 return ctx.display_only(self.code, without)
             return ctx.fix(self.code, f"Pass `{entry.param}={index}`", ctx.add_keyword(node, f"{entry.param}={index}"))
@@ -51,6 +51,24 @@ class ReliesOnCudaDefault(Check):
         if entry.param == "device" and _is_literal(default):
             return ctx.thread_device(self.code, ctx.use_device_at(node, entry.param), without, default=default)
         return ctx.display_only(self.code, without)
+
+
+def _index_at_hand(node: ast.Call, entry: Default, ctx: FileContext) -> str | None:
+    """The GPU index the code has for this call: one in scope (`device_id`, `args.gpu_id`), or
+    the field of a parameter whose annotated class keeps it (`crop_cfg: CropConfig` ->
+    `crop_cfg.device_id`); never one read from what this very call builds."""
+    built = {t.id for t in getattr(ctx.parent, "targets", []) if isinstance(t, ast.Name)}
+    index = ctx.suggest_index(node)
+    if index is not None and index.split(".")[0] not in built:
+        return index
+    function = ctx.scope.function
+    passed = {a.id for a in [*node.args, *(k.value for k in node.keywords)] if isinstance(a, ast.Name)}
+    params = sorted(function.params.items() if function is not None else (), key=lambda item: item[0] not in passed)
+    for name, arg in params:  # the call's own arguments first
+        annotation = ctx.qualname(arg.annotation) if arg.annotation is not None else None
+        if annotation and any(d.index and d.param == entry.param for d in ctx.index.cuda_defaults(annotation)):
+            return f"{name}.{entry.param}"
+    return None
 
 
 def _is_literal(text: str) -> bool:

@@ -43,11 +43,11 @@ def worth_collecting(text: str, module: str = "") -> bool:
         return True
     if any(name in text for name in _INDEX_PARAMS) and _INDEX_ZERO.search(text):
         return True
-    if "cuda" not in text or "device" not in text:  # cheap substring tests first
+    if "cuda" not in text and "CUDA" not in text:  # cheap substring tests first
         return False
-    if _CUDA_DEFAULT.search(text):
+    if "device" in text and _CUDA_DEFAULT.search(text):
         return True
-    return ("'cuda'" in text or '"cuda"' in text or "CUDA_VISIBLE_DEVICES" in text) and bool(_FALSY_DEFAULT.search(text))
+    return ("'cuda" in text or '"cuda' in text or "CUDA_VISIBLE_DEVICES" in text) and bool(_FALSY_DEFAULT.search(text))
 
 
 
