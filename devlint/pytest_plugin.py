@@ -3,7 +3,9 @@
 Off unless asked: `--devlint-device cuda:1` (repeatable), the `devlint_device` ini
 option or `DEVLINT_DEVICE` turn it on; a `@pytest.mark.devlint(device=...)` marker
 overrides the devices for one test (precedence: marker > command line > environment >
-ini) and `@pytest.mark.devlint_off` skips checking one. One tracer runs for the whole
+ini) and `@pytest.mark.devlint_off` skips checking one. `--devlint-thorough` (or
+`DEVLINT_THOROUGH=1`, or ini `devlint_thorough = true`, same precedence) judges every
+torch call instead of only the calls that can choose a device. One tracer runs for the whole
 session, from configuration on, so leaks in fixtures of any scope are charged to the
 test whose setup ran them and leaks at collection are reported, not lost. A context is
 created once per process: only the first test that touches a GPU sees it appear, but
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 import pytest
 
 ENV = "DEVLINT_DEVICE"
+THOROUGH_ENV = "DEVLINT_THOROUGH"
 _KEY = pytest.StashKey["DevlintPlugin"]()
 
 
@@ -39,9 +42,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"a device the tests may use (cuda:1, auto; repeatable); turns the check on. Also: ini devlint_device, env {ENV}.",
     )
     group.addoption("--devlint-mode", choices=("fail", "warn"), default=None, help="fail leaking tests (default) or only warn")
+    group.addoption(
+        "--devlint-thorough",
+        action="store_true",
+        default=False,
+        help=f"judge every torch call (a function mode), not only the calls that can choose a device: slower, sees more. Also: ini devlint_thorough, env {THOROUGH_ENV}.",
+    )
     group.addoption("--devlint-report", metavar="FILE", default=None, help="write the session's leaks as a `devlint run` report, for `devlint check --runtime-report`")
     parser.addini("devlint_device", "devices the tests may use (turns the check on)", type="linelist", default=[])
     parser.addini("devlint_mode", "fail or warn", default="fail")
+    parser.addini("devlint_thorough", "judge every torch call, not only the calls that can choose a device", type="bool", default=False)
 
 
 def _devices_from(config: pytest.Config) -> tuple[list[str], str]:
@@ -56,6 +66,15 @@ def _devices_from(config: pytest.Config) -> tuple[list[str], str]:
     if ini:
         return [d for value in ini for d in value.replace(",", " ").split()], "ini"
     return [], ""
+
+
+def _thorough_from(config: pytest.Config) -> bool | None:
+    """Thorough or not (command line > env > ini); None: the tracer reads DEVLINT_THOROUGH."""
+    if config.getoption("devlint_thorough"):
+        return True
+    if os.environ.get(THOROUGH_ENV, "").strip():
+        return None
+    return bool(config.getini("devlint_thorough"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -121,7 +140,7 @@ class DevlintPlugin:
         except ImportError as exc:  # torch is not installed
             raise pytest.UsageError(f"devlint: checking tests for device leaks needs torch ({exc})") from exc
         try:
-            self.tracer = Tracer(self.devices, exercised=bool(self.config.getoption("devlint_report"))).start()
+            self.tracer = Tracer(self.devices, exercised=bool(self.config.getoption("devlint_report")), thorough=_thorough_from(self.config)).start()
         except DeviceError as exc:
             raise pytest.UsageError(f"devlint: {exc}") from exc
         self._started = self.tracer.snapshot()
@@ -131,7 +150,8 @@ class DevlintPlugin:
             self.tracer.stop()
 
     def pytest_report_header(self, config: pytest.Config) -> str:
-        return f"devlint: tests may use {', '.join(self.devices)} (from {self.source}); leaks elsewhere {'fail the test' if self.mode == 'fail' else 'warn'}"
+        thorough = ", every torch call judged (thorough)" if self.tracer is not None and self.tracer.thorough else ""
+        return f"devlint: tests may use {', '.join(self.devices)} (from {self.source}){thorough}; leaks elsewhere {'fail the test' if self.mode == 'fail' else 'warn'}"
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.tracer is not None:
@@ -148,7 +168,7 @@ class DevlintPlugin:
         if devices is not None and not off:
             from devlint.runtime.tracer import Tracer
 
-            nested = Tracer(devices).start()
+            nested = Tracer(devices, thorough=self.tracer.thorough).start()
         self._current = (item, self.tracer.snapshot(), nested, allow, off)
 
     def _leaks_of(self, item: pytest.Item, advance: bool = False) -> list:

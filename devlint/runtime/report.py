@@ -121,9 +121,13 @@ class Recorder:
         return [{"filename": f, "line": n, "count": c} for (f, n), c in items]
 
     def add(self, leak: Leak) -> Leak:
-        """Count one more request at `leak`'s site; returns the site's record."""
+        """Count one more request at `leak`'s site; returns the site's record (a copy of
+        `leak` the first time, so one leak can start the records of several sessions)."""
+        key = leak.key
         with self._lock:
-            record = self._leaks.setdefault(leak.key, leak)
+            record = self._leaks.get(key)
+            if record is None:
+                record = self._leaks[key] = replace(leak)
             record.count += 1
             return record
 

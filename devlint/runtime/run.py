@@ -24,8 +24,8 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-def main(target: str, args: list[str], *, module: bool, devices, report_path, strict: bool) -> int:
-    tracer = Tracer(devices, strict=strict, exercised=report_path is not None)
+def main(target: str, args: list[str], *, module: bool, devices, report_path, strict: bool, thorough: bool = False) -> int:
+    tracer = Tracer(devices, strict=strict, exercised=report_path is not None, thorough=thorough)
     command = shlex.join([sys.executable, *(["-m"] if module else []), target, *args])
     saved_argv, saved_path0 = sys.argv[:], sys.path[0]
     sys.argv = [target, *args]

@@ -13,8 +13,17 @@ def no_gpu_reachable(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.delenv("DEVLINT_DEVICE", raising=False)
     monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("DEVLINT_THOROUGH", raising=False)
     yield
     assert HUB.sessions == (), "a test left a tracer running"
+
+
+@pytest.fixture(params=["cheap", "thorough"])
+def tracing_mode(request, monkeypatch):
+    """Run a test in both tracing modes (a Tracer reads DEVLINT_THOROUGH when not told):
+    they must report the same code at the same line."""
+    monkeypatch.setenv("DEVLINT_THOROUGH", "1" if request.param == "thorough" else "0")
+    return request.param
 
 
 @pytest.fixture

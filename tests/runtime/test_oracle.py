@@ -13,6 +13,8 @@ from devlint.runtime import oracle
 from devlint.runtime.devices import Allowed
 from devlint.runtime.tracer import Tracer
 
+pytestmark = pytest.mark.usefixtures("tracing_mode")  # every test, in both tracing modes
+
 
 @pytest.fixture
 def driver(monkeypatch):

@@ -14,6 +14,8 @@ from devlint.runtime.hub import HUB
 from devlint.runtime.report import DeviceLeakError
 from devlint.runtime.tracer import Tracer, trace
 
+pytestmark = pytest.mark.usefixtures("tracing_mode")  # every test, in both tracing modes
+
 
 def test_trace_is_the_context_manager_behind_devlint_trace(attempt):
     assert devlint.trace is trace and devlint.DeviceLeakError is DeviceLeakError
