@@ -15,7 +15,8 @@
    ResNet-18-sized) at batch 32 (224x224) and launch-bound at batch 1 (64x64), run as
    `python conv_inference.py` and under `devlint run` (default and --thorough), in
    alternating fresh processes, median ms/iteration. Targets for the default mode:
-   batch 32 <= +2%, batch 1 <= +10%.
+   batch 32 <= +2%, batch 1 <= +10%. Then what the allocator's history costs per op
+   (benchmarks/history_cost.py; devlint records it only once a run is known to leak).
 
 Prints PASS/FAIL per target and exits 1 if any failed.
 """
@@ -176,6 +177,8 @@ def main() -> int:
             print(f"  {label:<28} python {row['plain']:8.3f}   devlint run {row['default']:8.3f} ({100 * (row['default_ratio'] - 1):+6.1f}%)   --thorough {row['thorough']:8.3f} ({100 * (row['thorough_ratio'] - 1):+6.1f}%)")
         for name, label in (("batch32", "batch 32 @ 224"), ("batch1", "batch 1 @ 64")):
             passed.append(_verdict(f"devlint run, {label}, ratio", loops[name]["default_ratio"], TARGETS[name], "x"))
+        figures["gpu"]["history"] = history = json.loads(_run([sys.executable, str(ROOT / "benchmarks" / "history_cost.py"), "--device", device]))
+        print(f"allocator history (on only after a DL101): x + 1 on {device}: {history['plain_us']:.2f} -> {history['recorded_us']:.2f} us per op")
     elif not args.cpu_only:
         print("no GPU visible: GPU loops skipped")
     if args.json:

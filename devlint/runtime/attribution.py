@@ -67,9 +67,9 @@ class Analysis:
     candidates: tuple[tuple[str, Target], ...]  # expressions in the site's frame that hold a device
 
 
-def _filename(code) -> str:
-    name = code.co_filename
-    return name if name.startswith("<") else os.path.abspath(name)
+def absolute(filename: str) -> str:
+    """A code object's filename as reports name it: absolute, unless it is `<string>`-like."""
+    return filename if filename.startswith("<") else os.path.abspath(filename)
 
 
 def short_path(filename: str) -> str:
@@ -82,7 +82,7 @@ def short_path(filename: str) -> str:
 
 def frame_of(frame: FrameType) -> Frame:
     code = frame.f_code
-    return Frame(_filename(code), frame.f_lineno, getattr(code, "co_qualname", code.co_name))
+    return Frame(absolute(code.co_filename), frame.f_lineno, getattr(code, "co_qualname", code.co_name))
 
 
 _KINDS: dict[str, str] = {}  # filename -> kind: the few files a program runs, each classified once

@@ -25,6 +25,7 @@ import torch
 
 from devlint.runtime import attribution
 from devlint.runtime.devices import Allowed, current_index, label
+from devlint.runtime.history import AllocatorHistory
 from devlint.runtime.oracle import ContextOracle
 from devlint.runtime.report import DeviceLeakError, Leak
 from devlint.runtime.requests import Request
@@ -55,6 +56,7 @@ class Hub:
         self.sessions: tuple = ()  # replaced, never mutated: hooks read it without the lock
         self.thread = _ThreadState()
         self.oracle = ContextOracle()
+        self.history = AllocatorHistory()  # on once a context nobody asked for appeared on a disallowed GPU
         self.selected: dict[int, int] = {}  # thread ident -> the device that thread selected
         self.sites: dict[str, attribution.Frame] = {}  # "cuda-init", "process-group": where they happened
         self._memo: dict[tuple, _Site] = {}  # (site key, request, thread never selected) -> the site
@@ -88,6 +90,7 @@ class Hub:
 
         with self._lock:
             self.final_poll()
+            self._recorded_allocations(session)
             self.sessions = tuple(s for s in self.sessions if s is not session)
             try:
                 if self._mode is not None and not any(s.thorough for s in self.sessions):
@@ -102,6 +105,7 @@ class Hub:
 
         self.oracle = ContextOracle()
         self.oracle.poll()  # contexts from before the trace are not its business
+        self.history = AllocatorHistory()
         current = current_index()  # a device selected before tracing started counts as selected
         self.selected = {threading.get_ident(): current} if current != 0 else {}
         self.sites = {}
@@ -118,6 +122,7 @@ class Hub:
             patches.uninstall(self._patches)
             self._patches = []
             self._memo = {}
+            self.history.stop()
 
     @contextlib.contextmanager
     def thread_scope(self):
@@ -143,8 +148,12 @@ class Hub:
         caller = sys._getframe(1)
         if state.map_locations and not request.from_loader and _called_from_torch(caller):
             return call()  # torch.load's own allocations: its restore hook judged the saved locations
-        leaking = [s for s in sessions if request.always or request.index not in s.allowed]
-        counting = [s for s in sessions if s.track_exercised and s not in leaking]
+        leaking = counting = ()
+        for session in sessions:
+            if request.always or request.index not in session.allowed.indices:
+                leaking += (session,)
+            elif session.track_exercised:
+                counting += (session,)
         site = self._site(request, caller, bool(leaking)) if leaking or counting else None
         if site is not None:
             for session in counting:
@@ -153,7 +162,7 @@ class Hub:
         if appeared:
             site = site or self._site(request, caller, False)
             self._unexplained(appeared, site.frame, f"before this call (since the previous intercepted call), which asked for {label(request.index)}")
-        records = self._record(site, leaking) if leaking else []
+        records = self._record(site, leaking) if leaking else ()
         result = None
         state.busy = True
         try:
@@ -162,13 +171,12 @@ class Hub:
         finally:
             state.busy = False
             appeared = self.oracle.poll()
-            created = bool(records) and request.index in appeared
             if records:
+                created = request.index in appeared
                 nbytes = 0 if result is same else _nbytes(result, request.index)
                 for session, record in records:
                     session.recorder.update(record, nbytes, created)
-            if created:
-                appeared.discard(request.index)
+                appeared = appeared - {request.index}
             if appeared:
                 site = site or self._site(request, caller, False)
                 self._unexplained(appeared, site.frame, f"during this call, which asked for {label(request.index)}")
@@ -263,13 +271,15 @@ class Hub:
         return threading.get_ident() not in selected and any(other != index for other in selected.values())
 
     def _unexplained(self, appeared: set[int], site: attribution.Frame | None, when: str) -> None:
-        """DL101 at `site`, the intercepted call nearest to where the contexts appeared."""
+        """DL101 at `site`, the intercepted call nearest to where the contexts appeared; from
+        now on the allocator records where allocations come from (history.py)."""
         known = site is not None and site is not UNKNOWN_SITE
         site = site or UNKNOWN_SITE
         for index in sorted(appeared):
             for session in self.sessions:
                 if index in session.allowed:
                     continue
+                self.history.start()
                 leak = Leak(
                     code="DL101",
                     message=f"a CUDA context (~0.5 GiB) appeared on {label(index)} {when}, and no intercepted call asked for {label(index)}",
@@ -282,6 +292,27 @@ class Hub:
                     stack=(str(site),) if known else (),
                 )
                 session.recorder.add(leak)
+
+    def _recorded_allocations(self, session) -> None:
+        """DL104: what the allocator recorded on GPUs `session` may not use, by user line."""
+        for site, index, count, nbytes in self.history.allocations(lambda index: index not in session.allowed):
+            leak = Leak(
+                code="DL104",
+                message=(
+                    f"the CUDA caching allocator recorded allocations on {label(index)} made here, by a call no hook of the "
+                    "tracer saw (a factory bound before tracing began, a method called through its class, C++ code); "
+                    "it records from the moment a context nobody asked for appeared there (DL101)"
+                ),
+                filename=site.filename,
+                line=site.line,
+                function=site.function,
+                device=label(index),
+                kind="allocation",
+                suggestion=_suggest("give the call on this line a device, e.g. `device={device}`, or rerun with `--thorough` to have it judged before it runs", None, session.allowed),
+                stack=(str(site),),
+                source_line=linecache.getline(site.filename, site.line).strip() or None,
+            )
+            session.recorder.update(session.recorder.add(leak, count), nbytes, False)
 
 
 def _called_from_torch(frame) -> bool:

@@ -33,19 +33,23 @@ class ContextOracle:
     def __init__(self) -> None:
         self.unseen: list[int] | None = None  # devices with no context yet; known once CUDA is initialised
 
-    def poll(self) -> set[int]:
-        """Runs around every intercepted call: two attribute reads once every GPU is accounted for."""
+    def poll(self) -> frozenset[int]:
+        """Runs around every intercepted call: cheap before CUDA is initialised and once
+        every GPU is accounted for."""
         unseen = self.unseen
         if unseen is None:
             if not can_ask():
-                return set()
+                return _NONE
             unseen = self.unseen = list(range(torch.cuda.device_count()))
         if not unseen:
-            return set()
-        new = {i for i in unseen if _has_context(i)}
+            return _NONE
+        new = frozenset(i for i in unseen if _has_context(i))
         if new:
             self.unseen = [i for i in unseen if i not in new]
         return new
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

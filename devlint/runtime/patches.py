@@ -12,7 +12,6 @@ uninstalling restores it, in reverse order.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import inspect
@@ -319,7 +318,7 @@ def _restore_hook(installer: _Installer) -> None:
         mapping = mappings[-1] if mappings else None
         if isinstance(mapping, dict) and location in mapping.values():
             request = placement(where, f"`map_location` mapping to {location!r}", "DL002", "map to {device}")
-            return dataclasses.replace(request, from_loader=True)
+            return request._replace(from_loader=True)
         return Request(
             where.index,
             "DL005",
@@ -468,14 +467,17 @@ def _placements(installer: _Installer) -> None:
 
 
 def _judged(hub, found: placements.Placement, original):
+    """`original`, judged first: its hot path is a few attribute reads and the judge."""
+    judge, takes_types, thread = found.judge, found.takes_types, hub.thread
+
     @functools.wraps(original)
     def call(*args, **kwargs):
-        if not hub.sessions or hub.thread.busy or _is_compiling():
+        if not hub.sessions or thread.busy or _is_compiling():
             return original(*args, **kwargs)
-        if found.takes_types:
+        if takes_types:
             args = tuple(legacy.unwrap(a) for a in args)
             kwargs = {k: legacy.unwrap(v) for k, v in kwargs.items()}
-        request = found.judge(args, kwargs)
+        request = judge(args, kwargs)
         if request is None:
             return original(*args, **kwargs)
         same = args[0] if args and isinstance(args[0], torch.Tensor) else None

@@ -120,15 +120,15 @@ class Recorder:
             items = sorted(self._exercised.items())
         return [{"filename": f, "line": n, "count": c} for (f, n), c in items]
 
-    def add(self, leak: Leak) -> Leak:
-        """Count one more request at `leak`'s site; returns the site's record (a copy of
-        `leak` the first time, so one leak can start the records of several sessions)."""
+    def add(self, leak: Leak, count: int = 1) -> Leak:
+        """Count `count` more requests at `leak`'s site; returns the site's record (a copy
+        of `leak` the first time, so one leak can start the records of several sessions)."""
         key = leak.key
         with self._lock:
             record = self._leaks.get(key)
             if record is None:
                 record = self._leaks[key] = replace(leak)
-            record.count += 1
+            record.count += count
             return record
 
     def update(self, record: Leak, nbytes: int, created_context: bool) -> None:
