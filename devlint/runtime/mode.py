@@ -40,7 +40,10 @@ class LeakMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if kwargs is None:
             kwargs = {}
-        found = self.placements.get(func)
+        try:
+            found = self.placements.get(func)
+        except TypeError:  # an unhashable callable: none of the placements
+            found = None
         if not self.live or (found is None and kwargs.get("device") is None) or _is_compiling():
             return func(*args, **kwargs)
         if found is None:

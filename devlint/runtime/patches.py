@@ -434,7 +434,10 @@ def _device_contexts(installer: _Installer) -> None:
     def make(original):
         @functools.wraps(original)
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            name = names.get(func)
+            try:
+                name = names.get(func)
+            except TypeError:  # an unhashable callable: none of the factories
+                name = None
             if name is None or not hub.sessions or hub.thread.busy or (kwargs or {}).get("device") is not None:
                 return original(self, func, types, args, kwargs)
             request = placements.default_device(name, self.device)

@@ -112,11 +112,15 @@ def _tensor_cuda(args, kwargs):
 
 
 def _tensor_to(args, kwargs):
-    spec = kwargs.get("device")
-    if spec is None and len(args) > 1 and isinstance(args[1], (str, int, torch.device, torch.Tensor)) and not isinstance(args[1], bool):
-        spec = args[1]
-    if spec is None and isinstance(kwargs.get("other"), torch.Tensor):
-        spec = kwargs["other"]
+    spec = kwargs.get("device") if kwargs else None
+    if spec is None:
+        first = args[1] if len(args) > 1 else None
+        if first is None or type(first) is torch.dtype:  # `.to(dtype)`, the common call: no device
+            spec = kwargs.get("other") if kwargs else None
+        elif isinstance(first, (str, int, torch.device, torch.Tensor)) and not isinstance(first, bool):
+            spec = first
+        if spec is None:
+            return None
     where = target(spec)
     if where is None:
         return None
