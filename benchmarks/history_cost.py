@@ -1,5 +1,5 @@
 """What the CUDA allocator's history costs per op on a GPU: the recording devlint switches on
-once a context nobody asked for appeared on a disallowed GPU (DL101, then DL104). Prints
+once a context nobody asked for appeared on a disallowed GPU (DL101, then DL106). Prints
 one JSON line: microseconds per `x + 1` (one allocation each) without and with it.
 
     python benchmarks/history_cost.py --device cuda:0

@@ -7,7 +7,7 @@ on every device (torch cannot record one device only) about as much as the funct
 costs every op, so it stays off until the context oracle finds a context on a disallowed
 GPU that no intercepted call asked for (DL101): then the program is known to leak, and
 the allocations that follow on disallowed GPUs are read back when a session stops and
-reported at their innermost user line (DL104). What happened before recording began (the
+reported at their innermost user line (DL106). What happened before recording began (the
 allocation that created the context) is not in it.
 
 Recording never starts before the program initialised CUDA (starting it would initialise

@@ -294,10 +294,10 @@ class Hub:
                 session.recorder.add(leak)
 
     def _recorded_allocations(self, session) -> None:
-        """DL104: what the allocator recorded on GPUs `session` may not use, by user line."""
+        """DL106: what the allocator recorded on GPUs `session` may not use, by user line."""
         for site, index, count, nbytes in self.history.allocations(lambda index: index not in session.allowed):
             leak = Leak(
-                code="DL104",
+                code="DL106",
                 message=(
                     f"the CUDA caching allocator recorded allocations on {label(index)} made here, by a call no hook of the "
                     "tracer saw (a factory bound before tracing began, a method called through its class, C++ code); "

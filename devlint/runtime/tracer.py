@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import os
 
-from devlint.runtime import oracle, report
+from devlint.runtime import job, oracle, report
 from devlint.runtime.devices import DeviceError, parse_allowed
 from devlint.runtime.hub import HUB
 from devlint.runtime.report import Leak, Recorder, Snapshot
 
 
 class Tracer:
-    def __init__(self, device=None, *, strict: bool = False, exercised: bool = False, thorough: bool | None = None) -> None:
+    def __init__(self, device=None, *, strict: bool = False, exercised: bool = False, thorough: bool | None = None, log=None) -> None:
         """`device`: one device or several (`"cuda:1"`, `1`, `"auto"`, `"cpu"`); None reads
         DEVLINT_DEVICE, else `auto`. Raises DeviceError for a device it cannot use.
         `exercised`: also count the user lines whose requests did not leak (for the report,
         so `devlint check --runtime-report` can tell a finding that ran clean).
         `thorough`: judge every torch call through a function mode, which sees what the cheap
-        default cannot (README) at a cost on every op; None reads DEVLINT_THOROUGH."""
+        default cannot (README) at a cost on every op; None reads DEVLINT_THOROUGH.
+        `log`: a job's process log (job.py) that every leak is streamed to."""
         self.allowed = parse_allowed(device)
         self.strict = strict
         self.track_exercised = exercised
         self.thorough = env_flag(THOROUGH_ENV) if thorough is None else bool(thorough)
-        self.recorder = Recorder()
+        self.recorder = Recorder(log)
         self.running = False
 
     def start(self) -> "Tracer":
@@ -63,7 +64,7 @@ class Tracer:
     def report(self, command: str | None = None) -> dict:
         """The report (schema in report.py), with each visible GPU's state as of now."""
         gpus, notes = oracle.gpu_usage(self.allowed)
-        return report.build(command, self.allowed.labels, self.leaks(), gpus, notes, self.recorder.exercised())
+        return report.build(command, self.allowed.labels, self.leaks(), gpus, notes, self.recorder.exercised(), job.identity())
 
 
 def trace(device=None, *, strict: bool = False, exercised: bool = False, thorough: bool | None = None) -> Tracer:

@@ -17,7 +17,7 @@ from devlint.static.scope import Scope
 
 _DEVICE_NAMES = ("device", "dev", "torch_device")
 _DEVICE_LIKE = re.compile(r"(^|_)device$")
-_INDEX_NAMES = ("local_rank", "gpu_id", "gpu", "device_id", "gpu_index", "device_index", "cuda_id")
+INDEX_NAMES = ("local_rank", "gpu_id", "gpu", "device_id", "gpu_index", "device_index", "cuda_id")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,16 @@ def _local_device(scope: Scope, line: int) -> str | None:
     return None
 
 
+def _device_attribute(cls: Scope) -> str | None:
+    """The attribute a class keeps its device in: `self.device`, else `self.dev`,
+    `self._device`, `self.torch_device`, `self.<something>_device`."""
+    attrs = cls.self_attrs
+    for name in (*_DEVICE_NAMES, "_device"):
+        if name in attrs:
+            return name
+    return next((name for name in sorted(attrs) if _DEVICE_LIKE.search(name)), None)
+
+
 def device_in_scope(scope: Scope, node: ast.AST, module: Scope) -> Suggestion | None:
     """An expression naming the intended device at `node`, or None."""
     line = node.lineno
@@ -64,8 +74,10 @@ def device_in_scope(scope: Scope, node: ast.AST, module: Scope) -> Suggestion | 
     if chain:
         inner = chain[0]
         cls = inner.enclosing_class
-        if cls is not None and "device" in cls.self_attrs and "self" in inner.params:
-            return Suggestion("self.device", True)
+        if cls is not None and "self" in inner.params:
+            attr = _device_attribute(cls)
+            if attr is not None:
+                return Suggestion(f"self.{attr}", True)
         uses = inner.attribute_uses
         for name in inner.params:
             if name != "self" and (name, "device") in uses:
@@ -91,12 +103,12 @@ def index_in_scope(scope: Scope, node: ast.AST, module: Scope) -> str | None:
         s = s.parent.function if s.parent is not None else None
     scopes.append(module)
     for s in scopes:
-        for name in _INDEX_NAMES:
+        for name in INDEX_NAMES:
             if name in s.params or (name in s.assigns and _assigned_before(s, name, line)):
                 return name
     for s in scopes:
         uses = s.attribute_uses
         for owner, attr in sorted(uses):
-            if attr in _INDEX_NAMES and owner not in ("self", "torch", "os"):
+            if attr in INDEX_NAMES and owner not in ("self", "torch", "os"):
                 return f"{owner}.{attr}"
     return None

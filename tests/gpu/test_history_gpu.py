@@ -1,6 +1,6 @@
 """A leak no hook of the default mode sees, on a real GPU: the context oracle finds the GPU0
 context at the next intercepted call (DL101), the allocator's history then names the line
-of every later allocation (DL104); --thorough judges the call itself. One GPU is enough
+of every later allocation (DL106); --thorough judges the call itself. One GPU is enough
 (only the CPU is allowed). Run: python -m pytest tests/gpu/test_history_gpu.py -v"""
 
 import json
@@ -47,9 +47,9 @@ def _run(tmp_path, *options):
 
 def test_the_default_mode_finds_it_through_the_oracle_and_the_allocator_history(tmp_path):
     leaks = _run(tmp_path)
-    assert sorted(leaks) == [("DL008", 13), ("DL101", 13), ("DL104", 8)]
-    assert leaks["DL104", 8]["count"] == 2 and leaks["DL104", 8]["bytes"] >= 2 * 4096  # recorded from the second step on
-    assert leaks["DL104", 8]["device"] == "cuda:0"
+    assert sorted(leaks) == [("DL008", 13), ("DL101", 13), ("DL106", 8)]
+    assert leaks["DL106", 8]["count"] == 2 and leaks["DL106", 8]["bytes"] >= 2 * 4096  # recorded from the second step on
+    assert leaks["DL106", 8]["device"] == "cuda:0"
 
 
 def test_the_thorough_mode_judges_the_call_itself(tmp_path):

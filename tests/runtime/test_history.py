@@ -1,5 +1,5 @@
 """The allocator's history, with the driver and torch's recording faked: off until a context
-nobody asked for appears on a disallowed GPU, then each recorded allocation there is DL104
+nobody asked for appears on a disallowed GPU, then each recorded allocation there is DL106
 at its user line; never started before CUDA is initialised or over the program's own."""
 
 import pytest
@@ -46,9 +46,9 @@ def test_recording_starts_at_an_unexplained_context_and_its_allocations_are_dl10
         allocator["traces"][0] = [_allocation(70, 512), _allocation(70, 512, "free_requested"), _allocation(70, 1024), _allocation(80, 16)]
         allocator["traces"][1] = [_allocation(90, 4096)]  # the allowed GPU: not a leak
     leaks = {(leak.code, leak.line): leak for leak in tracer.leaks()}
-    assert sorted(leaks) == [("DL101", line), ("DL104", 70), ("DL104", 80)]
-    assert (leaks["DL104", 70].count, leaks["DL104", 70].bytes, leaks["DL104", 70].device) == (2, 1536, "cuda:0")
-    assert leaks["DL104", 70].filename == __file__ and "--thorough" in leaks["DL104", 70].suggestion
+    assert sorted(leaks) == [("DL101", line), ("DL106", 70), ("DL106", 80)]
+    assert (leaks["DL106", 70].count, leaks["DL106", 70].bytes, leaks["DL106", 70].device) == (2, 1536, "cuda:0")
+    assert leaks["DL106", 70].filename == __file__ and "--thorough" in leaks["DL106", 70].suggestion
     assert allocator["calls"][-1][0] is None and not allocator["enabled"]  # switched off again
 
 
