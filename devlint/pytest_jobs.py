@@ -8,11 +8,15 @@ that judges the test. A leak there belongs to the test that started the process.
 
 The plugin reads a test's directory at the end of each phase of the test: a leak site
 whose count grew since the last read fails it (bytes that arrive later at a site already
-charged only update the totals). After the teardown it waits, a bounded time
-(`DEVLINT_JOB_WAIT`, as for `devlint run`), for the processes still running. A process
-that outlives even that (a server that a module fixture started) keeps writing to the
-directory, which is read once more at the session's end: what it recorded after its
-test ended is reported then, as late.
+charged only update the totals). After the teardown it waits a bounded time (`TEST_WAIT`,
+or `DEVLINT_JOB_WAIT` as for `devlint run`) for the processes still running: a test's
+children have normally finished with it, and waiting longer would only cost time where
+workers idle on (a DataLoader that a failed test's traceback keeps alive). A process that
+outlives its test (a server that a module fixture started) keeps writing to the
+directory, which is read once more at the session's end, after the same bounded wait
+where a process still runs: what it recorded after its test ended is reported then, as
+late. Then the directories go; a process still running by then has a note in the report
+and its later lines nowhere (its log is let go, its program goes on).
 
 Imports no torch.
 """
@@ -26,6 +30,8 @@ import tempfile
 from devlint import reports
 from devlint.runtime import children
 from devlint.runtime import job as job_module
+
+TEST_WAIT = 1.0  # seconds, after a test's teardown, for the processes it started that still run
 
 
 class TestJob:
@@ -54,14 +60,14 @@ class TestJob:
             self._undo = None
             children.release(self._log)
 
-    def read(self, wait: bool = False) -> list[dict]:
-        """Read the directory (with `wait`, once every process there finished, or the bounded
-        wait ran out) and return the leak sites whose count grew since the last read, each
-        with the processes that added to it and their share."""
-        if wait:
-            parts, self.notes = job_module.collect(self.directory)
-        else:
+    def read(self, wait: float | None = None) -> list[dict]:
+        """Read the directory (with `wait`, once every process there finished or `wait`
+        seconds passed, and note what did not finish) and return the leak sites whose count
+        grew since the last read, each with the processes that added to it and their share."""
+        if wait is None:
             parts = job_module.read_all(self.directory)
+        else:
+            parts, self.notes = job_module.collect(self.directory, wait=wait)
         joined = reports.join(parts)
         joined["leaks"] = [leak for leak in joined["leaks"] + reports.contexts_on_other_ranks(joined) if leak["code"] not in self.allow]
         self.report = joined
@@ -92,6 +98,7 @@ class SessionJobs:
         self.options = options
         self.root = tempfile.mkdtemp(prefix="devlint-pytest-")
         self.jobs: list[TestJob] = []
+        self.test_wait = job_module.wait_limit(TEST_WAIT)
 
     def follow(self, nodeid: str, devices: list[str] | None, tracer, allow: frozenset) -> TestJob:
         """Start following the processes of the test `nodeid` (until `stop_following`)."""
@@ -102,22 +109,13 @@ class SessionJobs:
         return job
 
     def settle(self) -> list[tuple[TestJob, list[dict]]]:
-        """Read every test's directory once more, waiting (bounded) where a process still
-        runs: each test's job with what its processes recorded after the test had ended."""
+        """Read every test's directory once more, waiting where a process still runs (the
+        same bounded wait as after a test): each test's job with what its processes
+        recorded after the test had ended."""
         for job in reversed(self.jobs):  # each undoes the environment the one before it saw
             job.stop_following()
-        return [(job, job.read(wait=True)) for job in self.jobs]  # no wait where nothing runs
+        return [(job, job.read(wait=self.test_wait)) for job in self.jobs]
 
-    def close(self) -> list[str]:
-        """Remove the directories no process writes to any more; notes on those kept."""
-        notes = []
-        for job in self.jobs:
-            running = job.running()
-            if running:
-                pids = ", ".join(map(str, running))
-                notes.append(f"process{'es' if len(running) > 1 else ''} {pids} of {job.nodeid} still ran when the session ended: the logs are kept in {job.directory} (`devlint report merge {job.directory}` reads them again)")
-            else:
-                shutil.rmtree(job.directory, ignore_errors=True)
-        if not notes:
-            shutil.rmtree(self.root, ignore_errors=True)
-        return notes
+    def close(self) -> None:
+        """Remove every test's directory (a process still running lets its log go)."""
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -269,7 +269,7 @@ class DevlintPlugin:
         if running.job is not None:
             if report.when == "teardown":
                 running.job.stop_following()
-            leaks = leaks + running.job.read(wait=report.when == "teardown")
+            leaks = leaks + running.job.read(wait=self.jobs.test_wait if report.when == "teardown" else None)
             notes = running.job.notes if report.when == "teardown" else []
         if report.when == "teardown":
             if running.nested is not None:
@@ -346,7 +346,7 @@ class DevlintPlugin:
                 if leaks:
                     self.per_test.append(TestLeaks(job.nodeid, leaks, frozenset(_site(leak) for leak in late)))
                 parts.append({**job.report, "leaks": [], "notes": [f"{job.nodeid}: {note}" for note in job.notes]})
-            parts.append({"leaks": [], "notes": self.jobs.close()})
+            self.jobs.close()
         self.job_report = reports.join(parts)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -212,11 +212,18 @@ def alive(pid: int) -> bool:
         return True
 
 
+def wait_limit(default: float) -> float:
+    """How long an owner waits for processes still running: DEVLINT_JOB_WAIT, else `default`."""
+    try:
+        return float(os.environ[WAIT_ENV])
+    except (KeyError, ValueError):
+        return default
+
+
 def collect(directory: str, *, ranks: int = 0, wait: float = CHILD_WAIT) -> tuple[list[dict], list[str]]:
     """Every process log in `directory` as a report, once each process has finished or
-    died, waiting at most `wait` seconds (DEVLINT_JOB_WAIT overrides it) and, with `ranks`,
-    until that many distinct local ranks have registered. Returns (reports, notes)."""
-    wait = float(os.environ.get(WAIT_ENV, wait))
+    died, waiting at most `wait` seconds and, with `ranks`, until that many distinct local
+    ranks have registered. Returns (reports, notes)."""
     deadline = time.monotonic() + wait
     while True:
         parts = read_all(directory)
