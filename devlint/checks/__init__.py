@@ -25,6 +25,7 @@ def all_checks() -> list[Check]:
         dl011_unplaced_factory,
         dl012_relies_on_cuda_default,
         dl013_distributed_without_device,
+        dl014_onnxruntime_without_device_id,
     )
 
     modules = (
@@ -41,5 +42,6 @@ def all_checks() -> list[Check]:
         dl011_unplaced_factory,
         dl012_relies_on_cuda_default,
         dl013_distributed_without_device,
+        dl014_onnxruntime_without_device_id,
     )
     return [module.CHECK for module in modules]
