@@ -26,6 +26,9 @@ def all_checks() -> list[Check]:
         dl012_relies_on_cuda_default,
         dl013_distributed_without_device,
         dl014_onnxruntime_without_device_id,
+        dl015_tensorrt_current_device,
+        dl016_tensorflow_default_gpu,
+        dl017_kernel_launch_without_device_guard,
     )
 
     modules = (
@@ -43,5 +46,8 @@ def all_checks() -> list[Check]:
         dl012_relies_on_cuda_default,
         dl013_distributed_without_device,
         dl014_onnxruntime_without_device_id,
+        dl015_tensorrt_current_device,
+        dl016_tensorflow_default_gpu,
+        dl017_kernel_launch_without_device_guard,
     )
     return [module.CHECK for module in modules]

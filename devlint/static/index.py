@@ -343,6 +343,10 @@ class ProjectIndex:
         found = {k.runtime for k in self._kernels.get(last, []) if _matches(qualname, k.qualname)}
         return found.pop() if len(found) == 1 else None
 
+    def kernel_names(self) -> set[str]:
+        """Last components of every kernel and kernel factory (`dtw_kernel`, `median_kernel`)."""
+        return set(self._kernels)
+
     def maskers(self) -> list[str]:
         """Qualified names of the project's functions that set CUDA_VISIBLE_DEVICES."""
         self._note("maskers:")
