@@ -29,6 +29,8 @@ def all_checks() -> list[Check]:
         dl015_tensorrt_current_device,
         dl016_tensorflow_default_gpu,
         dl017_kernel_launch_without_device_guard,
+        dl018_runtime_current_device,
+        dl019_runtime_gpu0,
     )
 
     modules = (
@@ -49,5 +51,7 @@ def all_checks() -> list[Check]:
         dl015_tensorrt_current_device,
         dl016_tensorflow_default_gpu,
         dl017_kernel_launch_without_device_guard,
+        dl018_runtime_current_device,
+        dl019_runtime_gpu0,
     )
     return [module.CHECK for module in modules]

@@ -148,6 +148,8 @@ def selected_by(ctx: FileContext, node: ast.AST, selectors: list[str]) -> bool:
     or open a `with` around it (`with cp.cuda.Device(i):`, `cuda.select_device(i)`)?"""
     for item in with_items(ctx):
         expr = item.context_expr
+        if isinstance(expr, ast.Call) and not (expr.args or expr.keywords):
+            continue  # `cp.cuda.Device()` is the current device: no choice made
         target = expr.func if isinstance(expr, ast.Call) else expr
         if isinstance(target, ast.Subscript):  # numba's `with cuda.gpus[i]:`
             target = target.value
@@ -162,15 +164,19 @@ def _selection_lines(ctx: FileContext, scope: Scope, selectors: list[str]) -> li
     """Lines of `scope` that call a selector, in order (names resolved from that scope)."""
     found = []
     for child in ast.walk(scope.node):
-        if isinstance(child, ast.Call) and names.qualname(_callee(child), scope) in selectors:
+        if not isinstance(child, ast.Call):
+            continue
+        callee = _callee(child)
+        chooses = child.args or child.keywords or callee is not child.func
+        if chooses and names.qualname(callee, scope) in selectors:
             found.append(child.lineno)
     return sorted(found)
 
 
 def _callee(call: ast.Call) -> ast.expr:
-    """`cp.cuda.Device(1).use()` is a selection by `cp.cuda.Device`."""
+    """`cp.cuda.Device(1).use()` is a selection by `cp.cuda.Device` (when given an index)."""
     func = call.func
-    if isinstance(func, ast.Attribute) and func.attr == "use" and isinstance(func.value, ast.Call):
+    if isinstance(func, ast.Attribute) and func.attr == "use" and isinstance(func.value, ast.Call) and func.value.args:
         return func.value.func
     return func
 
