@@ -37,6 +37,9 @@ def _has_device_id(options: ast.Dict) -> bool:
 class OnnxruntimeWithoutDeviceId(Check):
     code = "DL014"
 
+    def wanted(self, ctx: FileContext) -> bool:
+        return runtimes.mentions(ctx, "ExecutionProvider", "onnxruntime", "OrtValue", "io_binding")
+
     def visit_Constant(self, node: ast.Constant, ctx: FileContext) -> None:
         if type(node.value) is not str or node.value not in _providers():
             return

@@ -13,11 +13,12 @@ from devlint.static.engine import Check
 class TensorrtCurrentDevice(Check):
     code = "DL015"
 
+    def wanted(self, ctx: FileContext) -> bool:
+        return runtimes.mentions(ctx, "tensorrt")
+
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in catalog.api(self.code, "engine_methods", []):
-            if not runtimes.mentions(ctx, "tensorrt"):
-                return
             shown = f"{func.attr}(...)"
         elif ctx.qualname(func) in catalog.api(self.code, "constructors", []):
             shown = f"{ctx.text(func)}(...)"

@@ -19,9 +19,10 @@ def _starters() -> frozenset[str]:
 class TensorflowDefaultGpu(Check):
     code = "DL016"
 
+    def wanted(self, ctx: FileContext) -> bool:
+        return runtimes.mentions(ctx, "tensorflow", "keras")
+
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
-        if not runtimes.mentions(ctx, "tensorflow", "keras"):
-            return
         name = ctx.qualname(node.func)
         if name not in _starters():
             return

@@ -12,6 +12,9 @@ from devlint.static.engine import Check
 class KernelLaunchWithoutDeviceGuard(Check):
     code = "DL017"
 
+    def wanted(self, ctx: FileContext) -> bool:
+        return runtimes.mentions(ctx, "triton") or runtimes.mentions_kernel(ctx)
+
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         if not isinstance(node.func, ast.Subscript):
             return

@@ -28,9 +28,10 @@ def _library_of(name: str | None) -> dict | None:
 class RuntimeCurrentDevice(Check):
     code = "DL018"
 
+    def wanted(self, ctx: FileContext) -> bool:
+        return runtimes.mentions(ctx, "pycuda", *(e["package"] for e in _libraries())) or runtimes.mentions_kernel(ctx)
+
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
-        if not runtimes.mentions(ctx, *(e["package"] for e in _libraries())):
-            return
         if isinstance(node.func, ast.Subscript):
             kernel = runtimes.launched_kernel(node, ctx)
             entry = next((e for e in _libraries() if kernel and e.get("kernels") == kernel[1]), None)

@@ -26,12 +26,21 @@ def _entries() -> tuple[dict[str, dict], dict[str, dict]]:
     return by_name, by_method
 
 
+@functools.lru_cache(maxsize=1)
+def _packages() -> tuple[str, ...]:
+    """The packages one of which a file must name to tell a runtime in the table anything."""
+    return tuple(sorted({e.get("package") or e["name"].split(".")[0] for e in catalog.api("DL019", "calls", [])}))
+
+
 def _is_zero(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) is int and node.value == 0
 
 
 class RuntimeGpu0(Check):
     code = "DL019"
+
+    def wanted(self, ctx: FileContext) -> bool:
+        return runtimes.mentions(ctx, "ExecutionProvider", *_packages())
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         by_name, by_method = _entries()
@@ -70,7 +79,7 @@ class RuntimeGpu0(Check):
 
     def visit_Subscript(self, node: ast.Subscript, ctx: FileContext) -> None:
         """numba's `cuda.gpus[0]`."""
-        if _is_zero(node.slice) and ctx.qualname(node.value) in catalog.api(self.code, "device_lists", []):
+        if _is_zero(node.slice) and runtimes.mentions(ctx, "numba") and ctx.qualname(node.value) in catalog.api(self.code, "device_lists", []):
             if runtimes.devices_masked(ctx):
                 return
             message = f"`{ctx.text(node)}` pins numba.cuda to GPU 0, whatever device the program was told to use"

@@ -31,10 +31,13 @@ from devlint.static.scope import Scope, _sets_visible_devices, _shallow
 _CUDA_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:['\"]cuda|torch\.device\(\s*['\"]cuda)")
 _NONE_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*None")
 _CUDA_LITERAL = re.compile(r"['\"]cuda['\"]")
+_SETS_VISIBLE_DEVICES = re.compile(r"environ\[\s*['\"]CUDA_VISIBLE_DEVICES['\"]\s*\]\s*=(?!=)")
 
 
 def worth_collecting(text: str) -> bool:
-    if ".type(" in text or "CUDA_VISIBLE_DEVICES" in text or "triton" in text or "cuda.jit" in text:
+    if ".type(" in text or "@triton" in text or "cuda.jit" in text:
+        return True
+    if "CUDA_VISIBLE_DEVICES" in text and _SETS_VISIBLE_DEVICES.search(text):
         return True
     if "cuda" not in text or "device" not in text:  # cheap substring tests first
         return False

@@ -29,9 +29,14 @@ _EXTRA_INDEX_NAMES = ("ctx_id",)
 
 
 def mentions(ctx: FileContext, *words: str) -> bool:
-    """Does the file's text contain one of `words` (a cheap test before any tree work)?"""
-    text = ctx.source.text
-    return any(word in text for word in words)
+    """Does the file's text contain one of `words`? Asked for every call a rule visits, so
+    the text is searched once per file and set of words."""
+    return ctx.memo(f"runtimes: mentions {words}", lambda: any(word in ctx.source.text for word in words))
+
+
+def mentions_kernel(ctx: FileContext) -> bool:
+    """Does the file name a kernel (or kernel factory) the project index knows?"""
+    return ctx.memo("runtimes: mentions a kernel", lambda: any(name in ctx.source.text for name in ctx.index.kernel_names()))
 
 
 def _decorator_runtime(decorator: ast.expr, scope: Scope) -> str | None:
@@ -46,9 +51,12 @@ def kernel_runtime(node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Scope) -
         runtime = _decorator_runtime(decorator, outer)
         if runtime:
             return runtime
+    nested = [c for c in node.body if isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef)) and c.decorator_list]
+    if not nested:
+        return None
     returned = {n.value.id for n in ast.walk(node) if isinstance(n, ast.Return) and isinstance(n.value, ast.Name)}
-    for child in node.body:
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and child.name in returned:
+    for child in nested:
+        if child.name in returned:
             for decorator in child.decorator_list:
                 runtime = _decorator_runtime(decorator, outer.child(node))
                 if runtime:
