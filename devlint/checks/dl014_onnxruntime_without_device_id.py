@@ -85,26 +85,26 @@ class OnnxruntimeWithoutDeviceId(Check):
         """The options dict to add device_id to (an ast.Dict), None to pass the provider as
         `(name, {"device_id": i})`, "add" to give it options, or _SKIP when no session on
         GPU 0 is requested here."""
-        parent = ctx.parent
-        if isinstance(parent, ast.Tuple) and len(parent.elts) == 2 and parent.elts[0] is node and not _is_str(parent.elts[1]):
+        element, parent = _element(node, ctx)
+        if isinstance(parent, ast.Tuple) and len(parent.elts) == 2 and parent.elts[0] is element and not _is_str(parent.elts[1]):
             return _missing_device_id(parent.elts[1])  # ("CUDAExecutionProvider", {...})
         if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute):
             method = parent.func.attr
-            if method == "add_provider" and parent.args and parent.args[0] is node:  # SessionOptions.add_provider
+            if method == "add_provider" and parent.args and parent.args[0] is element:  # SessionOptions.add_provider
                 options = argument(parent, "provider_options", 1)
                 return "add" if options is None else _missing_device_id(options)
-            if method in ("append", "insert") and node in parent.args and isinstance(parent.func.value, ast.Name):
+            if method in ("append", "insert") and element in parent.args and isinstance(parent.func.value, ast.Name):
                 return _SKIP if _options_passed(ctx, parent.func.value.id) else None
             return _SKIP
         if isinstance(parent, (ast.List, ast.Tuple)):
-            return self._list_role(node, parent, ctx)
+            return self._list_role(element, parent, ctx)
         return _SKIP
 
-    def _list_role(self, node: ast.Constant, listed: ast.expr, ctx: FileContext):
+    def _list_role(self, node: ast.expr, listed: ast.expr, ctx: FileContext):
         """Where a provider list goes: handed to a call, or bound to a name that is."""
         child: ast.AST = listed
         ancestors = ctx.ancestors
-        for depth in range(len(ancestors) - 2, -1, -1):
+        for depth in range(ancestors.index(listed) - 1, -1, -1):
             holder = ancestors[depth]
             if isinstance(holder, (ast.IfExp, ast.BoolOp, ast.BinOp, ast.Starred)):
                 child = holder
@@ -155,6 +155,18 @@ class OnnxruntimeWithoutDeviceId(Check):
             edit = ctx.replace(node, new)
             message = f"Use `{new}`: {index.why}"
         return ctx.fix(self.code, message, edit, *index.edits)
+
+
+def _element(node: ast.Constant, ctx: FileContext) -> tuple[ast.expr, ast.AST | None]:
+    """The expression the provider name is chosen in (`"CUDA..." if ok else "CPU..."` as a
+    whole), and what holds it."""
+    element: ast.expr = node
+    for holder in reversed(ctx.ancestors):
+        if isinstance(holder, ast.IfExp) and holder.test is not element:
+            element = holder
+            continue
+        return element, holder
+    return element, None
 
 
 def _missing_device_id(options: ast.expr):
