@@ -30,7 +30,7 @@ class KernelLaunchWithoutDeviceGuard(Check):
         ctx.report(self.code, node, message, self._fix(node, ctx))
 
     def _fix(self, node: ast.Call, ctx: FileContext):
-        tensor = next((a.id for a in node.args if isinstance(a, ast.Name)), None)
+        tensor = next((a.id for a in node.args if isinstance(a, ast.Name) and _is_tensor(a.id, ctx)), None)
         if tensor is None:
             return ctx.display_only(self.code)
         torch, imports = ctx.torch_module()
@@ -42,6 +42,28 @@ class KernelLaunchWithoutDeviceGuard(Check):
         if edit is None:
             return ctx.display_only(self.code, f"launch it under `with {header}:`")
         return ctx.fix(self.code, f"Launch it under `with {header}:` (the device of its argument `{tensor}`)", edit, *imports)
+
+
+# Attributes only a tensor has among a kernel's arguments (scalars and constexprs have none).
+_TENSOR_ATTRIBUTES = frozenset({"device", "stride", "shape", "dtype", "numel", "data_ptr", "is_cuda", "size", "contiguous", "element_size"})
+_TENSOR_METHODS = frozenset({"to", "contiguous", "cuda", "clone", "view", "reshape", "float", "half", "flatten", "permute", "transpose", "type_as"})
+
+
+def _is_tensor(name: str, ctx: FileContext) -> bool:
+    """Does the code show `name` to be a tensor: a tensor attribute read in this function,
+    or a value from torch (`torch.empty_like(x)`, `x.to(...)`)? The fix names its device."""
+    function = ctx.scope.function
+    if function is None:
+        return False
+    if any(owner == name and attr in _TENSOR_ATTRIBUTES for owner, attr in function.attribute_uses):
+        return True
+    for value in function.assigns.get(name, []):
+        if isinstance(value, ast.Call):
+            callee = ctx.qualname(value.func) or ""
+            method = value.func.attr if isinstance(value.func, ast.Attribute) else ""
+            if callee.startswith("torch.") or method in _TENSOR_METHODS:
+                return True
+    return False
 
 
 CHECK = KernelLaunchWithoutDeviceGuard()
