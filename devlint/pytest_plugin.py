@@ -210,6 +210,8 @@ class DevlintPlugin:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self._current is not None and self._current.job is not None:
             self._current.job.stop_following()  # the session was interrupted in a test
+        if self.jobs is not None:
+            self.jobs.close()  # already gone unless the session ended before its finish
         if self.tracer is not None:
             self.tracer.stop()
 
