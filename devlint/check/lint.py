@@ -26,12 +26,15 @@ _PARALLEL_BYTES = 512 * 1024
 
 def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tuple[str, ...]:
     """Substrings one of which any file with a possible finding contains (each rule lists
-    its own; DL012 adds the names of the callables the index knows)."""
+    its own; DL012 adds the names of the callables the index knows, DL017/DL018 the
+    launches and factory calls of the kernels it knows)."""
     words = set()
     for code in enabled:
         words.update(catalog.get(code).triggers)
     if "DL012" in enabled:
         words.update(index.callable_names())
+    if enabled & {"DL017", "DL018"}:
+        words.update(word for name in index.kernel_names() for word in (f"{name}[", f"{name}("))
     return tuple(sorted(words))
 
 
@@ -114,13 +117,18 @@ def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.Pro
     return project_index.ProjectIndex(facts)
 
 
-# Rules whose checks consult the project index (DL003, DL012), or ask whether the device
-# was selected before (which in distributed code depends on the project's set-up).
-_INDEXED = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL011", "DL012"})
+# Rules that ask the project index: CUDA defaults, type-string helpers, (the rules on other
+# GPU runtimes) kernels and the functions that set CUDA_VISIBLE_DEVICES, and every rule that
+# asks whether the device was selected before (in distributed code that depends on the
+# project's set-up).
+_INDEXED_RULES = frozenset({
+    "DL001", "DL002", "DL003", "DL004", "DL006", "DL011", "DL012",
+    "DL014", "DL015", "DL016", "DL017", "DL018", "DL019", "DL020",
+})
 
 
 def needs_index(enabled: frozenset[str]) -> bool:
-    return bool(enabled & _INDEXED)
+    return bool(enabled & _INDEXED_RULES)
 
 
 def check_files(

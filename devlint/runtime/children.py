@@ -91,11 +91,13 @@ def adopt(tracer, log: ProcessLog) -> None:
     arm()
 
 
-def release() -> None:
-    """The owner is done: forget its tracers here and undo the patches."""
+def release(log: ProcessLog | None = None) -> None:
+    """The owner is done: forget its tracers here (only the one following `log`, when
+    given: the pytest plugin follows one test at a time) and, once none is left, undo the patches."""
     pid = os.getpid()
-    _tracers[:] = [(tracer, log) for tracer, log in _tracers if log.pid != pid]
-    disarm()
+    _tracers[:] = [(tracer, kept) for tracer, kept in _tracers if kept.pid != pid or (log is not None and kept is not log)]
+    if not any(kept.pid == pid for _, kept in _tracers):
+        disarm()
 
 
 def arm(owner_exit=None) -> None:

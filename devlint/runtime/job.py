@@ -113,16 +113,23 @@ class ProcessLog:
                 self._write({"started": time.time()})
 
     def counted(self, leak, first: bool) -> None:
-        """A site's count, bytes or context changed (called under the recorder's lock)."""
+        """A site's count, bytes or context changed (called under the recorder's lock, inside
+        the program's own call). A log that can no longer be written (the owner gave up on
+        this process and removed the job directory) is let go: the call must not fail for it."""
         with self._lock:
-            key = leak.key
-            if key not in self._written:
-                self._written.add(key)
-                self._write({"leak": leak.to_json()})
+            if self.finished:
                 return
-            self._dirty[key] = leak
-            if first or time.monotonic() - self._flushed >= FLUSH_SECONDS:
-                self._flush()
+            try:
+                key = leak.key
+                if key not in self._written:
+                    self._written.add(key)
+                    self._write({"leak": leak.to_json()})
+                    return
+                self._dirty[key] = leak
+                if first or time.monotonic() - self._flushed >= FLUSH_SECONDS:
+                    self._flush()
+            except OSError:
+                self.abandon()
 
     def _flush(self) -> None:
         for leak in self._dirty.values():
@@ -205,14 +212,21 @@ def alive(pid: int) -> bool:
         return True
 
 
+def wait_limit(default: float) -> float:
+    """How long an owner waits for processes still running: DEVLINT_JOB_WAIT, else `default`."""
+    try:
+        return float(os.environ[WAIT_ENV])
+    except (KeyError, ValueError):
+        return default
+
+
 def collect(directory: str, *, ranks: int = 0, wait: float = CHILD_WAIT) -> tuple[list[dict], list[str]]:
     """Every process log in `directory` as a report, once each process has finished or
-    died, waiting at most `wait` seconds (DEVLINT_JOB_WAIT overrides it) and, with `ranks`,
-    until that many distinct local ranks have registered. Returns (reports, notes)."""
-    wait = float(os.environ.get(WAIT_ENV, wait))
+    died, waiting at most `wait` seconds and, with `ranks`, until that many distinct local
+    ranks have registered. Returns (reports, notes)."""
     deadline = time.monotonic() + wait
     while True:
-        parts = [p for p in (read_log(os.path.join(directory, name)) for name in sorted(_logs(directory))) if p]
+        parts = read_all(directory)
         running = [p["processes"][0] for p in parts if not p["processes"][0]["finished"] and alive(p["processes"][0]["pid"])]
         registered = {p["processes"][0]["local_rank"] for p in parts if p["processes"][0]["local_rank"] is not None}
         missing = max(ranks - len(registered), 0)
@@ -229,6 +243,11 @@ def collect(directory: str, *, ranks: int = 0, wait: float = CHILD_WAIT) -> tupl
         if not process["finished"] and process not in running:
             notes.append(f"process {process['pid']}{_rank_text(process)} ended without finishing (killed or crashed): the report has what it recorded until then")
     return parts, notes
+
+
+def read_all(directory: str) -> list[dict]:
+    """Every process log in `directory` as it reads now, without waiting for anyone."""
+    return [part for part in (read_log(os.path.join(directory, name)) for name in sorted(_logs(directory))) if part]
 
 
 def _rank_text(process: dict) -> str:

@@ -170,7 +170,7 @@ def _open_job(options: dict, rank: bool, tracer, command: str):
 def _join(job, rank: bool, command: str) -> dict:
     """The job's report from every process log; the directory goes once nothing writes to it."""
     ranks = (job_module.number(os.environ.get("LOCAL_WORLD_SIZE")) or 0) if rank else 0
-    wait = job_module.RANK_WAIT if rank else job_module.CHILD_WAIT
+    wait = job_module.wait_limit(job_module.RANK_WAIT if rank else job_module.CHILD_WAIT)
     parts, notes = job_module.collect(job.directory, ranks=ranks, wait=wait)
     result = reports.join(parts, command)
     result["leaks"] += reports.contexts_on_other_ranks(result)

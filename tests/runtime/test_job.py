@@ -70,3 +70,16 @@ def test_ranks_and_torchrun_come_from_the_environment():
     assert job.identity({})["rank"] is None
     assert job.torchrun_rank({"TORCHELASTIC_RUN_ID": "x", "LOCAL_RANK": "0"})
     assert not job.torchrun_rank({"LOCAL_RANK": "0"})
+
+
+def test_a_log_whose_directory_is_gone_never_fails_the_program(tmp_path):
+    """The owner removed the job directory (it gave up waiting) before this process
+    recorded anything: its leaking calls must still run; its log is let go."""
+    directory = tmp_path / "job"
+    directory.mkdir()
+    log = _log(directory)
+    directory.rmdir()
+    recorder = Recorder(log)
+    recorder.add(_leak())
+    recorder.add(_leak(line=9))
+    assert log.finished and [leak.line for leak in recorder.leaks()] == [3, 9]  # still recorded in memory
