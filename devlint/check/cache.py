@@ -169,6 +169,17 @@ class Cache:
         self._entry(key)["facts"] = facts_to_data(facts)
         self._dirty = True
 
+    def worth_collecting(self, key: str) -> bool | None:
+        """Whether this content's text was worth collecting facts from, when known."""
+        entry = self._new.get(key) or self._old.get(key) or {}
+        return entry.get("collect")
+
+    def store_worth_collecting(self, key: str, worth: bool) -> None:
+        entry = self._entry(key)
+        if entry.get("collect") != worth:
+            entry["collect"] = worth
+            self._dirty = True
+
     @classmethod
     def disabled(cls) -> Cache:
         return cls(Path("."), "", enabled=False)

@@ -93,12 +93,21 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def _text_worth(work: Work, cache: Cache) -> bool:
+    """project_index.text_worth_collecting, read from the cache when this content was seen."""
+    worth = cache.worth_collecting(work.key)
+    if worth is None:
+        worth = project_index.text_worth_collecting(work.text)
+        cache.store_worth_collecting(work.key, worth)
+    return worth
+
+
 def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.ProjectIndex:
     """The project facts of every file that can hold one (from the cache where it can): the
     files worth collecting, then, until none is left, the files the facts so far want."""
     facts: list[project_index.FileFacts] = []
     readable = [w for w in works if w.data is not None]
-    batch = [w for w in readable if project_index.worth_collecting(w.text, w.file.module)]
+    batch = [w for w in readable if project_index.catalog_module(w.file.module) or _text_worth(w, cache)]
     collected = {id(w) for w in batch}
     while batch:
         todo = []

@@ -36,20 +36,33 @@ from devlint.static.scope import Scope, _sets_visible_devices
 # CUDA_VISIBLE_DEVICES assignment.
 _CUDA_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:['\"]cuda|torch\.device\(\s*['\"]cuda)")
 _FALSY_DEFAULT = re.compile(r"(?:device|gpu)\w*\s*(?::[^=\n]*)?=\s*(?:None|''|\"\")")
-_INDEX_PARAMS = ("device_id", "gpu", "device_index", "cuda_id")
-_INDEX_ZERO = re.compile(r"(?:device_id|gpu_id|gpu|gpu_index|device_index|cuda_id)['\"]?\s*(?::[^=\n,)]*)?[=,]\s*0\b")
+_INDEX_PARAMS = ("device_id", "gpu", "device_index", "cuda_id")  # substrings of every GPU index name
+_ZERO_AFTER_NAME = re.compile(r"\w*['\"]?\s*(?::[^=\n,)]*)?[=,]\s*0\b")
 _SETS_VISIBLE_DEVICES = re.compile(r"environ\[\s*['\"]CUDA_VISIBLE_DEVICES['\"]\s*\]\s*=(?!=)")
 
 
-def worth_collecting(text: str, module: str = "") -> bool:
-    """Can this file (its text, its dotted module name) hold facts the index needs?"""
-    if ".type(" in text or "init_process_group" in text or _catalog_module(module):
+def _index_defaults_to_zero(text: str) -> bool:
+    """`device_id=0`, `gpu_id: int = 0`, `kwargs.get("device_id", 0)`: looked for after each
+    occurrence of a GPU index name (a regex starting with the names is far slower)."""
+    for name in _INDEX_PARAMS:
+        start = text.find(name)
+        while start != -1:
+            if _ZERO_AFTER_NAME.match(text, start + len(name)):
+                return True
+            start = text.find(name, start + 1)
+    return False
+
+
+def text_worth_collecting(text: str) -> bool:
+    """Can a file with this text hold facts the index needs? (A file the catalog describes,
+    `catalog_module`, is collected whatever its text.) Cached with the file's content."""
+    if ".type(" in text or "init_process_group" in text:
         return True
     if "@triton" in text or "cuda.jit" in text:
         return True
     if "CUDA_VISIBLE_DEVICES" in text and _SETS_VISIBLE_DEVICES.search(text):
         return True
-    if any(name in text for name in _INDEX_PARAMS) and _INDEX_ZERO.search(text):
+    if _index_defaults_to_zero(text):
         return True
     if "cuda" not in text and "CUDA" not in text:  # cheap substring tests first
         return False
@@ -250,10 +263,19 @@ def _catalog_modules() -> frozenset[str]:
     return frozenset(d.qualname.rsplit(".", 1)[0] for d in _library_defaults() if "." in d.qualname)
 
 
-def _catalog_module(module: str) -> bool:
+def catalog_module(module: str) -> bool:
     """Is this file, in the checked tree, one the catalog describes (facexlib checked in its
     own tree)? Its definitions decide over the catalog's entries, so they are collected."""
-    return bool(module) and any(module == m or module.endswith("." + m) for m in _catalog_modules())
+    modules = _catalog_modules()
+    if not module or module.rpartition(".")[2] not in _catalog_module_names():
+        return False
+    parts = module.split(".")
+    return any(".".join(parts[i:]) in modules for i in range(len(parts)))
+
+
+@functools.cache
+def _catalog_module_names() -> frozenset[str]:
+    return frozenset(m.rpartition(".")[2] for m in _catalog_modules())
 
 
 @functools.cache
