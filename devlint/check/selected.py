@@ -6,9 +6,9 @@ A file alone cannot tell that `train()` is only ever called by `main()` after
 CUDA_VISIBLE_DEVICES the GPUs counted from 0, are the ones the user chose. This stage asks
 the project: a finding of a current-device rule is dropped when every call of its function
 in the checked files comes after its caller selected the device; for rules about GPU0 and
-every visible GPU, only a
-CUDA_VISIBLE_DEVICES selection counts (set_device does not hide GPU0). A function with no
-call in the checked files keeps its findings.
+every visible GPU (and DL012, whose defaults may be GPU0), only a CUDA_VISIBLE_DEVICES
+selection counts (set_device does not hide GPU0). A function with no call in the checked
+files keeps its findings.
 """
 
 from __future__ import annotations
