@@ -14,6 +14,7 @@ files keeps its findings.
 from __future__ import annotations
 
 import ast
+import re
 
 from devlint.findings import Finding
 from devlint.static import analyze
@@ -33,7 +34,16 @@ class CallerSelections:
 
     def drop(self, findings: list[Finding]) -> list[Finding]:
         """`findings` without those whose function only runs after its callers selected the GPU."""
-        return [f for f in findings if not self._excused(f, self.calls.context(f.filename))]
+        return [f for f in findings if not self._excused_in_file(f)]
+
+    def _excused_in_file(self, finding: Finding) -> bool:
+        """The text says first whether it can be (most findings stop there, nothing parsed)."""
+        if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES or finding.cell is not None:
+            return False
+        name = _function_name(self.calls.text(finding.filename) or "", finding.location.row)
+        if name is None or not self._may_be_selected(name, finding.code in VISIBLE_DEVICES):
+            return False
+        return self._excused(finding, self.calls.context(finding.filename))
 
     def drop_in_text(self, findings: list[Finding], display: str, module: str, data: bytes) -> list[Finding]:
         """The same, for findings of new text of a file (the fix stage's rechecks)."""
@@ -66,16 +76,52 @@ class CallerSelections:
         """Read cheaply first: a file that calls the function but has nothing that could
         select a device (no set_device, CUDA_VISIBLE_DEVICES, selecting helper, process-group
         or GPU-count test) settles it without parsing anything."""
+        if not self._may_be_selected(target.called_as, visible_only):
+            return False
+        calls = self.calls.calls_to(target)
+        return bool(calls) and all(call.visible if visible_only else call.selected for call in calls)
+
+
+    def _may_be_selected(self, name: str, visible_only: bool) -> bool:
+        """Is every file calling `name` one whose text could select a device before the call?"""
         markers = _SELECTING + tuple(self._index.selector_names())
         if not visible_only:
             markers += _SELECTING_CURRENT
             if self._index.process_group_selects_device():
                 markers += _UNDER_PROCESS_GROUP
-        called = self.calls.files_calling(target)
-        if not called or not all(any(m in text for m in markers) for text in called):
-            return False
-        calls = self.calls.calls_to(target)
-        return bool(calls) and all(call.visible if visible_only else call.selected for call in calls)
+        called = self.calls.files_calling(name)
+        return bool(called) and all(any(m in text for m in markers) for text in called)
+
+
+_DEF = re.compile(r"[ \t]*(?:async\s+)?(def|class)\s+(\w+)")
+
+
+def _function_name(text: str, row: int) -> str | None:
+    """The name a call of the function around line `row` is written with, read from the
+    text: the nearest less indented `def` above it (the class's name for `__init__`); None
+    for module or class-level code. Only a first guess: the tree decides."""
+    lines = text.splitlines()
+    if not 0 < row <= len(lines):
+        return None
+    current = _indent(lines[row - 1])
+    in_init = False
+    for line in reversed(lines[: row - 1]):
+        if not line.strip() or line.lstrip().startswith("#") or _indent(line) >= current:
+            continue
+        current = _indent(line)
+        match = _DEF.match(line)
+        kind, name = match.groups() if match else (None, None)
+        if kind == "def" and not in_init:
+            if name != "__init__":
+                return name
+            in_init = True
+        elif kind == "class":
+            return name if in_init else None
+    return None
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
 
 # Text that code selecting the device before a call must contain: CUDA_VISIBLE_DEVICES (also
@@ -83,8 +129,8 @@ class CallerSelections:
 # context or a one-GPU test for current-device rules; a process-group test where the project's
 # set-up selects the device.
 _SELECTING = ("CUDA_VISIBLE_DEVICES",)
-_SELECTING_CURRENT = ("set_device", "cuda.device(", "device_count")
-_UNDER_PROCESS_GROUP = ("initialized", "world_size")
+_SELECTING_CURRENT = ("set_device(", "cuda.device(", "device_count(")
+_UNDER_PROCESS_GROUP = ("initialized(", "world_size")
 
 
 def _innermost_function(ctx, row: int):

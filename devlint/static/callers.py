@@ -104,12 +104,18 @@ class ProjectCalls:
         found.sort(key=lambda c: c.span)
         return found
 
-    def files_calling(self, target: Target) -> list[str]:
-        """The text of each checked file with a call-shaped mention of `target` (not parsed)."""
-        return [w.text for w in self._calling(target)]
+    def files_calling(self, name: str) -> list[str]:
+        """The text of each checked file with a call-shaped mention of `name` (not parsed)."""
+        return [w.text for w in self._calling_name(name)]
+
+    def text(self, display: str) -> str | None:
+        work = next((w for w in self._works if w.file.display == display), None)
+        return work.text if work is not None else None
 
     def _calling(self, target: Target) -> list:
-        name = target.called_as
+        return self._calling_name(target.called_as)
+
+    def _calling_name(self, name: str) -> list:
         if name not in self._calling_memo:
             called = re.compile(rf"{re.escape(name)}\s*\(")
             self._calling_memo[name] = [w for w in self._works if name in w.text and _calls_in(w.text, called)]
