@@ -13,7 +13,7 @@ import ast
 
 from devlint.static.engine import Check
 from devlint.findings import Applicability, Fix
-from devlint.static import guards, options, placement
+from devlint.static import guards, options, placement, walk
 from devlint.static.context import FileContext
 from devlint.static.devices import Kind, names_a_device
 from devlint.static.defaults import CURRENT_DEVICE
@@ -45,8 +45,8 @@ class DeviceValueCheck(Check):
 
     def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
         value = placement.selection_value(node)
-        if value is not None and not self._never_used_as_a_device(node, ctx):
-            self.judge(value, ctx, used=False)
+        if value is not None:
+            self.judge(value, ctx, used=False, chosen_by=node)
 
     visit_AnnAssign = visit_Assign
 
@@ -59,8 +59,8 @@ class DeviceValueCheck(Check):
         if function is None or not all(isinstance(t, ast.Name) for t in targets):
             return False
         names = {t.id for t in targets}
-        parents = ctx.memo(f"parents {id(function.node)}", lambda: _parents(function.node))
-        for read in ast.walk(function.node):
+        parents = ctx.memo(f"parents {id(function.node)}", lambda: walk.parents(function.node))
+        for read in walk.nodes(function.node):
             if isinstance(read, ast.Name) and read.id in names and isinstance(read.ctx, ast.Load):
                 if not _not_a_device_use(read, parents.get(id(read))):
                     return False
@@ -124,9 +124,13 @@ class DeviceValueCheck(Check):
 
     # --- judging --------------------------------------------------------------
 
-    def judge(self, expr: ast.expr, ctx: FileContext, used: bool) -> None:
+    def judge(self, expr: ast.expr, ctx: FileContext, used: bool, chosen_by: ast.AST | None = None) -> None:
+        """Report the device `expr` denotes if it is this rule's kind (`chosen_by`: the
+        selection line that assigns it, when judged where it is chosen)."""
         device = ctx.device(expr, ints_are_devices=used)
         if device.kind is not self.kind or device.node is None:
+            return
+        if chosen_by is not None and self._never_used_as_a_device(chosen_by, ctx):
             return
         if any(isinstance(a, ast.Compare) for a in ctx.ancestors):
             return
@@ -203,8 +207,6 @@ class DeviceValueCheck(Check):
         return ctx.fix(self.code, f"Use `{new}`: {source.why}", *edits)
 
 
-def _parents(root: ast.AST) -> dict[int, ast.AST]:
-    return {id(child): node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}
 
 
 _DEVICE_KEYWORDS = frozenset({"map_location", "device_ids", "output_device"})

@@ -6,7 +6,7 @@ import ast
 
 from devlint.static.engine import Check
 from devlint.findings import Applicability
-from devlint.static import placement
+from devlint.static import placement, walk
 from devlint.static.context import FileContext
 from devlint.static.names import argument, keyword, passes_unknown_args
 
@@ -38,7 +38,7 @@ class LoadWithoutMapLocation(Check):
         weights are (the reason this rule leaves `load_state_dict_from_url` to the runtime)."""
         function = ctx.scope.function
         root = function.node if function is not None else ctx.tree
-        parents = ctx.memo(f"DL005 parents {id(root)}", lambda: _parents(root))
+        parents = ctx.memo(f"DL005 parents {id(root)}", lambda: walk.parents(root))
         return _reaches_state(node, root, parents, set())
 
     def _fix(self, node: ast.Call, ctx: FileContext):
@@ -68,10 +68,6 @@ _KEEPS = frozenset({"append", "extend", "insert", "add", "setdefault", "put", "d
 _DEPTH = 4
 
 
-def _parents(root: ast.AST) -> dict[int, ast.AST]:
-    return {id(child): node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}
-
-
 def _name_of(func: ast.expr) -> str:
     return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
 
@@ -97,7 +93,7 @@ def _reaches_state(node: ast.AST, root: ast.AST, parents: dict, followed: set[st
             return True  # a module's names may be imported elsewhere
         names = {t.id for t in parent.targets} - followed
         followed = followed | names
-        reads = [r for r in ast.walk(root) if isinstance(r, ast.Name) and r.id in names and isinstance(r.ctx, ast.Load)]
+        reads = [r for r in walk.nodes(root) if isinstance(r, ast.Name) and r.id in names and isinstance(r.ctx, ast.Load)]
         if not reads and names:
             return True  # loaded and never read: nothing says it is not a checkpoint
         return any(_reaches_state(read, root, parents, followed) for read in reads)

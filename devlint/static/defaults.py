@@ -22,7 +22,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from devlint.static import devices, guards
+from devlint.static import devices, guards, walk
 from devlint.static.devices import Kind, names_a_device
 from devlint.static.names import encloses
 from devlint.static.names import qualname as qualname_of
@@ -76,7 +76,7 @@ class Found:
 
 def _loaded_names(function: ast.AST) -> set[str]:
     """Every name a function (and what it nests) reads."""
-    return {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return {n.id for n in walk.nodes(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def _device_like(name: str) -> bool:
@@ -352,19 +352,17 @@ class _Uses:
     def __init__(self, scope: Scope):
         self.scope = scope
         self._parents: dict[int, ast.AST] | None = None
+        self._read_by_class: set[str] | None = None  # `self.<attr>` its class reads
 
     def _parent_map(self) -> dict[int, ast.AST]:
         if self._parents is None:
-            self._parents = {}
-            for node in ast.walk(self.scope.node):
-                for child in ast.iter_child_nodes(node):
-                    self._parents[id(child)] = node
+            self._parents = walk.parents(self.scope.node)
         return self._parents
 
     def of(self, param: str) -> tuple[bool, list[tuple[str, int | None, str | None, bool]]]:
         parents = self._parent_map()
         used, passes = False, []
-        for node in ast.walk(self.scope.node):
+        for node in walk.nodes(self.scope.node):
             if not (isinstance(node, ast.Name) and node.id == param and isinstance(node.ctx, ast.Load)):
                 continue
             parent = parents.get(id(node))
@@ -411,11 +409,11 @@ class _Uses:
         cls = self.scope.enclosing_class
         if cls is None or not all(_self_attribute(t) for t in parent.targets):
             return False
-        stored = {t.attr for t in parent.targets}
-        return not any(
-            isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and _self_attribute(n) and n.attr in stored
-            for n in ast.walk(cls.node)
-        )
+        if self._read_by_class is None:
+            self._read_by_class = {
+                n.attr for n in walk.nodes(cls.node) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and _self_attribute(n)
+            }
+        return not any(t.attr in self._read_by_class for t in parent.targets)
 
 
 def _self_attribute(node: ast.expr) -> bool:

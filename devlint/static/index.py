@@ -35,7 +35,7 @@ from devlint.static.scope import Scope, _sets_visible_devices
 # index defaulting to 0, a `.type(...)` call, a process group, a GPU kernel, or a
 # CUDA_VISIBLE_DEVICES assignment.
 _CUDA_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:['\"]cuda|torch\.device\(\s*['\"]cuda)")
-_FALSY_DEFAULT = re.compile(r"(?:device|gpu)\w*\s*(?::[^=\n]*)?=\s*(?:None|''|\"\")")
+_FALSY_DEFAULT = re.compile(r"\b(?:device|dev|gpu|gpu_id|gpu_index|device_id|device_index|cuda_id)\s*(?::[^=\n]*)?=\s*(?:None|''|\"\")")
 _INDEX_PARAMS = ("device_id", "gpu", "device_index", "cuda_id")  # substrings of every GPU index name
 _ZERO_AFTER_NAME = re.compile(r"\w*['\"]?\s*(?::[^=\n,)]*)?[=,]\s*0\b")
 _SETS_VISIBLE_DEVICES = re.compile(r"environ\[\s*['\"]CUDA_VISIBLE_DEVICES['\"]\s*\]\s*=(?!=)")

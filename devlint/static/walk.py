@@ -35,3 +35,25 @@ def children(node: ast.AST) -> list[ast.AST]:
         elif isinstance(value, _AST):
             out.append(value)
     return out
+
+
+def nodes(root: ast.AST):
+    """Every node under `root` (itself included), like `ast.walk` but on the fast fields."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(children(node))
+
+
+def parents(root: ast.AST) -> dict[int, ast.AST]:
+    """Each node's parent under `root`, by id."""
+    found: dict[int, ast.AST] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        below = children(node)
+        for child in below:
+            found[id(child)] = node
+        stack.extend(below)
+    return found
