@@ -78,7 +78,7 @@ def _torch_device_call(call: ast.Call, scope: Scope, depth: int) -> Device:
                 return Device(Kind.GPU0, call)
             return Device(Kind.INDEXED, call)
         return Device(base.kind if base.kind == Kind.NOT_CUDA else Kind.UNKNOWN, call)
-    if counts_from_zero(type_arg, scope):
+    if _modulo_gpu_count(type_arg) and counts_from_zero(type_arg, scope):
         return Device(Kind.GPU0, call)  # torch.device(i % n_gpus) for i in range(n)
     inner = classify(type_arg, scope, depth + 1, ints_are_devices=True)
     if inner.kind in (Kind.CURRENT, Kind.GPU0) and inner.node is type_arg:
@@ -149,6 +149,18 @@ def classify(expr: ast.expr | None, scope: Scope, depth: int = 0, ints_are_devic
         if isinstance(expr.value, ast.Name) and expr.value.id == "self":
             return _self_attr(expr, scope, depth)
     return UNKNOWN
+
+
+def _modulo_gpu_count(expr: ast.expr) -> bool:
+    """`i % num_gpus`, `i % torch.cuda.device_count()`: workers dealt out over every GPU."""
+    if not (isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod)):
+        return False
+    divisor = expr.right
+    if isinstance(divisor, ast.Call):
+        func = divisor.func
+        return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) == "device_count"
+    name = divisor.attr if isinstance(divisor, ast.Attribute) else getattr(divisor, "id", "")
+    return "gpu" in name.lower()
 
 
 def counts_from_zero(expr: ast.expr, scope: Scope) -> bool:

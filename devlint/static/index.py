@@ -467,7 +467,10 @@ class ProjectIndex:
         suffix."""
         if not qualname:
             return []
-        self._note(f"default:{_last(qualname)}")
+        last = _last(qualname)
+        self._note(f"default:{last}")
+        if last not in self._defined and last not in self._library:
+            return []  # the common case, asked for every call of every file
         return self._entries(qualname)
 
     def _entries(self, qualname: str) -> list[Default]:
