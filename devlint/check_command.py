@@ -135,14 +135,18 @@ def run(
             click.echo(f"devlint: error: {message}", err=True)
         return EXIT_ERROR
     report = None
-    if runtime_report is not None:
+    report_path = runtime_report if runtime_report is not None else settings.runtime_report
+    if report_path is not None:
         from devlint import merge
 
         try:
-            report = merge.load(runtime_report)
+            report = merge.load(report_path)
         except merge.ReportError as exc:
-            click.echo(f"devlint: error: {exc}", err=True)
-            return EXIT_ERROR
+            if runtime_report is None and not report_path.exists():  # named in config, not produced yet
+                click.echo(f"devlint: {exc} (`runtime-report` in {settings.config_path}): checking without it", err=True)
+            else:
+                click.echo(f"devlint: error: {exc}", err=True)
+                return EXIT_ERROR
     jobs = jobs or linter.default_jobs()
     results_cache = cache.Cache(settings.root, cache.header_key(enabled), enabled=use_cache)
     result = linter.lint(files, settings, enabled, jobs=jobs, cache=results_cache)

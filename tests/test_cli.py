@@ -73,6 +73,7 @@ def test_per_file_ignores(run_devlint, project):
         ('[tool.devlint]\nselct = ["DL001"]\n', "unknown option"),
         ("[tool.devlint\n", "invalid TOML"),
         ('[tool.devlint]\nselect = 3\n', "must be a list"),
+        ('[tool.devlint]\nruntime-report = ["a.json"]\n', "`runtime-report` must be a path"),
     ],
 )
 def test_config_errors_exit_2_with_one_line(run_devlint, project, config, message):
