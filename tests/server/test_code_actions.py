@@ -1,0 +1,185 @@
+"""Code actions from the real server: each fix applied in the editor gives what
+`devlint check --fix` (`--unsafe-fixes`) gives; `# noqa: CODE` silences what it names."""
+
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import attrs
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from devlint import catalog
+from devlint.server import code_actions as actions_module
+from devlint.server.checking import Location
+from devlint.server.documents import View
+from devlint.server.positions import Lines
+from pygls.workspace.position_codec import PositionCodec
+
+from .conftest import SERVER, WHOLE, apply, capabilities, code_actions, open_file, published, recording_client, replace_all, start, uri
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIX_ALL, FIX_ALL_UNSAFE = "source.fixAll.devlint", "source.devlint.fixAllUnsafe"
+
+
+def _examples():
+    from devlint.linter import lint_source
+
+    for code, rule in catalog.load().items():
+        for index, example in enumerate(rule.examples):
+            grades = {f.fix.applicability.value for f in lint_source(example.bad) if f.fix and f.fix.applicable}
+            for unsafe in (False, True):
+                if "safe" in grades or (unsafe and "unsafe" in grades):
+                    yield pytest.param(code, index, unsafe, id=f"{code}-{index}-{'unsafe' if unsafe else 'safe'}")
+
+
+def _quick_fixes(found: list[types.CodeAction], unsafe: bool) -> list[types.CodeAction]:
+    fixes = [a for a in found if a.kind == types.CodeActionKind.QuickFix and "# noqa" not in a.title]
+    return [a for a in fixes if unsafe or a.is_preferred]
+
+
+def _together(actions: list[types.CodeAction]) -> types.WorkspaceEdit:
+    """Several actions' edits of one document version as one edit (they do not overlap)."""
+    (change,) = actions[0].edit.document_changes
+    edits = [e for a in actions for c in a.edit.document_changes for e in c.edits]
+    return types.WorkspaceEdit(document_changes=[attrs.evolve(change, edits=edits)])
+
+
+@pytest_lsp.fixture(scope="module", config=ClientServerConfig(SERVER, client_factory=recording_client))
+async def examples_client(lsp_client: LanguageClient, tmp_path_factory):
+    """One server for every rule example (each in its own file): starting one per example costs more than the test."""
+    root = tmp_path_factory.mktemp("examples")
+    (root / "pyproject.toml").write_text("[tool.devlint]\n")
+    lsp_client.root = root
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=capabilities(), root_uri=uri(root), initialization_options={"debounce": 10}))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("code, index, unsafe", list(_examples()))
+async def test_each_quick_fix_applied_gives_what_fix_gives(examples_client, tmp_path, run_devlint, code, index, unsafe):
+    """Every quick fix offered for one version, applied, then the next version's (a fix can
+    make another finding go away, as in --fix's rounds), until none is offered."""
+    client = examples_client
+    text = catalog.get(code).examples[index].bad
+    path = client.root / f"{code}_{index}_{unsafe}.py"
+    path.write_text(text)
+    doc = open_file(client, path)
+    diagnostics, version, applied = await published(client, doc, version=1), 1, 0
+    while True:
+        offered = []
+        for diagnostic in diagnostics:
+            fixes = _quick_fixes(await code_actions(client, doc, diagnostic.range), unsafe)
+            assert all(a.title.startswith("devlint (unsafe fix): ") != a.is_preferred for a in fixes)
+            offered.extend(a for a in fixes if a.diagnostics[0] == diagnostic)
+        if not offered:
+            break
+        text = apply(_together(offered), {doc: text})[doc]
+        version, applied = version + 1, applied + len(offered)
+        replace_all(client, doc, version, text)
+        diagnostics = await published(client, doc, version=version)
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(doc)))
+    assert applied
+    (tmp_path / "example.py").write_text(catalog.get(code).examples[index].bad)
+    run_devlint("check", "example.py", "--fix", *(["--unsafe-fixes"] if unsafe else []), "--no-cache", cwd=tmp_path)
+    assert text == (tmp_path / "example.py").read_text()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("unsafe", [False, True], ids=["fix", "unsafe-fixes"])
+async def test_fix_all_in_a_file_gives_what_fix_gives(tmp_path, run_devlint, unsafe):
+    root, fixed = tmp_path / "project", tmp_path / "fixed"
+    shutil.copytree(FIXTURES, root)
+    shutil.copytree(FIXTURES, fixed)
+    run_devlint("check", ".", "--fix", *(["--unsafe-fixes"] if unsafe else []), "--no-cache", cwd=fixed)
+    client = await start(root)
+    try:
+        changed = 0
+        for path in sorted((root / "talking_head").glob("*.py")):
+            doc = open_file(client, path)
+            await published(client, doc, version=1)
+            found = {a.kind: a for a in await code_actions(client, doc, WHOLE, only=[FIX_ALL, FIX_ALL_UNSAFE])}
+            # the unsafe one is offered only where there is an unsafe fix; it applies the safe ones too
+            action = found.get(FIX_ALL_UNSAFE) if unsafe else None
+            action = action or found.get(FIX_ALL)
+            text = path.read_text()
+            if action:
+                assert action.edit is None  # resolved on demand: VS Code resolves edits
+                action = await client.code_action_resolve_async(action)
+                text = apply(action.edit, {doc: text})[doc]
+                changed += 1
+            assert text == (fixed / path.relative_to(root)).read_text(), path.name
+        assert changed >= 3
+    finally:
+        await client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_noqa_silences_the_finding_and_joins_an_existing_list(client, project, run_devlint):
+    text = "import torch\n\n\ndef f(x, path):\n    return x.cuda(), torch.load(path)  # noqa: DL999\n"
+    path = project / "m.py"
+    path.write_text(text)
+    doc = open_file(client, path)
+    diagnostics = await published(client, doc, version=1)
+    assert sorted(d.code for d in diagnostics) == ["DL001", "DL005"]
+    load = next(d for d in diagnostics if d.code == "DL005")
+    (noqa,) = [a for a in await code_actions(client, doc, load.range) if "# noqa" in a.title and "DL005" in a.title]
+    text = apply(noqa.edit, {doc: text})[doc]
+    assert text.splitlines()[4].endswith("# noqa: DL999, DL005")
+    replace_all(client, doc, 2, text)
+    (left,) = await published(client, doc, version=2)
+    assert left.code == "DL001"
+    (noqa,) = [a for a in await code_actions(client, doc, left.range) if "# noqa" in a.title]
+    text = apply(noqa.edit, {doc: text})[doc]
+    replace_all(client, doc, 3, text)
+    assert await published(client, doc, version=3) == []
+    path.write_text(text)
+    _, out, _ = run_devlint("check", "m.py", "--no-cache", cwd=project)
+    assert "No device leaks found" in out
+
+
+@pytest.mark.asyncio
+async def test_without_resolve_or_document_changes_the_edits_come_inline(project, run_devlint):
+    caps = capabilities()
+    code_action = attrs.evolve(caps.text_document.code_action, resolve_support=None)
+    workspace = attrs.evolve(caps.workspace, workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=False))
+    caps = attrs.evolve(caps, text_document=attrs.evolve(caps.text_document, code_action=code_action), workspace=workspace)
+    text = "import torch\n\n\ndef f(x, device):\n    return x.cuda() + torch.zeros(2).cuda()\n"
+    path = project / "m.py"
+    path.write_text(text)
+    client = await start(project, caps)
+    try:
+        doc = open_file(client, path)
+        await published(client, doc, version=1)
+        (action,) = await code_actions(client, doc, WHOLE, only=[FIX_ALL])
+        assert action.edit.document_changes is None and list(action.edit.changes) == [doc]
+        fixed = apply(action.edit, {doc: text})[doc]
+    finally:
+        await client.shutdown_session()
+    run_devlint("check", "m.py", "--fix", "--no-cache", cwd=project)
+    assert fixed == path.read_text()
+
+
+def test_an_edit_naming_another_file_edits_that_file(tmp_path):
+    """Multi-file fixes carry `filename` on their edits: each goes to its own document."""
+    main, other = tmp_path / "main.py", tmp_path / "lib.py"
+    texts = {uri(main): "run(x)\n", uri(other): "def run(x):\n    pass\n"}
+    codec = PositionCodec()
+    editor = actions_module.Editor(
+        lines=lambda u: Lines(texts[u], codec),
+        version=lambda u: 3 if u == uri(main) else None,
+        uri_of=lambda name: uri(tmp_path / name),
+        document_changes=True,
+    )
+    view = View(uri(main), 3, main, texts[uri(main)], {uri(main): texts[uri(main)]})
+    edits = [
+        SimpleNamespace(content=", device", location=Location(1, 6), end_location=Location(1, 6), filename=None),
+        SimpleNamespace(content=", device", location=Location(1, 10), end_location=Location(1, 10), filename="lib.py"),
+    ]
+    placed = actions_module._text_edits(edits, view, editor)
+    workspace_edit = actions_module._workspace_edit(placed, editor)
+    assert [(c.text_document.uri, c.text_document.version) for c in workspace_edit.document_changes] == [(uri(main), 3), (uri(other), None)]
+    assert apply(workspace_edit, texts) == {uri(main): "run(x, device)\n", uri(other): "def run(x, device):\n    pass\n"}
