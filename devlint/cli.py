@@ -53,23 +53,25 @@ def cli() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
 def check(paths, output_format, select, extend_select, ignore, fix, unsafe_fixes, diff, exit_zero, force_exclude, no_cache, jobs, runtime_report, config_file, quiet):
     """Check PATHS (default: the current directory) for device leaks."""
-    from devlint import check_command
+    from devlint import check as check_pipeline
 
-    code = check_command.run(
-        paths=list(paths) or [Path(".")],
-        output_format=output_format,
-        select=_codes(select),
-        extend_select=_codes(extend_select),
-        ignore=_codes(ignore),
-        fix=fix,
-        unsafe_fixes=unsafe_fixes,
-        diff=diff,
-        force_exclude=force_exclude,
-        use_cache=not no_cache,
-        jobs=jobs,
-        runtime_report=runtime_report,
-        config_file=config_file,
-        quiet=quiet,
+    code = check_pipeline.run(
+        check_pipeline.Options(
+            paths=list(paths) or [Path(".")],
+            output_format=output_format,
+            select=_codes(select) or None,
+            extend_select=tuple(_codes(extend_select)),
+            ignore=tuple(_codes(ignore)),
+            fix=fix,
+            unsafe_fixes=unsafe_fixes,
+            diff=diff,
+            force_exclude=force_exclude,
+            use_cache=not no_cache,
+            jobs=jobs,
+            runtime_report=runtime_report,
+            config_file=config_file,
+            quiet=quiet,
+        )
     )
     sys.exit(EXIT_CLEAN if exit_zero and code == EXIT_FINDINGS else code)
 
@@ -104,9 +106,9 @@ def rule_command(code, output_format):
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def clean(paths):
     """Remove the result cache (.devlint_cache/) of the project holding PATHS (default: here)."""
-    from devlint import cache, check_command
+    from devlint.check import cache, load_settings
 
-    settings = check_command.load_settings(list(paths) or [Path(".")], None)
+    settings = load_settings(list(paths) or [Path(".")], None)
     removed = cache.clean(settings.root)
     click.echo(f"Removed {settings.root / cache.DIRECTORY}" if removed else "No cache to remove.")
 

@@ -143,9 +143,9 @@ def test_internal_errors_are_one_line(monkeypatch, tmp_path):
     """An unexpected exception reaches the user as one line and exit 2, not a traceback."""
     (tmp_path / "m.py").write_text(LEAK)
     script = (
-        "import devlint.linter, sys\n"
+        "import devlint.check.lint, sys\n"
         "def boom(*a, **k): raise RuntimeError('boom')\n"
-        "devlint.linter.lint = boom\n"
+        "devlint.check.lint.lint = boom\n"
         "from devlint.cli import main\n"
         f"sys.argv = ['devlint', 'check', {str(tmp_path)!r}]\n"
         "main()\n"

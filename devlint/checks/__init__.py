@@ -7,13 +7,7 @@ the module here holds only the logic that cannot be data.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-
-class Check:
-    """A rule's logic: `visit_<Node>(node, ctx)` methods called by the engine's one walk."""
-
-    code: ClassVar[str]
+from devlint.static.engine import Check
 
 
 def all_checks() -> list[Check]:

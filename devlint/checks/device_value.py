@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 
-from devlint.checks import Check
+from devlint.static.engine import Check
 from devlint.findings import Fix
-from devlint.static import placement
+from devlint.static import options, placement
 from devlint.static.context import FileContext
 from devlint.static.devices import Kind, names_a_device
 from devlint.static.names import encloses
@@ -96,50 +96,30 @@ class DeviceValueCheck(Check):
             found = ctx.suggest_device(literal)
             if found is not None:
                 return ctx.fix(self.code, f"Use `{found.expr}` instead of `{text}`", ctx.replace(literal, found.expr))
-        index = ctx.suggest_index(literal)
-        if index is not None:
-            if isinstance(literal, ast.Call):  # torch.device("cuda") stays a call of the same name
-                new = f'{ctx.text(literal.func)}("cuda", {index})'
-            else:
-                new = f'f"cuda:{{{index}}}"'
-            return ctx.fix(self.code, f"Use `{new}`: the GPU index the program was given", ctx.replace(literal, new))
-        if not used_here and self.kind is Kind.CURRENT and self._guarded_by_cuda_check(literal, expr, ctx):
-            return self._pin_current(literal, ctx)
+        source = options.source_of_device(literal, ctx)
+        if source is not None:
+            return self._from_source(literal, source, ctx)
+        if not used_here and self.kind is Kind.CURRENT:
+            return ctx.display_only(self.code, options.manual_step(literal, ctx))
         return ctx.display_only(
             self.code,
             'give it the index the program was given (a --gpu flag, LOCAL_RANK): `torch.device("cuda", index)`; '
             "or launch with CUDA_VISIBLE_DEVICES",
         )
 
-    def _pin_current(self, literal: ast.AST, ctx: FileContext) -> Fix:
-        """Pin the index that is current when the device is chosen: later threads and libraries
-        then follow that choice instead of resolving "cuda" again (to GPU0 in a new thread)."""
-        torch, imports = ctx.torch_module()
-        index = f"{torch}.cuda.current_device()"
-        if isinstance(literal, ast.Call):
-            new = f'{ctx.text(literal.func)}("cuda", {index})'
+    def _from_source(self, literal: ast.AST, source: options.Source, ctx: FileContext) -> Fix:
+        """Build the device from what the user gave the program; comparisons of the chosen
+        value with `"cuda"` are rewritten so that they stay true for `"cuda:N"`."""
+        if source.is_device:
+            new = source.expr
+        elif isinstance(literal, ast.Call):  # torch.device("cuda") stays a call of the same name
+            new = f'{ctx.text(literal.func)}("cuda", {source.expr})'
         else:
-            new = f'f"cuda:{{{index}}}"'
-        message = (
-            f"Use `{new}`: the index current at selection (set it with CUDA_VISIBLE_DEVICES or "
-            "torch.cuda.set_device, or better, pass one in)"
-        )
-        return ctx.fix(self.code, message, ctx.replace(literal, new), *imports)
-
-    def _guarded_by_cuda_check(self, literal: ast.AST, expr: ast.expr, ctx: FileContext) -> bool:
-        """Is the literal only reached when `torch.cuda.is_available()` said yes (so asking for
-        the current device cannot fail and initialises nothing new)?"""
-
-        def checks_cuda(test: ast.expr, seen: set[str]) -> bool:
-            for node in ast.walk(test):
-                if isinstance(node, ast.Call) and ctx.qualname(node.func) == "torch.cuda.is_available":
-                    return True
-                if isinstance(node, ast.Name) and node.id not in seen:  # `use_cuda = torch.cuda.is_available()`
-                    seen.add(node.id)
-                    found = ctx.scope.lookup_values(node.id)
-                    if found and any(checks_cuda(v, seen) for v in found[1]):
-                        return True
-            return False
+            new = f'f"cuda:{{{source.expr}}}"'
+        edits = [ctx.replace(literal, new)]
+        if not source.is_device:
+            edits.extend(options.comparisons_kept_true(literal, ctx))
+        return ctx.fix(self.code, f"Use `{new}`: {source.why}", *edits)
 
         for node in [*ctx.ancestors, *ast.walk(expr)]:  # an `if` around it, or `"cuda" if ok else ...`
             if isinstance(node, (ast.If, ast.IfExp)) and checks_cuda(node.test, set()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from devlint.checks import Check
+from devlint.static.engine import Check
 from devlint.findings import Applicability
 from devlint.static.context import FileContext
 from devlint.static.names import argument
@@ -34,7 +34,10 @@ class CudaWithoutIndex(Check):
     def _fix(self, node: ast.Call, ctx: FileContext):
         found = ctx.suggest_device(node)
         if found is None:
-            return ctx.display_only(self.code, "pass the target device: `.to(device)`, with `device` threaded in from the caller")
+            # `.cuda(None)` is the current device, as before, for a caller that passes none.
+            return ctx.thread_device(
+                self.code, ctx.use_device_at(node, None), "pass the target device: `.cuda(device)`, with `device` threaded in from the callers"
+            )
         rest = [ctx.text(kw) for kw in node.keywords if kw.arg != "device"]
         new = f"to({', '.join([found.expr, *rest])})"
         grade = None if found.local else Applicability.UNSAFE

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import ast
+import re
 
-from devlint.checks import Check
+from devlint.findings import AddArgument, Applicability, Fix, Threading
 from devlint.static import placement
 from devlint.static.context import FileContext
-from devlint.static.names import argument
+from devlint.static.engine import Check
+from devlint.static.names import argument, keyword
+
+
+# Parameter names that say they hold a tensor type string (not `dtype`, a torch.dtype).
+_TYPE_STRING_PARAM = re.compile(r"^(type|.*_type|type_str(ing)?|tensor_type)$")
 
 
 class CudaTypeString(Check):
@@ -16,6 +22,7 @@ class CudaTypeString(Check):
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
         if not isinstance(func, ast.Attribute) or func.attr != "type" or ctx.qualname(func):
+            self._passes_type_string(node, ctx)
             return
         target = argument(node, "dtype", 0)
         if target is None:
@@ -36,17 +43,54 @@ class CudaTypeString(Check):
             fix = ctx.fix(self.code, f"Use `.type_as({ref_text})`: same dtype, and {ref_text}'s device", ctx.replace_method(node, f"type_as({ref_text})"))
             ctx.report(self.code, node, message, fix)
             return
-        caller = self._caller_passing_type_string(target, ctx)
+        if not self._is_parameter(target, ctx):
+            return
+        caller = ctx.index.type_string_caller(ctx.index.qualname_of(ctx.scope.function), target.id)
         if caller is not None:
             message = (
-                f"`.type({ctx.text(target)})` builds this tensor on the current CUDA device: "
+                f"`.type({target.id})` builds this tensor on the current CUDA device: "
                 f"`{target.id}` gets a CUDA type string from {caller}, which names no device index"
             )
-            ctx.report(self.code, node, message, ctx.display_only(
-                self.code,
-                f"pass the reference tensor instead of its type string and use `.type_as(ref)` "
-                f"(or `device=ref.device, dtype=ref.dtype`)",
-            ))
+        elif _TYPE_STRING_PARAM.match(target.id):
+            message = (
+                f"`.type({target.id})` builds this tensor on the current CUDA device whenever a caller passes "
+                f"a CUDA type string such as `x.type()`: it names no device index"
+            )
+        else:
+            return
+        ctx.report(self.code, node, message, self._thread_fix(func.value, target.id, ctx))
+
+    def _thread_fix(self, tensor: ast.expr, param: str, ctx: FileContext):
+        """Build the tensor on a `device` parameter; callers pass `x.device` beside `x.type()`."""
+        without = "pass the reference tensor's device too and build on it: `torch.arange(n, device=ref.device)`"
+        factory = placement.unplaced_factory(ctx, tensor)
+        if factory is None:
+            return ctx.display_only(self.code, without)
+        return ctx.thread_device(self.code, ctx.use_device_at(factory, "device"), without, type_string=param)
+
+    def _passes_type_string(self, node: ast.Call, ctx: FileContext) -> None:
+        """A call that passes `x.type()` to a helper building its tensor with `.type(param)`."""
+        if keyword(node, "device") is not None:
+            return
+        for sink in ctx.index.type_sinks(ctx.qualname(node.func)):
+            given = argument(node, sink.param, sink.position)
+            reference = placement.type_string_of(given) if given is not None else None
+            if reference is None:
+                continue
+            ref = ctx.text(reference)
+            message = (
+                f"`{ctx.text(node.func)}(...)` is passed `{ref}.type()`, a CUDA type string with no device index: "
+                f"it builds its tensor with `.type({sink.param})` on the current CUDA device ({sink.filename}:{sink.span[0]})"
+            )
+            without = f"pass `device={ref}.device` and build the helper's tensor on it"
+            if sink.threadable is not None:
+                fix = ctx.display_only(self.code, f"{without} ({sink.threadable})")
+            else:
+                site = (AddArgument(ctx.call_span(node), "device", f"{ref}.device"),)
+                threading = Threading(sink.target(), sink.qualname, "device", "None", site, type_string=sink.param)
+                fix = Fix(Applicability.UNSAFE, without, (), threading)
+            ctx.report(self.code, node, message, fix)
+            return
 
     def _reference(self, target: ast.expr, ctx: FileContext) -> ast.expr | None:
         """The tensor whose `.type()` string is used, directly or through a local name."""
@@ -76,16 +120,15 @@ class CudaTypeString(Check):
         new = f"to(device={found.expr}, dtype={dtype})"
         return ctx.fix(self.code, f"Use `.{new}`", ctx.replace_method(node, new), *imports)
 
-    def _caller_passing_type_string(self, target: ast.expr, ctx: FileContext) -> str | None:
-        if not isinstance(target, ast.Name):
-            return None
+    def _is_parameter(self, target: ast.expr, ctx: FileContext) -> bool:
+        """`target` is a parameter of the enclosing function, not reassigned there."""
         function = ctx.scope.function
-        if function is None or target.id not in function.params:
-            return None
-        if ctx.scope.lookup_values(target.id) is not None:
-            return None  # reassigned locally
-        qualname = ctx.index.qualname_of(function)
-        return ctx.index.type_string_caller(qualname, target.id)
+        return (
+            isinstance(target, ast.Name)
+            and function is not None
+            and target.id in function.params
+            and ctx.scope.lookup_values(target.id) is None
+        )
 
 
 CHECK = CudaTypeString()

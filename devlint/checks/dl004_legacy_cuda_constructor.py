@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from devlint.checks import Check
+from devlint.static.engine import Check
 from devlint.static import placement
 from devlint.static.context import FileContext
 

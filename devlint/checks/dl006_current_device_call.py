@@ -6,7 +6,7 @@ import ast
 import functools
 
 from devlint import catalog
-from devlint.checks import Check
+from devlint.static.engine import Check
 from devlint.findings import Applicability
 from devlint.static.context import FileContext
 from devlint.static.devices import Kind
@@ -47,6 +47,9 @@ class CurrentDeviceCall(Check):
             hint = f"`torch.cuda.set_device({found.expr if found else 'device'})` first"
             return ctx.display_only(self.code, f"call {hint}, or run it under `with torch.cuda.device(...)`")
         if found is None:
+            positional = entry.get("device_position") == 0 and not node.args and not node.keywords
+            if keyword(node, param) is None and (positional or not node.args):
+                return ctx.thread_device(self.code, ctx.use_device_at(node, None if positional else param), f"pass the device: `{param}=device`")
             return ctx.display_only(self.code, f"pass the device: `{param}=device`")
         given = keyword(node, param)
         if given is not None:

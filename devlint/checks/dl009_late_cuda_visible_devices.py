@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from devlint import catalog
-from devlint.checks import Check
+from devlint.static.engine import Check
 from devlint.static.context import FileContext
 from devlint.static.scope import _shallow
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ast
 
-from devlint.checks import Check
+from devlint.static.engine import Check
 from devlint.findings import Applicability
+from devlint.static import suggest
 from devlint.static.context import FileContext
 from devlint.static.names import encloses
 from devlint.static.devices import Kind
@@ -44,15 +45,36 @@ class UnplacedFactory(Check):
         return judged.kind is Kind.CURRENT and judged.node is not None and encloses(device, judged.node)
 
     def _fix(self, move: ast.Call, factory: ast.Call, ctx: FileContext):
-        found = ctx.suggest_device(move)
+        found = ctx.suggest_device(move) or _tensor_in_arguments(factory, ctx)
         if found is None:
-            return ctx.display_only(self.code, f"pass `device=` to `{ctx.text(factory.func)}` with the target device")
+            without = f"pass `device=` to `{ctx.text(factory.func)}` with the target device"
+            if move.func.attr == "cuda" and not move.args and not move.keywords:
+                return ctx.thread_device(self.code, ctx.use_device_at(move, None), without)
+            return ctx.display_only(self.code, without)
         others = [kw for kw in move.keywords if kw.arg != "device"]
         if others or len(move.args) > (1 if move.func.attr == "to" else 0):
             return ctx.display_only(self.code, f"pass `device={found.expr}` to `{ctx.text(factory.func)}`")
         edits = (ctx.add_keyword(factory, f"device={found.expr}"), ctx.drop_method(move))
         grade = None if found.local else Applicability.UNSAFE
         return ctx.fix(self.code, f"Build it on `{found.expr}`: `device={found.expr}`", *edits, applicability=grade)
+
+
+def _tensor_in_arguments(factory: ast.Call, ctx: FileContext) -> suggest.Suggestion | None:
+    """`torch.ones(len(feats), 1)`, `torch.zeros(x.shape)`, `torch.zeros(x.size(0))`: a factory
+    sized after a tensor belongs on that tensor's device."""
+    for node in ast.walk(factory):
+        if node is factory:
+            continue
+        sized = None
+        if isinstance(node, ast.Attribute) and node.attr == "shape":
+            sized = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "size":
+            sized = node.func.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len" and len(node.args) == 1:
+            sized = node.args[0]
+        if isinstance(sized, ast.Name) and ctx.scope.lookup_values(sized.id) is not None:
+            return suggest.Suggestion(f"{sized.id}.device", False)  # a local computed from tensors
+    return None
 
 
 CHECK = UnplacedFactory()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from devlint.checks import Check
+from devlint.static.engine import Check
 from devlint.static.context import FileContext
 from devlint.static.names import argument, has_argument
 
@@ -31,10 +31,26 @@ class ReliesOnCudaDefault(Check):
         )
         found = ctx.suggest_device(node)
         if found is None:
-            fix = ctx.display_only(self.code, f"pass `{entry.param}=` with the target device")
+            # The new parameter defaults to what the callee would have used, so a caller that
+            # passes nothing gets what it got before.
+            default = "None" if entry.none_means_cuda else entry.default
+            without = f"pass `{entry.param}=` with the target device"
+            if _is_literal(default):
+                fix = ctx.thread_device(self.code, ctx.use_device_at(node, entry.param), without, default=default)
+            else:
+                fix = ctx.display_only(self.code, without)
         else:
             fix = ctx.fix(self.code, f"Pass `{entry.param}={found.expr}`", ctx.add_keyword(node, f"{entry.param}={found.expr}"))
         ctx.report(self.code, node, message, fix)
+
+
+def _is_literal(text: str) -> bool:
+    """A default that can be written in another module as it is (no name to import)."""
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return False
+    return True
 
 
 CHECK = ReliesOnCudaDefault()

@@ -35,15 +35,22 @@ def line(f: Finding, unsafe_fixes: bool = False) -> str:
     return out
 
 
-def summary(findings: list[Finding], files: int, unsafe_fixes: bool = False, fixed: int = 0) -> str:
+def _fixed(fixed: int, changed: list[str]) -> str:
+    text = f"Fixed {fixed} finding{'s' * (fixed != 1)}"
+    if changed:
+        text += f" in {len(changed)} file{'s' * (len(changed) != 1)}: {', '.join(changed)}"
+    return text + "."
+
+
+def summary(findings: list[Finding], files: int, unsafe_fixes: bool = False, fixed: int = 0, changed: list[str] = ()) -> str:
     if not findings:
-        done = f"Fixed {fixed} finding{'s' * (fixed != 1)}. " if fixed else ""
+        done = f"{_fixed(fixed, changed)} " if fixed else ""
         return click.style(f"{done}No device leaks found in {files} file{'s' * (files != 1)}.", fg="green")
     n = len(findings)
     nfiles = len({f.filename for f in findings})
     parts = [f"Found {n} finding{'s' * (n != 1)} in {nfiles} file{'s' * (nfiles != 1)} ({files} checked)."]
     if fixed:
-        parts.insert(0, f"Fixed {fixed} finding{'s' * (fixed != 1)}.")
+        parts.insert(0, _fixed(fixed, changed))
     safe = sum(1 for f in findings if f.fix and f.fix.applicable and f.fix.applicability is Applicability.SAFE)
     unsafe = sum(1 for f in findings if f.fix and f.fix.applicable and f.fix.applicability is Applicability.UNSAFE)
     if unsafe_fixes:
@@ -55,10 +62,12 @@ def summary(findings: list[Finding], files: int, unsafe_fixes: bool = False, fix
     return "\n".join(parts)
 
 
-def render(findings: list[Finding], files: int = 0, unsafe_fixes: bool = False, fixed: int = 0, show_summary: bool = True) -> str:
+def render(
+    findings: list[Finding], files: int = 0, unsafe_fixes: bool = False, fixed: int = 0, changed: list[str] = (), show_summary: bool = True
+) -> str:
     out = [line(f, unsafe_fixes) for f in findings]
     if show_summary:
         if out:
             out.append("")
-        out.append(summary(findings, files, unsafe_fixes, fixed))
+        out.append(summary(findings, files, unsafe_fixes, fixed, changed))
     return "\n".join(out) + "\n"

@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import os
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-from devlint import catalog, config, discovery, fixing, merge
-from devlint.cache import Cache, content_key, header_key
+from devlint import catalog, config
+from devlint.check import fix as fixing
+from devlint.check import lint, merge, thread
+from devlint.check.cache import Cache, content_key, header_key
+from devlint.check.discover import SOURCE_SUFFIXES, SourceFile, discover, module_name
+from devlint.check.read import Work, from_bytes, read
+from devlint.check.suppress import Suppression
 from devlint.findings import Applicability, Edit, Finding, Fix, Location
 from devlint.static import analyze, noqa
 from devlint.static import index as project_index
 from devlint.static.document import NotANotebook, Notebook, python_of
-from devlint.static.source import Source
+from devlint.static.source import Source, UndecodableSource
 
 Settings = config.Settings
 ConfigError = config.ConfigError
@@ -30,8 +36,7 @@ Report = merge.Report
 FileFacts = project_index.FileFacts
 ProjectIndex = project_index.ProjectIndex
 UNPARSABLE = analyze.UNPARSABLE
-NOTEBOOK_SUFFIX = ".ipynb"
-__all__ = ["Applicability", "Edit", "Finding", "Fix", "Location"]
+__all__ = ["Applicability", "Edit", "Finding", "Fix", "Location", "SourceFile", "Suppression", "Work", "module_name"]
 
 
 # --- settings and files --------------------------------------------------------------
@@ -57,24 +62,18 @@ def is_excluded(path: Path, settings: Settings) -> bool:
     return settings.is_excluded(relative(path, settings))
 
 
-def ignored_codes(path: Path, settings: Settings) -> frozenset[str]:
-    return settings.ignored_for(relative(path, settings))
-
-
-def module_name(path: Path, root: Path) -> str:
-    return discovery.module_name(path, root)
-
-
 def project_files(settings: Settings) -> list[Path]:
     """The files `devlint check ROOT` would check."""
-    files, _ = discovery.discover([settings.root], settings)
+    files, _ = discover([settings.root], settings)
     return [f.path for f in files]
 
 
 def is_source(path: Path) -> bool:
-    return path.suffix in discovery.SOURCE_SUFFIXES
+    return path.suffix in SOURCE_SUFFIXES
 
 
+def is_notebook(path: Path) -> bool:
+    return path.suffix == ".ipynb"
 # --- project facts ---------------------------------------------------------------------
 
 
@@ -84,26 +83,25 @@ def results_cache(settings: Settings, enabled: frozenset[str]) -> Cache:
     return Cache(settings.root, header_key(enabled))
 
 
-def facts_of_file(path: Path, display: str, module: str, cache: Cache) -> FileFacts:
+def facts_of_file(file: SourceFile, cache: Cache) -> FileFacts:
     """What a file on disk adds to the project index; the cache answers for unchanged content."""
     try:
-        raw = path.read_bytes()
-        data, _ = python_of(path.name, raw)
+        raw = file.path.read_bytes()
+        data, _ = python_of(file.display, raw)
     except (OSError, NotANotebook):
         return FileFacts()
     if not project_index.worth_collecting(data.decode("latin-1")):
         return FileFacts()
-    key = content_key(raw)
-    cached = cache.facts(key)
+    cached = cache.facts(content_key(raw))
     if cached is not None:
         return cached
-    return analyze.facts(data, display, module)
+    return analyze.facts(data, file.display, file.module)
 
 
-def facts_of_text(text: str, display: str, module: str) -> FileFacts:
+def facts_of_text(text: str, file: SourceFile) -> FileFacts:
     if not project_index.worth_collecting(text):
         return FileFacts()
-    return analyze.facts(_bytes(text), display, module)
+    return analyze.facts(_bytes(text), file.display, file.module)
 
 
 def build_index(facts) -> ProjectIndex:
@@ -139,35 +137,78 @@ class Checked:
     deps: dict[str, str]
 
 
-def check_text(text: str, display: str, module: str, enabled: frozenset[str], index: ProjectIndex, ignored: frozenset[str]) -> Checked:
+def check_text(text: str, file: SourceFile, suppression: Suppression, index: ProjectIndex) -> Checked:
+    """`text` (Python: a notebook's module) checked as `file`, with selection, per-file
+    ignores and `# noqa` applied."""
     data = _bytes(text)
     index.start_recording()
-    found = analyze.check(data, display, module, enabled | {UNPARSABLE}, index, _checks()).findings
+    found = analyze.check(data, file.display, file.module, suppression.enabled | {UNPARSABLE}, index, _checks()).findings
     deps = index.recorded()
-    parsed = not any(f.code == UNPARSABLE for f in found) or analyze.parse(data, display).tree is not None
-    kept = [f for f in found if f.code in enabled and f.code not in ignored]
+    parsed = not any(f.code == UNPARSABLE for f in found) or analyze.parse(data, file.display).tree is not None
+    kept = suppression.per_file([f for f in found if f.code in suppression.enabled], file)
     return Checked(kept, parsed, deps)
 
 
-def fix_text(text: str, display: str, module: str, enabled: frozenset[str], index: ProjectIndex, ignored: frozenset[str], unsafe: bool, extra: list[Finding] = ()) -> str:
-    """The text after `devlint check --fix` (and `--unsafe-fixes`); `extra`: runtime-only findings."""
-    source = analyze.parse(_bytes(text), display).source
-    if source is None:
-        return text
+def stored(text: str) -> bytes:
+    """A Python text as its file would hold it."""
+    return _bytes(text)
 
-    def recheck(new_text: str) -> list[Finding]:
-        found = analyze.check(source.to_bytes(new_text), display, module, enabled, index, _checks()).findings
-        return [f for f in found if f.code not in ignored]
 
-    return fixing.fix_source(source, recheck(source.text) + list(extra), recheck, unsafe).text
+def works(files: list[SourceFile], overlays: dict[Path, bytes]) -> list[Work]:
+    """The project's files as the fix stages read them; `overlays`: contents the editor
+    holds (as stored: a notebook's JSON) in place of what is on disk."""
+    return [from_bytes(f, overlays[f.path]) if f.path in overlays else read(f) for f in files]
+
+
+def needs_plan(fix: Fix | None) -> bool:
+    """A structural fix (a device threaded in from the callers) not planned yet."""
+    return fix is not None and fix.threading is not None and fix.threading.plan is None
+
+
+def plan(findings: list[Finding], project_works: list[Work], index: ProjectIndex) -> list[Finding]:
+    """Findings with their structural fixes planned across the project and turned into
+    edits (an edit in another file names it), or made display-only with the reason."""
+    return fixing.materialize(thread.plan(findings, project_works, index), project_works)
+
+
+def fix_files(findings: list[Finding], project_works: list[Work], index: ProjectIndex, suppression: Suppression, unsafe: bool, cache: Cache) -> dict[str, bytes]:
+    """What `devlint check --fix` (`--unsafe-fixes`) makes of `findings`: the new content
+    (as stored) of each file it changes, by display name. Nothing is written."""
+
+    def reindex(python: dict[str, bytes]) -> ProjectIndex:
+        changed = [
+            w if w.file.display not in python else Work(w.file, python[w.file.display], None, content_key(python[w.file.display]), w.notebook)
+            for w in project_works
+        ]
+        return lint.build_index(changed, 1, cache)
+
+    linted = lint.Result(project_works, index, _checks())
+    planned = thread.plan(findings, project_works, index)
+    return fixing.fix_files(planned, linted, suppression, unsafe, write=False, reindex=reindex).contents
+
+
+def python_text(content: bytes) -> str:
+    """A Python file's text from its content as stored."""
+    try:
+        return Source.from_bytes(content).text
+    except UndecodableSource:
+        return content.decode("utf-8", "replace")
+
+
+def notebook_content(cells: list[str]) -> bytes:
+    """A notebook of these code cells, as an .ipynb file would hold it."""
+    data = {"cells": [{"cell_type": "code", "metadata": {}, "source": text} for text in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(data).encode("utf-8")
+
+
+def notebook_cells(content: bytes) -> list[str]:
+    """The code cells' texts of a notebook's content."""
+    cells = json.loads(content)["cells"]
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells if c.get("cell_type") == "code"]
 
 
 def fix_allowed(fix: Fix | None, unsafe: bool) -> bool:
     return fixing.allowed(fix, unsafe)
-
-
-def parses(text: str) -> bool:
-    return fixing.parses(text)
 
 
 def apply_edits(text: str, edits) -> str:
@@ -188,22 +229,18 @@ def load_report(path: Path) -> Report:
     return merge.load(path)
 
 
-def merge_report(checked: Checked, report: Report, path: Path, display: str, text: str, enabled: frozenset[str], ignored: frozenset[str]) -> tuple[list[Finding], list[str]]:
+def merge_report(checked: Checked, report: Report, file: SourceFile, text: str, suppression: Suppression) -> tuple[list[Finding], list[str]]:
     """Findings with what the runtime saw at their lines (confirmed, runtime-only), and notes.
     Runtime-only findings obey selection, per-file ignores and `# noqa` as static ones do."""
     parsed = []
 
-    def read(_display):
+    def read_text(_display):
         if not parsed:
-            parsed.append(analyze.parse(_bytes(text), display))
+            parsed.append(analyze.parse(_bytes(text), file.display))
         return (parsed[0].source, parsed[0].tree) if parsed[0].tree else (None, None)
 
-    merged = merge.merge(checked.findings, report, {os.path.realpath(path): display}, read)
-    kept = [
-        f for f in merged.findings
-        if not (f.runtime and f.runtime.get("runtime_only"))
-        or (f.code in enabled and f.code not in ignored and not suppressed(text, f.code, f.location.row, f.end_location.row))
-    ]
+    merged = merge.merge(checked.findings, report, {os.path.realpath(file.path): file.display}, read_text)
+    kept = [f for f in merged.findings if not runtime_only(f) or suppression.keeps_placed(f, file, text)]
     return kept, merged.notes
 
 
@@ -215,7 +252,7 @@ def runtime_only(finding: Finding) -> bool:
 
 
 class NotebookModule:
-    """A notebook's code cells as the one module devlint checks, and the way back to cells."""
+    """A notebook's code cells as the one module devlint checks, and where its rows are in the cells."""
 
     def __init__(self, cells: list[str]):
         data = {"cells": [{"cell_type": "code", "source": text} for text in cells]}
@@ -226,14 +263,6 @@ class NotebookModule:
         """Module row -> (0-based cell index, 1-based row in the cell); cell -1: a marker line."""
         cell, in_cell = self._notebook.locate(row)
         return cell - 1, in_cell
-
-    def cells_after(self, module_text: str) -> list[str]:
-        """Each cell's text once the module is `module_text` (magics restored)."""
-        import copy
-        import json
-
-        data = json.loads(copy.deepcopy(self._notebook).with_python(module_text))
-        return [cell["source"] for cell in data["cells"]]
 
 
 # --- the catalog ------------------------------------------------------------------------------

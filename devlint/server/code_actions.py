@@ -105,14 +105,20 @@ def _action(title, kind, edits, diagnostic, editor, preferred=False) -> types.Co
     )
 
 
+def in_range(doc: OpenDocument, uri: str, rng: types.Range) -> list[checking.Finding]:
+    return [f for f, f_uri, diagnostic in doc.placed if f_uri == uri and _overlaps(diagnostic.range, rng)]
+
+
 def for_range(doc: OpenDocument, uri: str, rng: types.Range, only: list[str] | None, editor: Editor) -> list[types.CodeAction]:
-    """Quick fixes and noqa for the findings at `rng` of editor document `uri`."""
+    """Quick fixes and noqa for the findings at `rng` of editor document `uri` (structural
+    fixes as planned in `doc.planned`)."""
     if not _wanted(types.CodeActionKind.QuickFix, only):
         return []
     view, actions, noqa = doc.checked, [], []
     for f, f_uri, diagnostic in doc.placed:
         if f_uri != uri or not _overlaps(diagnostic.range, rng):
             continue
+        f = doc.planned.get(id(f), f)
         if checking.fix_allowed(f.fix, unsafe=True):
             edits = _text_edits(f.fix.edits, view, editor)
             if edits is not None:
@@ -130,10 +136,11 @@ def for_range(doc: OpenDocument, uri: str, rng: types.Range, only: list[str] | N
 def fix_all(doc: OpenDocument, only: list[str] | None) -> list[types.CodeAction]:
     """The fix-everything actions worth offering, unresolved (`data` says which)."""
     fixes = [f.fix for f in doc.result.findings]
+    unsafe_only = [fix for fix in fixes if checking.needs_plan(fix) or (checking.fix_allowed(fix, unsafe=True) and not checking.fix_allowed(fix, unsafe=False))]
     offers = []
     if _wanted(FIX_ALL, only) and any(checking.fix_allowed(fix, unsafe=False) for fix in fixes):
         offers.append(("devlint: fix all safe fixes in this file", FIX_ALL, False))
-    if _wanted(FIX_ALL_UNSAFE, only) and any(checking.fix_allowed(fix, unsafe=True) and not checking.fix_allowed(fix, unsafe=False) for fix in fixes):
+    if _wanted(FIX_ALL_UNSAFE, only) and unsafe_only:
         offers.append(("devlint: fix all in this file, including unsafe fixes", FIX_ALL_UNSAFE, True))
     return [
         types.CodeAction(title=title, kind=kind, data={"uri": doc.view.key, "version": doc.checked.version, "unsafe": unsafe})
@@ -154,7 +161,7 @@ def _line_edits(old: str, new: str) -> list[checking.Edit]:
 
 
 def fix_all_edit(texts_before: dict[str, str], texts_after: dict[str, str], editor: Editor) -> types.WorkspaceEdit:
-    """The edit taking each editor document from its text before to its text after."""
+    """The edit taking each editor document (a file, a cell) from its text before to its text after."""
     edits = {}
     for uri, before in texts_before.items():
         lines = editor.lines(uri)

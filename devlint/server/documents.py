@@ -48,6 +48,7 @@ class OpenDocument:
     result: Result | None = None
     checked: View | None = None  # the view `result` belongs to
     placed: list[tuple[Finding, str, types.Diagnostic]] = field(default_factory=list)  # of `result`
+    planned: dict[int, Finding] = field(default_factory=dict)  # id of a finding of `result` -> with its structural fix planned
     published: dict[str, list[types.Diagnostic]] = field(default_factory=dict)
     kept: dict[str, list[types.Diagnostic]] = field(default_factory=dict)
 

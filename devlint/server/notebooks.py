@@ -29,7 +29,3 @@ def view_of(workspace: Workspace, notebook: types.NotebookDocument, path: Path) 
     module = NotebookModule(list(texts.values()))
     return View(notebook.uri, notebook.version, path, module.text, texts, module)
 
-
-def cells_after(view: View, module_text: str) -> dict[str, str]:
-    """Each code cell's text once the module reads `module_text`."""
-    return dict(zip(view.texts, view.notebook.cells_after(module_text)))

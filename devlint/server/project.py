@@ -6,7 +6,9 @@ is built once from the files `devlint check` would read, unchanged files' facts 
 from the check cache. After that an edit re-collects the facts of that one file, and the
 index is rebuilt from the per-file facts only when they changed. Open documents stand
 in for their files on disk. The settings and the runtime report are re-read when their
-files change (a stat per check notices it even without file-watch events).
+files change (a stat per check notices it even without file-watch events). Fixing
+(structural fixes across files included) is asked for on demand and reads the project
+then.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Project:
         self.settings = checking.load_settings(config_path, root)
         self.root = self.settings.root
         self.enabled = self.settings.enabled()
+        self.suppression = checking.Suppression(self.settings, self.enabled)
         self.display_base = display_base or self.root
         self._config_stamp = _stamp(config_path)
         self._disk: dict[Path, checking.FileFacts] | None = None
@@ -57,15 +60,13 @@ class Project:
 
     # --- names ---------------------------------------------------------------------------
 
-    def display(self, path: Path) -> str:
-        """How messages name the file (as `devlint check` run from display_base would)."""
+    def file(self, path: Path) -> checking.SourceFile:
+        """The file as `devlint check` run from display_base names it."""
         try:
-            return path.relative_to(self.display_base).as_posix()
+            display = path.relative_to(self.display_base).as_posix()
         except ValueError:
-            return str(path)
-
-    def module(self, path: Path) -> str:
-        return checking.module_name(path, self.root)
+            display = str(path)
+        return checking.SourceFile(path, display, checking.module_name(path, self.root))
 
     def excluded(self, path: Path) -> bool:
         return checking.is_excluded(path, self.settings)
@@ -93,10 +94,7 @@ class Project:
     def _disk_facts(self) -> dict[Path, checking.FileFacts]:
         if self._disk is None:
             cache = checking.results_cache(self.settings, self.enabled)
-            self._disk = {
-                path: checking.facts_of_file(path, self.display(path), self.module(path), cache)
-                for path in checking.project_files(self.settings)
-            }
+            self._disk = {path: checking.facts_of_file(self.file(path), cache) for path in checking.project_files(self.settings)}
         return self._disk
 
     def _facts(self, path: Path) -> checking.FileFacts:
@@ -115,11 +113,11 @@ class Project:
         return changed
 
     def set_text(self, path: Path, text: str | None) -> bool:
-        """An open document's text (None: closed, its file on disk counts again).
+        """An open document's Python text (None: closed, its file on disk counts again).
         Returns whether the index changed."""
         if self.excluded(path):
             return False
-        facts = None if text is None else checking.facts_of_text(text, self.display(path), self.module(path))
+        facts = None if text is None else checking.facts_of_text(text, self.file(path))
         return self._put(self._open, path, facts)
 
     def file_changed(self, path: Path) -> bool:
@@ -129,7 +127,7 @@ class Project:
         if not path.is_file() or self.excluded(path):
             return self._put(self._disk, path, None)
         cache = checking.results_cache(self.settings, self.enabled)
-        return self._put(self._disk, path, checking.facts_of_file(path, self.display(path), self.module(path), cache))
+        return self._put(self._disk, path, checking.facts_of_file(self.file(path), cache))
 
     def depends_on_changes(self, deps: dict[str, str]) -> bool:
         """Whether findings that looked these index keys up would differ under the index now."""
@@ -153,24 +151,33 @@ class Project:
             self.report_problem = str(exc)
         return self._report
 
-    def is_report(self, path: Path) -> bool:
-        return self.settings.runtime_report is not None and os.path.realpath(path) == os.path.realpath(self.settings.runtime_report)
-
     # --- checking and fixing -----------------------------------------------------------------
 
     def check(self, path: Path, text: str, notebook: bool = False) -> Result:
-        """`text` is the document (a notebook's module, see checking.NotebookModule)."""
-        display, ignored = self.display(path), checking.ignored_codes(path, self.settings)
-        checked = checking.check_text(text, display, self.module(path), self.enabled, self.index, ignored)
+        """`text` is the document's Python (a notebook's module, see checking.NotebookModule)."""
+        file = self.file(path)
+        checked = checking.check_text(text, file, self.suppression, self.index)
         result = Result(checked.findings, checked.parsed, checked.deps, self.display_base)
         report = self.report()
         if report is not None and checked.parsed and not notebook:
-            result.findings, result.notes = checking.merge_report(checked, report, path, display, text, self.enabled, ignored)
+            result.findings, result.notes = checking.merge_report(checked, report, file, text, self.suppression)
             result.findings.sort(key=lambda f: f.sort_key)
         return result
 
-    def fix(self, path: Path, text: str, unsafe: bool, result: Result) -> str:
-        """The text after `devlint check --fix` (`--unsafe-fixes`), runtime-only fixes included."""
-        extra = [f for f in result.findings if checking.runtime_only(f)]
-        ignored = checking.ignored_codes(path, self.settings)
-        return checking.fix_text(text, self.display(path), self.module(path), self.enabled, self.index, ignored, unsafe, extra)
+    def _works(self, overlays: dict[Path, bytes]) -> list[checking.Work]:
+        paths = list(self._disk_facts()) + [p for p in overlays if p not in self._disk_facts()]
+        return checking.works([self.file(p) for p in paths], overlays)
+
+    def plan(self, findings: list[checking.Finding], overlays: dict[Path, bytes]) -> list[checking.Finding]:
+        """Findings with their structural fixes planned and made edits; `overlays`: the
+        contents (as stored) of the documents open in the editor."""
+        return checking.plan(findings, self._works(overlays), self.index)
+
+    def fix(self, findings: list[checking.Finding], unsafe: bool, overlays: dict[Path, bytes]) -> dict[Path, bytes]:
+        """What `devlint check --fix` (`--unsafe-fixes`) makes of `findings`: the new content
+        (as stored) of each file it changes."""
+        project_works = self._works(overlays)
+        cache = checking.results_cache(self.settings, self.enabled)
+        contents = checking.fix_files(findings, project_works, self.index, self.suppression, unsafe, cache)
+        by_display = {w.file.display: w.file.path for w in project_works}
+        return {by_display[name]: content for name, content in contents.items()}

@@ -237,17 +237,45 @@ class DevlintServer(LanguageServer):
             await self.check(key)
         return document if document is not None and document.current and document.result is not None else None
 
+    def overlays(self) -> dict[Path, bytes]:
+        """The open documents' contents, as their files would hold them."""
+        out = {}
+        for document in self.documents.values():
+            view = document.view
+            out[view.path] = checking.notebook_content(list(view.texts.values())) if view.notebook else checking.stored(view.text)
+        return out
+
+    async def planned(self, document: OpenDocument, findings: list[checking.Finding]) -> None:
+        """Plan the structural fixes of `findings` (once per checked version)."""
+        todo = [f for f in findings if checking.needs_plan(f.fix) and id(f) not in document.planned]
+        if not todo:
+            return
+        view, overlays = document.checked, self.overlays()
+        done = await self.run_job(lambda: self.projects.for_path(view.path).plan(todo, overlays))
+        if done is not None and document.checked is view:
+            document.planned.update(zip(map(id, todo), done))
+
     async def fix_all_edit(self, document: OpenDocument, unsafe: bool) -> types.WorkspaceEdit | None:
-        view, result = document.checked, document.result
+        """The edit `devlint check --fix` (`--unsafe-fixes`) would make for this document's
+        findings: in it, and in the other files a structural fix changes."""
+        view, result, overlays = document.checked, document.result, self.overlays()
 
-        def fix() -> str:
-            return self.projects.for_path(view.path).fix(view.path, view.text, unsafe, result)
+        def fix() -> dict[Path, bytes]:
+            return self.projects.for_path(view.path).fix(result.findings, unsafe, overlays)
 
-        fixed = await self.run_job(fix)
-        if fixed is None or document.checked is not view or not document.current:
+        contents = await self.run_job(fix)
+        if contents is None or document.checked is not view or not document.current:
             return None
-        after = notebooks.cells_after(view, fixed) if view.notebook else {view.key: fixed}
-        return code_actions.fix_all_edit(view.texts, after, self.editor(result.base))
+        before, after = {}, {}
+        for path, content in contents.items():
+            if path == view.path and view.notebook:
+                before.update(view.texts)
+                after.update(zip(view.texts, checking.notebook_cells(content)))
+            else:
+                uri = view.key if path == view.path else from_fs_path(str(path))
+                before[uri] = self.workspace.get_text_document(uri).source
+                after[uri] = checking.python_text(content)
+        return code_actions.fix_all_edit(before, after, self.editor(result.base))
 
 
 def _python(document: types.TextDocumentItem) -> bool:
@@ -355,6 +383,7 @@ def create() -> DevlintServer:
             return None
         editor = ls.editor(document.result.base)
         only = params.context.only
+        await ls.planned(document, code_actions.in_range(document, params.text_document.uri, params.range))
         actions = code_actions.for_range(document, params.text_document.uri, params.range, only, editor)
         for action in code_actions.fix_all(document, only):
             if not ls.resolve_edits:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from devlint import catalog
-from devlint.findings import Applicability, Edit, Finding, Fix, Location
+from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Location, Operation, Span, Threading
 from devlint.static import devices, names, suggest
 from devlint.static.scope import Scope, build_scope
 from devlint.static.source import Source
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 _MISSING = object()
 _ONE_LINE = re.compile(r"\s*\n\s*")
+_DEF_NAME = re.compile(r"(?:async\s+)?def\s+(\w+)")
+# Decorators that make a function something a caller cannot pass `device=` to.
+_NOT_CALLABLE_WITH_KEYWORDS = ("property", "setter", "getter", "deleter", "overload", "cached_property")
 
 
 class FileContext:
@@ -118,7 +122,7 @@ class FileContext:
             fix = self.display_only(code)
         # Code quoted in a message may span lines: a message is one line.
         message = _ONE_LINE.sub(" ", message)
-        fix = Fix(fix.applicability, _ONE_LINE.sub(" ", fix.message), fix.edits)
+        fix = replace(fix, message=_ONE_LINE.sub(" ", fix.message))
         self.findings.append(
             Finding(
                 code=code,
@@ -172,6 +176,72 @@ class FileContext:
         """Remove `.name(...)` from `receiver.name(...)`, keeping the receiver."""
         receiver = call.func.value
         return Edit("", self.end(receiver), self.end(call))
+
+    # --- structural fixes ----------------------------------------------------
+
+    def span(self, node: ast.AST) -> Span:
+        start, end = self.start(node), self.end(node)
+        return Span(self.filename, (start.row, start.column), (end.row, end.column))
+
+    def def_span(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> Span:
+        """From the `def` (or `async`) keyword to the end of the function's name."""
+        start = self.start(function)
+        line = self.source.line(function.lineno)
+        match = _DEF_NAME.match(line, start.column - 1)
+        end = match.end(1) + 1 if match and match.group(1) == function.name else start.column
+        return Span(self.filename, (start.row, start.column), (start.row, end))
+
+    def call_span(self, call: ast.Call) -> Span:
+        """A call is named by its callee expression: `torch.arange(w)` and the
+        `torch.arange(w).type(t)` around it start at the same place but have different callees."""
+        return self.span(call.func)
+
+    def threadable(self, scope) -> str | None:
+        """Why a device parameter cannot be added to this function, or None if it can."""
+        node = scope.node if scope is not None else None
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return "module-level code has no caller to take a device from"
+        if self.index.qualname_of(scope) is None:
+            return f"`{node.name}` is nested in another function"
+        if node.args.kwarg is not None:
+            return f"`{node.name}` takes **{node.args.kwarg.arg}, which may already carry `device`"
+        for decorator in node.decorator_list:
+            name = decorator.attr if isinstance(decorator, ast.Attribute) else getattr(decorator, "id", "")
+            if name in _NOT_CALLABLE_WITH_KEYWORDS:
+                return f"`{node.name}` is a @{name}"
+        if "device" in scope.params or "device" in scope.assigns:
+            return f"`{node.name}` already uses the name `device`"
+        return None
+
+    def thread_device(
+        self,
+        code: str,
+        site: tuple[Operation, ...],
+        without: str,
+        default: str = "None",
+        scope=None,
+        type_string: str | None = None,
+    ) -> Fix:
+        """A fix that adds a `device` parameter to the function at `scope` (default: the
+        enclosing one), uses it at `site`, and has the callers pass their device; planned
+        across the project by the check pipeline. `without`: the suggestion when it cannot be."""
+        scope = scope or self.scope.function
+        reason = self.threadable(scope)
+        if reason is not None:
+            return self.display_only(code, f"{without} ({reason})")
+        threading = Threading(
+            target=self.def_span(scope.node),
+            function=self.index.qualname_of(scope),
+            parameter="device",
+            default=default,
+            site=site,
+            type_string=type_string,
+        )
+        return Fix(Applicability.UNSAFE, without, (), threading)
+
+    def use_device_at(self, call: ast.Call, keyword: str | None) -> tuple[AddArgument]:
+        """The site operation: pass the threaded `device` to this call."""
+        return (AddArgument(self.call_span(call), keyword, "device"),)
 
     def suggest_device(self, node: ast.AST) -> suggest.Suggestion | None:
         return suggest.device_in_scope(self.scope, node, self.module_scope)

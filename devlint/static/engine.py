@@ -1,17 +1,26 @@
 """One walk over a module's tree, dispatching each node to the checks that want it.
 
 The walk is iterative (deeply nested expressions must not overflow the stack) and
-keeps `ctx.scope` and `ctx.ancestors` current for the checks.
+keeps `ctx.scope` and `ctx.ancestors` current for the checks. The engine is given
+its checks (devlint.checks.all_checks(), or the index's collector); it never imports them.
 """
 
 from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from typing import ClassVar
 
-from devlint.checks import Check
 from devlint.static.context import FileContext
 from devlint.static.walk import children
+
+
+
+class Check:
+    """A rule's logic: `visit_<Node>(node, ctx)` methods called by the engine's one walk."""
+
+    code: ClassVar[str]
+
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _EXIT = object()

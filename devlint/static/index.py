@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from devlint import catalog
+from devlint.findings import Span
 from devlint.static import devices, placement
 from devlint.static.context import FileContext
 from devlint.static.devices import Kind
@@ -50,9 +51,18 @@ class CudaDefault:
 
 @dataclass(frozen=True)
 class TypeSink:
+    """A helper that builds a tensor and calls `.type(param)` on it: a CUDA type string
+    passed in lands it on the current device."""
+
     qualname: str
     param: str
     position: int | None
+    filename: str = ""
+    span: tuple[int, int, int, int] = (0, 0, 0, 0)  # its `def` to the end of its name
+    threadable: str | None = None  # why it cannot take a device parameter, if it cannot
+
+    def target(self) -> Span:
+        return Span(self.filename, (self.span[0], self.span[1]), (self.span[2], self.span[3]))
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,13 @@ class FileFacts:
     defaults: list[CudaDefault] = field(default_factory=list)
     type_sinks: list[TypeSink] = field(default_factory=list)
     type_string_calls: list[TypeStringCall] = field(default_factory=list)
+
+
+def class_qualname(scope: Scope) -> str | None:
+    """module.Class for a class defined at module level."""
+    if scope.kind != "class" or scope.parent is None or scope.parent.kind != "module":
+        return None
+    return f"{scope.module_name}.{scope.node.name}" if scope.module_name else scope.node.name
 
 
 def _def_qualname(scope: Scope) -> str | None:
@@ -147,7 +164,13 @@ class _Collector:
             ):
                 qualname = _def_qualname(function)
                 if qualname:
-                    self.facts.type_sinks.append(TypeSink(qualname, param.id, _position(function, param.id)))
+                    span = ctx.def_span(function.node)
+                    self.facts.type_sinks.append(
+                        TypeSink(
+                            qualname, param.id, _position(function, param.id), ctx.filename,
+                            (*span.start, *span.end), ctx.threadable(function),
+                        )
+                    )
         callee = None
         for i, arg in enumerate(node.args):
             if placement.type_string_of(arg) is not None:
@@ -236,6 +259,8 @@ class ProjectIndex:
         kind, _, name = dep.partition(":")
         if kind == "default":
             held = sorted(repr(d) for d in self._defaults.get(name, []))
+        elif kind == "sinks":
+            held = sorted(repr(s) for s in self._sink_names.get(name, []))
         else:
             qualname, _, param = name.rpartition(":")
             held = [repr(self._type_callers.get((qualname, param)))]
@@ -248,6 +273,14 @@ class ProjectIndex:
         self._note(f"default:{last}")
         candidates = [d for d in self._defaults.get(last, []) if _matches(qualname, d.qualname)]
         return candidates[0] if len(candidates) == 1 else None
+
+    def type_sinks(self, qualname: str | None) -> list[TypeSink]:
+        """The type-string helpers a call of `qualname` may reach."""
+        if not qualname:
+            return []
+        last = qualname.rsplit(".", 1)[-1]
+        self._note(f"sinks:{last}")
+        return [s for s in self._sink_names.get(last, []) if _matches(qualname, s.qualname)]
 
     def type_string_caller(self, qualname: str | None, param: str) -> str | None:
         if not qualname:

@@ -135,12 +135,6 @@ def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
         loc = argument(call, "map_location", loaders()[name])
         if loc is not None and keyword(call, "map_location") is None:
             yield from _map_location_targets(loc)
-    if isinstance(func, ast.Attribute) and func.attr == "add_argument" and call.args:
-        flag = call.args[0]
-        if isinstance(flag, ast.Constant) and isinstance(flag.value, str) and names_a_device(flag.value.lstrip("-").replace("-", "_")):
-            default = keyword(call, "default")
-            if default is not None:
-                yield default.value
 
 
 def _map_location_targets(expr: ast.expr) -> Iterator[ast.expr]:

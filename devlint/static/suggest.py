@@ -17,7 +17,7 @@ from devlint.static.scope import Scope
 
 _DEVICE_NAMES = ("device", "dev", "torch_device")
 _DEVICE_LIKE = re.compile(r"(^|_)device$")
-_INDEX_NAMES = ("local_rank", "gpu_id", "gpu", "device_id", "gpu_index", "device_index", "cuda_id")
+INDEX_NAMES = ("local_rank", "gpu_id", "gpu", "device_id", "gpu_index", "device_index", "cuda_id")
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,12 @@ def index_in_scope(scope: Scope, node: ast.AST, module: Scope) -> str | None:
         s = s.parent.function if s.parent is not None else None
     scopes.append(module)
     for s in scopes:
-        for name in _INDEX_NAMES:
+        for name in INDEX_NAMES:
             if name in s.params or (name in s.assigns and _assigned_before(s, name, line)):
                 return name
     for s in scopes:
         uses = s.attribute_uses
         for owner, attr in sorted(uses):
-            if attr in _INDEX_NAMES and owner not in ("self", "torch", "os"):
+            if attr in INDEX_NAMES and owner not in ("self", "torch", "os"):
                 return f"{owner}.{attr}"
     return None

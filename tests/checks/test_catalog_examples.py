@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from devlint import catalog
-from devlint.linter import fix_source, lint_source
+from devlint.check.snippet import fix_text as fix_source, lint_text as lint_source
 
 RULES = [r for r in catalog.load().values() if r.scope == "static"]
 

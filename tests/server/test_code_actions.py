@@ -25,7 +25,7 @@ FIX_ALL, FIX_ALL_UNSAFE = "source.fixAll.devlint", "source.devlint.fixAllUnsafe"
 
 
 def _examples():
-    from devlint.linter import lint_source
+    from devlint.check.snippet import lint_text as lint_source
 
     for code, rule in catalog.load().items():
         for index, example in enumerate(rule.examples):
@@ -183,3 +183,38 @@ def test_an_edit_naming_another_file_edits_that_file(tmp_path):
     workspace_edit = actions_module._workspace_edit(placed, editor)
     assert [(c.text_document.uri, c.text_document.version) for c in workspace_edit.document_changes] == [(uri(main), 3), (uri(other), None)]
     assert apply(workspace_edit, texts) == {uri(main): "run(x, device)\n", uri(other): "def run(x, device):\n    pass\n"}
+
+
+GRIDS = "import torch\n\n\ndef make_grid(size):\n    return torch.zeros(size, size).cuda()\n"
+RENDER = "from grids import make_grid\n\n\ndef render(frames, device):\n    return make_grid(frames.shape[-1])\n"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("how", ["quick-fix", "fix-all"])
+async def test_a_device_threaded_through_files_edits_each_file(tmp_path, run_devlint, how):
+    """A structural fix (a `device` parameter added, and passed by the caller in another
+    file) is one action editing both documents, as `--fix --unsafe-fixes` edits both files."""
+    root, fixed = tmp_path / "project", tmp_path / "fixed"
+    for directory in (root, fixed):
+        directory.mkdir()
+        (directory / "pyproject.toml").write_text("[tool.devlint]\n")
+        (directory / "grids.py").write_text(GRIDS)
+        (directory / "render.py").write_text(RENDER)
+    run_devlint("check", ".", "--fix", "--unsafe-fixes", "--no-cache", cwd=fixed)
+    client = await start(root)
+    try:
+        doc = open_file(client, root / "grids.py")
+        (diagnostic,) = await published(client, doc, version=1)
+        if how == "quick-fix":
+            (action,) = _quick_fixes(await code_actions(client, doc, diagnostic.range), unsafe=True)
+            assert action.title.startswith("devlint (unsafe fix): Add `device=None` to `make_grid`")
+        else:
+            (action,) = await code_actions(client, doc, WHOLE, only=[FIX_ALL_UNSAFE])
+            action = await client.code_action_resolve_async(action)
+        other = uri(root / "render.py")
+        assert {c.text_document.uri for c in action.edit.document_changes} == {doc, other}
+        texts = apply(action.edit, {doc: GRIDS, other: RENDER})
+    finally:
+        await client.shutdown_session()
+    assert texts == {doc: (fixed / "grids.py").read_text(), other: (fixed / "render.py").read_text()}
+    assert texts[other] != RENDER

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("torch")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "fixtures" / "checkpoints" / "audio2coeff.pth"  # tensors tagged cuda:0
 
 APP = f"""\

@@ -15,15 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from devlint import __version__, catalog
-from devlint.findings import Applicability, Edit, Finding, Fix, Location
+from devlint.findings import AddArgument, AddParameter, Applicability, Edit, Finding, Fix, Location, Span, Threading
 from devlint.static import index as project_index
 
 DIRECTORY = ".devlint_cache"
-_FILE = "results-v1.json"
+_FILE = "results-v2.json"
 
 
 def content_key(data: bytes) -> str:
@@ -39,10 +39,48 @@ def header_key(enabled: frozenset[str]) -> str:
 # --- (de)serialisation --------------------------------------------------------------
 
 
+def _span_to_data(span: Span) -> list:
+    return [span.filename, *span.start, *span.end]
+
+
+def _span_from_data(d: list) -> Span:
+    return Span(d[0], (d[1], d[2]), (d[3], d[4]))
+
+
+def _op_to_data(op) -> list:
+    if isinstance(op, AddParameter):
+        return ["P", _span_to_data(op.span), op.function, op.name, op.default]
+    return ["A", _span_to_data(op.span), op.keyword, op.value]
+
+
+def _op_from_data(d: list):
+    if d[0] == "P":
+        return AddParameter(_span_from_data(d[1]), d[2], d[3], d[4])
+    return AddArgument(_span_from_data(d[1]), d[2], d[3])
+
+
+def _threading_to_data(t: Threading | None) -> list | None:
+    if t is None:
+        return None
+    plan = None if t.plan is None else [_op_to_data(op) for op in t.plan]
+    return [_span_to_data(t.target), t.function, t.parameter, t.default, [_op_to_data(op) for op in t.site], t.type_string, plan]
+
+
+def _threading_from_data(d: list | None) -> Threading | None:
+    if d is None:
+        return None
+    target, function, parameter, default, site, type_string, plan = d
+    return Threading(
+        _span_from_data(target), function, parameter, default, tuple(_op_from_data(op) for op in site), type_string,
+        None if plan is None else tuple(_op_from_data(op) for op in plan),
+    )
+
+
 def finding_to_data(f: Finding) -> list:
     fix = None
     if f.fix is not None:
-        fix = [f.fix.applicability.value, f.fix.message, [[e.content, *astuple(e.location), *astuple(e.end_location)] for e in f.fix.edits]]
+        edits = [[e.content, *astuple(e.location), *astuple(e.end_location), e.filename] for e in f.fix.edits]
+        fix = [f.fix.applicability.value, f.fix.message, edits, _threading_to_data(f.fix.threading)]
     return [f.code, f.message, f.filename, *astuple(f.location), *astuple(f.end_location), fix, f.noqa_row, list(f.notes), f.cell]
 
 
@@ -54,11 +92,12 @@ def finding_from_data(d: list) -> Finding:
     code, message, filename, r1, c1, r2, c2, fix, noqa_row, notes, cell = d
     parsed_fix = None
     if fix is not None:
-        grade, fix_message, edits = fix
+        grade, fix_message, edits, threading = fix
         parsed_fix = Fix(
             Applicability(grade),
             fix_message,
-            tuple(Edit(e[0], Location(e[1], e[2]), Location(e[3], e[4])) for e in edits),
+            tuple(Edit(e[0], Location(e[1], e[2]), Location(e[3], e[4]), e[5]) for e in edits),
+            _threading_from_data(threading),
         )
     return Finding(code, message, filename, Location(r1, c1), Location(r2, c2), parsed_fix, noqa_row, cell, notes=tuple(notes))
 
@@ -70,9 +109,23 @@ def facts_to_data(facts: project_index.FileFacts) -> dict:
 def facts_from_data(d: dict) -> project_index.FileFacts:
     return project_index.FileFacts(
         defaults=[project_index.CudaDefault(**{**x, "also": tuple(x["also"])}) for x in d["defaults"]],
-        type_sinks=[project_index.TypeSink(**x) for x in d["type_sinks"]],
+        type_sinks=[project_index.TypeSink(**{**x, "span": tuple(x["span"])}) for x in d["type_sinks"]],
         type_string_calls=[project_index.TypeStringCall(**x) for x in d["type_string_calls"]],
     )
+
+
+def _moved(f: Finding, display: str) -> Finding:
+    """A cached finding of the same content at another path (a copy, a rename)."""
+    if f.filename != display and f.fix is not None and f.fix.threading is not None:
+        old, t = f.filename, f.fix.threading
+
+        def move(span: Span) -> Span:
+            return Span(display, span.start, span.end) if span.filename == old else span
+
+        site = tuple(replace(op, span=move(op.span)) for op in t.site)
+        f.fix = replace(f.fix, threading=replace(t, target=move(t.target), site=site))
+    f.filename = display
+    return f
 
 
 class Cache:
@@ -124,10 +177,7 @@ class Cache:
         if any(index.digest(dep) != digest for dep, digest in deps.items()):
             return None
         self._entry(key)
-        found = [finding_from_data(d) for d in entry["findings"]]
-        for f in found:
-            f.filename = display  # the same content may sit at another path
-        return found
+        return [_moved(finding_from_data(d), display) for d in entry["findings"]]
 
     def store_findings(self, key: str, findings: list[Finding], deps: dict[str, str], checked: bool) -> None:
         entry = self._entry(key)

@@ -5,9 +5,10 @@ import stat
 
 import pytest
 
-from devlint import fixing
+from devlint.check import fix as fixing
+from devlint.check import write
 from devlint.findings import Applicability, Edit, Fix, Location
-from devlint.linter import fix_source
+from devlint.check.snippet import fix_text as fix_source
 from devlint.static.source import Source
 
 BODY = "import torch\n\n\ndef step(model, x, device):\n    y = model.cuda()(x.cuda())\n    torch.cuda.synchronize()\n    return torch.load('w.pth'), y\n"
@@ -130,7 +131,9 @@ def test_fix_summary_counts_fixed_and_remaining(run_devlint, tmp_path):
     _project(tmp_path, BODY.encode())
     code, out, _ = run_devlint("check", tmp_path, "--fix", "--no-cache")
     assert code == 1
-    assert "Fixed 3 findings." in out and "Found 1 finding in 1 file" in out
+    assert "Fixed 3 findings in 1 file: " in out and "Found 1 finding in 1 file" in out
+    fixed_line = next(line for line in out.splitlines() if line.startswith("Fixed"))
+    assert fixed_line.endswith("m.py.")  # the summary names the files a fix changed
     assert "1 more fixable with `--fix --unsafe-fixes`." in out
 
 
@@ -140,7 +143,7 @@ def test_unwritable_file_is_reported_not_lost(run_devlint, tmp_path, monkeypatch
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(fixing.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(write.tempfile, "mkstemp", refuse)
     code, out, err = run_devlint("check", tmp_path, "--fix", "--no-cache", "-j", "1")
     assert code == 1 and "not written" in err and path.read_text() == LEAKY
     assert "DL001" in out

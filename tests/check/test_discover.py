@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from devlint.config import Settings
-from devlint.discovery import discover, module_name
+from devlint.check.discover import discover, module_name
 
 LEAK = "import torch\ny = torch.load('w.pth')\n"
 

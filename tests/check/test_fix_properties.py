@@ -8,7 +8,7 @@ import hypothesmith
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devlint.linter import fix_source
+from devlint.check.snippet import fix_text as fix_source
 
 LEAKS = [
     "x = torch.zeros(3).cuda()",

@@ -6,11 +6,13 @@ import textwrap
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-from devlint import catalog, linter
-from devlint.cache import Cache, header_key
+ROOT = Path(__file__).resolve().parents[2]
+from devlint import catalog
+from devlint.check import lint as linter
+from devlint.check.cache import Cache, header_key
+from devlint.check.discover import discover
+from devlint.check.suppress import Suppression
 from devlint.config import Settings
-from devlint.discovery import discover
 
 ALL = frozenset(catalog.load())
 
@@ -18,7 +20,7 @@ ALL = frozenset(catalog.load())
 def _lint(paths, root, jobs=1, cache=None, enabled=ALL):
     settings = Settings(root=root)
     files, _ = discover(paths, settings)
-    return linter.lint(files, settings, enabled, jobs=jobs, cache=cache)
+    return linter.lint(files, Suppression(settings, enabled), jobs=jobs, cache=cache)
 
 
 def _keys(result):
@@ -99,7 +101,7 @@ def test_selection_change_does_not_reuse_results(tmp_path):
 def test_corrupt_cache_is_ignored(tmp_path):
     (tmp_path / "user.py").write_text("import torch\nx = torch.load('a')\n")
     _cached_lint(tmp_path)
-    (tmp_path / ".devlint_cache" / "results-v1.json").write_text("{not json")
+    (tmp_path / ".devlint_cache" / "results-v2.json").write_text("{not json")
     assert [f.code for f in _cached_lint(tmp_path).findings] == ["DL005"]
 
 
@@ -109,7 +111,7 @@ def test_cli_cache_no_cache_and_clean(run_devlint, tmp_path):
     run_devlint("check", tmp_path, "--no-cache")
     assert not (tmp_path / ".devlint_cache").exists()
     first = run_devlint("check", tmp_path, "--output-format", "json")
-    assert (tmp_path / ".devlint_cache" / "results-v1.json").is_file()
+    assert (tmp_path / ".devlint_cache" / "results-v2.json").is_file()
     assert run_devlint("check", tmp_path, "--output-format", "json")[1] == first[1]
     code, out, _ = run_devlint("clean", tmp_path)
     assert code == 0 and "Removed" in out and not (tmp_path / ".devlint_cache").exists()

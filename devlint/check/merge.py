@@ -283,6 +283,35 @@ def merge(findings: list[Finding], report: Report, checked: dict[str, str], read
     return Merged(merged, notes)
 
 
+def merge_into(findings: list[Finding], report: Report, files: list, suppression) -> list[Finding]:
+    """Join the report's leaks to the findings of the checked files; findings placed from
+    the report obey the same selection, per-file ignores and `# noqa` as static ones."""
+    import click
+
+    from devlint.static import analyze
+
+    checked = {os.path.realpath(f.path): f.display for f in files}
+    by_display = {f.display: f for f in files}
+    parsed_files: dict[str, tuple] = {}
+
+    def read(display):
+        if display not in parsed_files:
+            file = by_display[display]
+            parsed = None if file.path.suffix == ".ipynb" else analyze.parse(file.path.read_bytes(), display)
+            parsed_files[display] = (parsed.source, parsed.tree) if parsed and parsed.tree else (None, None)
+        return parsed_files[display]
+
+    merged = merge(findings, report, checked, read)
+    for note in merged.notes:
+        click.echo(f"devlint: {note}", err=True)
+    return [
+        f
+        for f in merged.findings
+        if not (f.runtime and f.runtime.get("runtime_only"))
+        or suppression.keeps_placed(f, by_display[f.filename], read(f.filename)[0].text)
+    ]
+
+
 def evidence_order(finding: Finding) -> tuple:
     """Confirmed leaks first, then findings not exercised, then those exercised without a leak."""
     runtime = finding.runtime

@@ -1,0 +1,137 @@
+"""`devlint check`, top down: settings, discover, read, index, check, suppress, thread, merge, fix, render.
+
+Each stage is a module of this package; this one only runs them in order and turns
+user errors (bad configuration, missing paths, unusable reports) into one line and
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import click
+
+from devlint import config as config_module
+from devlint.check import cache, discover, lint, thread
+from devlint.check.suppress import Suppression
+from devlint.output import render
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line asked for."""
+
+    paths: list[Path]
+    output_format: str = "text"
+    select: list[str] | None = None
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    fix: bool = False
+    unsafe_fixes: bool = False
+    diff: bool = False
+    force_exclude: bool = False
+    use_cache: bool = True
+    jobs: int | None = None
+    runtime_report: Path | None = None
+    config_file: Path | None = None
+    quiet: bool = False
+
+
+def _common_root(paths: list[Path]) -> Path:
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    dirs = [p if p.is_dir() else p.parent for p in absolute]
+    return Path(os.path.commonpath([str(d) for d in dirs])) if dirs else Path.cwd()
+
+
+def load_settings(paths: list[Path], config_file: Path | None) -> config_module.Settings:
+    if config_file is not None:
+        if not config_file.is_file():
+            raise config_module.ConfigError(f"config file not found: {config_file}")
+        return config_module.load(config_file, config_file.parent)
+    start = _common_root(paths)
+    return config_module.load(config_module.find_config(start), start)
+
+
+def _error(message: str) -> int:
+    click.echo(f"devlint: error: {message}", err=True)
+    return EXIT_ERROR
+
+
+def run(options: Options) -> int:
+    try:
+        settings = load_settings(options.paths, options.config_file)
+        enabled = settings.enabled(options.select, list(options.extend_select), list(options.ignore))
+    except config_module.ConfigError as exc:
+        return _error(str(exc))
+    files, missing = discover.discover(options.paths, settings, options.force_exclude)
+    if missing:
+        for message in missing:
+            click.echo(f"devlint: error: {message}", err=True)
+        return EXIT_ERROR
+    report = None
+    report_path = options.runtime_report if options.runtime_report is not None else settings.runtime_report
+    if report_path is not None:
+        from devlint.check import merge
+
+        try:
+            report = merge.load(report_path)
+        except merge.ReportError as exc:
+            if options.runtime_report is not None or report_path.exists():
+                return _error(str(exc))
+            # named in config but not produced yet (a report CI writes): check without it
+            click.echo(f"devlint: {exc} (`runtime-report` in {settings.config_path}): checking without it", err=True)
+
+    jobs = options.jobs or lint.default_jobs()
+    results_cache = cache.Cache(settings.root, cache.header_key(enabled), enabled=options.use_cache)
+    suppression = Suppression(settings, enabled)
+    result = lint.lint(files, suppression, jobs, results_cache)
+    findings = thread.plan(result.findings, result.works, result.index)
+    if report is not None:
+        from devlint.check import merge
+
+        findings = merge.merge_into(findings, report, files, suppression)
+
+    fixed, changed = 0, []
+    if options.fix or options.diff:
+        from devlint.check import fix
+
+        def reindex(python: dict[str, bytes]):
+            works = [w if w.file.display not in python else replace(w, data=python[w.file.display]) for w in result.works]
+            return lint.build_index(works, jobs, results_cache)
+
+        outcome = fix.fix_files(findings, result, suppression, options.unsafe_fixes, write=not options.diff, reindex=reindex)
+        if options.diff:
+            for patch in outcome.diffs:
+                click.echo(patch, nl=False)
+            n = len(outcome.diffs)
+            message = f"{outcome.fixed} fix{'es' * (outcome.fixed != 1)} in {n} file{'s' * (n != 1)} would be applied."
+            click.echo(message if n else "No fixes to apply.", err=True)
+            return EXIT_FINDINGS if outcome.diffs else EXIT_CLEAN
+        fixed, changed = outcome.fixed, sorted(outcome.contents)
+        if outcome.contents:
+            result = lint.lint_works(lint.replaced(result.works, outcome.contents), suppression, jobs, results_cache)
+            findings = thread.plan(result.findings, result.works, result.index) + outcome.unapplied_runtime
+            findings.sort(key=lambda f: f.sort_key)
+    if options.output_format in ("json", "sarif"):
+        from devlint.check.fix import materialize
+
+        findings = materialize(findings, result.works)
+    if report is not None:
+        from devlint.check.merge import evidence_order
+
+        findings.sort(key=evidence_order)
+    output = render(
+        options.output_format,
+        findings,
+        files=len(files),
+        unsafe_fixes=options.unsafe_fixes,
+        fixed=fixed,
+        changed=changed,
+        show_summary=not options.quiet,
+    )
+    click.echo(output, nl=False, color=None)
+    return EXIT_FINDINGS if findings else EXIT_CLEAN

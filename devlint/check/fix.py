@@ -1,0 +1,305 @@
+"""The fix stage of `devlint check --fix/--diff`: applying fixes without ever corrupting a file.
+
+Structural fixes first: the planned operations of every chosen Threading fix, united
+(findings that share a plan share its operations), are carried out by the libcst
+codemods on the files they touch. Then text edits, per file: per round, the
+applicable fixes are taken in order and any fix that overlaps one already taken waits
+for the next round (after a re-check), so nested or adjacent fixes compose instead of
+overriding each other. Every result is re-parsed; a fix whose result does not parse
+is dropped and reported. Files are written in units: the files one structural fix
+links are written all or none (write.py), each atomically, in its original encoding,
+BOM, newline style and permissions.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import warnings
+from dataclasses import dataclass, field, replace
+
+from devlint.check.write import WriteError, write_all
+from devlint.findings import Applicability, Finding, Fix, Operation
+from devlint.static import analyze
+from devlint.static.source import Source
+
+MAX_ROUNDS = 10
+
+
+def allowed(fix: Fix | None, unsafe: bool) -> bool:
+    """Is this fix applied by this run (`unsafe`: --unsafe-fixes)?"""
+    if fix is None or not fix.applicable:
+        return False
+    return fix.applicability is Applicability.SAFE or (unsafe and fix.applicability is Applicability.UNSAFE)
+
+
+def _span(source: Source, fix: Fix) -> list[tuple[int, int]]:
+    return sorted((source.offset(e.location), source.offset(e.end_location)) for e in fix.edits)
+
+
+def _overlaps(spans: list[tuple[int, int]], taken: list[tuple[int, int]]) -> bool:
+    for start, end in spans:
+        for t_start, t_end in taken:
+            if start < t_end and t_start < end:
+                return True
+            if start == end == t_start == t_end:  # two insertions at one point: order unknown
+                return True
+            if (start == end and t_start < start < t_end) or (t_start == t_end and start < t_start < end):
+                return True
+    return False
+
+
+def apply(source: Source, fixes: list[Fix]) -> tuple[str, list[Fix]]:
+    """Apply the non-overlapping fixes (first come first served); return text and fixes applied."""
+    taken: list[tuple[int, int]] = []
+    chosen: list[tuple[int, int, str]] = []
+    applied: list[Fix] = []
+    for fix in fixes:
+        spans = _span(source, fix)
+        if _overlaps(spans, taken):
+            continue
+        taken.extend(spans)
+        applied.append(fix)
+        for edit in fix.edits:
+            chosen.append((source.offset(edit.location), source.offset(edit.end_location), edit.content))
+    text = source.text
+    for start, end, content in sorted(chosen, reverse=True):
+        text = text[:start] + content + text[end:]
+    return text, applied
+
+
+def parses(text: str) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+@dataclass
+class FileFix:
+    original: Source
+    text: str
+    fixed: int = 0
+    dropped: list[str] = field(default_factory=list)
+    remaining: list[Finding] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.original.text
+
+
+def fix_source(source: Source, findings: list[Finding], recheck, unsafe: bool) -> FileFix:
+    """Fix `findings` in `source` round by round; `recheck(text)` returns the findings of a new text."""
+    result = FileFix(original=source, text=source.text, remaining=findings)
+    current = source
+    for _ in range(MAX_ROUNDS):
+        fixes = [f.fix for f in result.remaining if allowed(f.fix, unsafe) and f.fix.threading is None]
+        if not fixes:
+            break
+        text, applied = apply(current, fixes)
+        if not parses(text):
+            # Find the culprits one by one; keep the rest.
+            text, applied = current.text, []
+            for fix in fixes:
+                candidate, one = apply(Source(text=text, encoding=source.encoding, bom=source.bom), [fix])
+                if one and parses(candidate):
+                    text = candidate
+                    applied.extend(one)
+                elif one:
+                    result.dropped.append(f"fix dropped, the result would not parse: {fix.message}")
+            if not applied:
+                break
+        result.fixed += len(applied)
+        result.text = text
+        current = Source(text=text, encoding=source.encoding, bom=source.bom)
+        result.remaining = recheck(text)
+        if len(applied) == len(fixes) and not any(allowed(f.fix, unsafe) and f.fix.threading is None for f in result.remaining):
+            break
+    return result
+
+
+def diff(display: str, before: str, after: str) -> str:
+    name = display.lstrip("/")
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=f"a/{name}", tofile=f"b/{name}"
+        )
+    )
+
+
+
+
+# --- structural fixes ---------------------------------------------------------------
+
+
+def _rewrite(operations: list[Operation], texts: dict[str, str]) -> dict[str, str]:
+    """New texts of the files `operations` touch; raises CodemodError for any that fails."""
+    from devlint.codemod import CodemodError, rewrite
+
+    by_file: dict[str, list[Operation]] = {}
+    for op in operations:
+        by_file.setdefault(op.span.filename, []).append(op)
+    out = {}
+    for name, ops in sorted(by_file.items()):
+        if name not in texts:
+            raise CodemodError(f"{name} is not among the checked files")
+        new = rewrite(texts[name], ops, name)
+        if not parses(new):
+            raise CodemodError(f"{name}: the result would not parse")
+        out[name] = new
+    return out
+
+
+def materialize(findings: list[Finding], works: list) -> list[Finding]:
+    """Planned structural fixes with their edits (for the formats that carry edits: JSON,
+    SARIF, the editor); one that cannot be carried out becomes display-only. An edit names
+    its file where that is not the finding's own."""
+    from devlint.codemod import CodemodError, text_edits
+
+    texts: dict[str, str] = {}
+    rewritten: dict[tuple, dict[str, str] | str] = {}  # plan -> new texts, or why it failed
+    out = []
+    for finding in findings:
+        fix = finding.fix
+        if fix is None or fix.threading is None or fix.threading.plan is None:
+            out.append(finding)
+            continue
+        if not texts:
+            texts = {w.file.display: analyze.parse(w.data, w.file.display).source.text for w in works if w.data is not None}
+        plan = fix.threading.plan
+        if plan not in rewritten:
+            try:
+                rewritten[plan] = _rewrite(list(plan), texts)
+            except CodemodError as exc:
+                rewritten[plan] = str(exc)
+        new = rewritten[plan]
+        if isinstance(new, str):
+            made = Fix(Applicability.DISPLAY_ONLY, f"{fix.message} (not applicable: {new})")
+        else:
+            own = finding.filename
+            edits = [e for name in sorted(new) for e in text_edits(texts[name], new[name], None if name == own else name)]
+            made = replace(fix, edits=tuple(edits))
+        out.append(replace(finding, fix=made))
+    return out
+
+
+@dataclass
+class _Structural:
+    texts: dict[str, str] = field(default_factory=dict)  # new texts of the files changed
+    applied: int = 0  # findings whose structural fix was carried out
+    units: list[set[str]] = field(default_factory=list)  # files that must be written together
+    dropped: list[str] = field(default_factory=list)
+
+
+def _structural(findings: list[Finding], texts: dict[str, str]) -> _Structural:
+    """Carry out every chosen structural fix at once; if that fails, each alone, keeping
+    those that work."""
+    from devlint.codemod import CodemodError
+
+    result = _Structural()
+    plans: dict[tuple, list[Finding]] = {}
+    for f in findings:
+        plans.setdefault(f.fix.threading.plan, []).append(f)
+    good = list(plans)
+    try:
+        result.texts = _rewrite([op for plan in good for op in plan], texts) if good else {}
+    except CodemodError:
+        good = []
+        for plan, owners in plans.items():
+            try:
+                _rewrite(list(plan), texts)
+                good.append(plan)
+            except CodemodError as exc:
+                result.dropped.append(f"fix dropped: {exc}: {owners[0].fix.message}")
+        result.texts = _rewrite([op for plan in good for op in plan], texts) if good else {}
+    for plan in good:
+        result.applied += len(plans[plan])
+        result.units.append({op.span.filename for op in plan})
+    return result
+
+
+def _units(groups: list[set[str]]) -> list[set[str]]:
+    """Merge groups that share a file: their files are written together."""
+    merged: list[set[str]] = []
+    for group in groups:
+        joined = set(group)
+        for other in [m for m in merged if m & joined]:
+            joined |= other
+            merged.remove(other)
+        merged.append(joined)
+    return merged
+
+
+@dataclass
+class Outcome:
+    fixed: int = 0
+    diffs: list[str] = field(default_factory=list)  # with write=False
+    contents: dict[str, bytes] = field(default_factory=dict)  # new bytes of each file changed (and written, with write)
+    unapplied_runtime: list[Finding] = field(default_factory=list)  # runtime-placed findings still standing
+
+
+def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write: bool, reindex) -> Outcome:
+    """Fix every file with an applicable fix: write it (`write`) or collect its diff.
+    `linted` is the check stages' result (files read, project index, checks);
+    `reindex(python)` is the project index with some files' Python replaced."""
+    import click
+
+    outcome = Outcome()
+    chosen = [f for f in findings if allowed(f.fix, unsafe)]
+    runtime_placed = [f for f in findings if f.runtime and f.runtime.get("runtime_only")]
+    if not chosen:
+        outcome.unapplied_runtime = runtime_placed
+        return outcome
+    works = {w.file.display: w for w in linted.works}
+    sources = {name: analyze.parse(w.data, name).source for name, w in works.items() if w.data is not None}
+    structural = _structural([f for f in chosen if f.fix.threading is not None], {n: s.text for n, s in sources.items()})
+    for message in structural.dropped:
+        click.echo(f"devlint: {message}", err=True)
+    outcome.fixed += structural.applied
+    new_texts = dict(structural.texts)
+    index = linted.index
+    if new_texts:
+        index = reindex({n: sources[n].to_bytes(t) for n, t in new_texts.items()})
+
+    for name in sorted({f.filename for f in chosen if f.fix.threading is None} | set(new_texts)):
+        work, source = works[name], sources[name]
+        start = Source(new_texts.get(name, source.text), source.encoding, source.bom)
+
+        def recheck(text: str, _work=work, _source=source):
+            found = analyze.check(_source.to_bytes(text), _work.file.display, _work.file.module, suppression.enabled, index, linted.checks).findings
+            return suppression.per_file(found, _work.file)
+
+        # Runtime-placed findings are placed by line: valid for the text as it was read.
+        placed = [f for f in runtime_placed if f.filename == name] if work.notebook is None and name not in new_texts else []
+        result = fix_source(start, recheck(start.text) + placed, recheck, unsafe)
+        for message in result.dropped:
+            click.echo(f"devlint: {name}: {message}", err=True)
+        outcome.fixed += result.fixed
+        if result.text != source.text:
+            new_texts[name] = result.text
+    applied = {id(f) for f in chosen}
+    outcome.unapplied_runtime = [f for f in runtime_placed if f.filename not in new_texts or id(f) not in applied]
+
+    contents = {}
+    for name, text in new_texts.items():
+        notebook = works[name].notebook
+        contents[name] = notebook.with_python(text) if notebook else sources[name].to_bytes(text)
+    for unit in _units(structural.units + [{name} for name in contents]):
+        changes = {works[name].file.path: contents[name] for name in sorted(unit) if name in contents}
+        if not write:
+            for name in sorted(unit):
+                if name in contents:
+                    before = works[name].file.path.read_bytes().decode("utf-8", "replace")
+                    outcome.diffs.append(diff(name, before, contents[name].decode("utf-8", "replace")))
+            continue
+        try:
+            write_all(changes)
+        except WriteError as exc:
+            click.echo(f"devlint: not written ({', '.join(sorted(unit))}): {exc}", err=True)
+            for name in unit:
+                contents.pop(name, None)
+    outcome.contents = contents
+    return outcome

@@ -1,0 +1,184 @@
+"""The index and check stages of `devlint check`: project facts, then every file's findings.
+
+Two passes over the files. The first collects project facts (which definitions
+default `device` to CUDA, which helpers take type strings) from the few files that
+can hold them; the second checks every file against those facts. Work the cache
+already holds is skipped; the rest runs in worker processes when there is enough of
+it, with the same result as a serial run (output is sorted).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from devlint import catalog
+from devlint.check.cache import Cache
+from devlint.check.read import Work, from_bytes, read
+from devlint.check.suppress import Suppression
+from devlint.findings import Finding
+from devlint.static import analyze
+from devlint.static import index as project_index
+
+# Less source than this is checked in-process: starting workers would cost more.
+_PARALLEL_BYTES = 512 * 1024
+
+
+def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tuple[str, ...]:
+    """Substrings one of which any file with a possible finding contains (each rule lists
+    its own; DL012 adds the names of the callables the index knows)."""
+    words = set()
+    for code in enabled:
+        words.update(catalog.get(code).triggers)
+    if "DL012" in enabled:
+        words.update(index.callable_names())
+    return tuple(sorted(words))
+
+
+def _mentions(text: str, words: tuple[str, ...]) -> bool:
+    return any(word in text for word in words)
+
+
+# --- worker-side functions (module level so they pickle) ---------------------------
+
+_STATE: dict = {}
+
+
+def _init_worker(enabled, index, checks):
+    _STATE.update(enabled=enabled, index=index, checks=checks)
+
+
+def _facts_of(work: Work) -> project_index.FileFacts:
+    return analyze.facts(work.data, work.file.display, work.file.module)
+
+
+def _check(work: Work) -> tuple[list[Finding], dict[str, str]]:
+    """Findings of one file, and the index lookups they depended on."""
+    index = _STATE["index"]
+    index.start_recording()
+    result = analyze.check(work.data, work.file.display, work.file.module, _STATE["enabled"], index, _STATE["checks"])
+    return result.findings, index.recorded()
+
+
+def _parse_only(work: Work, enabled: frozenset[str]) -> list[Finding]:
+    """A file no rule could fire on is still parsed: one that does not parse is reported."""
+    parsed = analyze.parse(work.data, work.file.display)
+    return [parsed.error] if parsed.error and analyze.UNPARSABLE in enabled else []
+
+
+def _map(function, items: list[Work], jobs: int, initargs=()):
+    total = sum(len(w.data) for w in items)
+    if jobs <= 1 or len(items) < 2 or total < _PARALLEL_BYTES:
+        if initargs:
+            _init_worker(*initargs)
+        return [function(w) for w in items]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    context = multiprocessing.get_context(method)
+    chunk = max(1, len(items) // (jobs * 8))
+    initializer = _init_worker if initargs else None
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=initializer, initargs=initargs) as pool:
+        return list(pool.map(function, items, chunksize=chunk))
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.ProjectIndex:
+    """The project facts of every file that can hold one (from the cache where it can)."""
+    facts: list[project_index.FileFacts] = []
+    todo = []
+    for work in works:
+        if work.data is None or not project_index.worth_collecting(work.text):
+            continue
+        cached = cache.facts(work.key)
+        if cached is not None:
+            facts.append(cached)
+        else:
+            todo.append(work)
+    for work, found in zip(todo, _map(_facts_of, todo, jobs)):
+        cache.store_facts(work.key, found)
+        facts.append(found)
+    return project_index.ProjectIndex(facts)
+
+
+def needs_index(enabled: frozenset[str]) -> bool:
+    return bool(enabled & {"DL003", "DL012"})
+
+
+def check_files(
+    works: list[Work],
+    enabled: frozenset[str],
+    index: project_index.ProjectIndex,
+    checks: list,
+    jobs: int,
+    cache: Cache,
+) -> tuple[list[list[Finding]], int]:
+    """Each file's findings, as the user sees the file (notebook cells), and how many
+    files came from the cache."""
+    triggers = _triggers(enabled, index)
+    outcome: dict[int, list[Finding]] = {}
+    from_cache = 0
+    to_check, to_parse = [], []
+    for i, work in enumerate(works):
+        if work.error is not None:
+            outcome[i] = [work.error] if analyze.UNPARSABLE in enabled else []
+            continue
+        checked = _mentions(work.text, triggers)
+        cached = cache.findings(work.key, work.file.display, index, checked)
+        if cached is not None:
+            outcome[i] = cached
+            from_cache += 1
+        elif checked:
+            to_check.append(i)
+        else:
+            to_parse.append(i)
+    checked_works = [works[i] for i in to_check]
+    for i, (findings, deps) in zip(to_check, _map(_check, checked_works, jobs, initargs=(enabled, index, checks))):
+        outcome[i] = works[i].for_user(findings)
+        cache.store_findings(works[i].key, outcome[i], deps, checked=True)
+    for i in to_parse:  # cheap: no worker processes
+        outcome[i] = works[i].for_user(_parse_only(works[i], enabled))
+        cache.store_findings(works[i].key, outcome[i], {}, checked=False)
+    cache.save()
+    return [outcome[i] for i in range(len(works))], from_cache
+
+
+@dataclass
+class Result:
+    """What the check stages found, and what the fix stage needs to re-check."""
+
+    works: list[Work]
+    index: project_index.ProjectIndex
+    checks: list
+    findings: list[Finding] = field(default_factory=list)
+    from_cache: int = 0
+
+
+def lint(files: list, suppression: Suppression, jobs: int = 1, cache: Cache | None = None) -> Result:
+    """Read, index and check `files`; findings sorted, per-file ignores applied."""
+    return lint_works([read(f) for f in files], suppression, jobs, cache)
+
+
+def lint_works(works: list[Work], suppression: Suppression, jobs: int = 1, cache: Cache | None = None) -> Result:
+    from devlint.checks import all_checks
+
+    cache = cache or Cache.disabled()
+    enabled = suppression.enabled
+    index = build_index(works, jobs, cache) if needs_index(enabled) else project_index.ProjectIndex()
+    checks = all_checks()
+    per_file, from_cache = check_files(works, enabled, index, checks, jobs, cache)
+    findings = [f for work, found in zip(works, per_file) for f in suppression.per_file(found, work.file)]
+    findings.sort(key=lambda f: f.sort_key)
+    return Result(works, index, checks, findings, from_cache)
+
+
+def replaced(works: list[Work], contents: dict[str, bytes]) -> list[Work]:
+    """`works` with some files' content (as stored: a notebook's JSON) replaced."""
+    return [from_bytes(w.file, contents[w.file.display]) if w.file.display in contents else w for w in works]

@@ -1,0 +1,16 @@
+"""Structural fixes as libcst codemods: a device parameter added to functions, passed at
+their call sites in any file of the project.
+
+Analysis stays on `ast` (about 20x cheaper to parse); libcst parses only the files a
+chosen structural fix touches, and keeps what a text edit could not: multi-line
+signatures, decorators, `*args`, keyword-only and positional-only markers, trailing
+commas and comments. A rewrite is then expressed as text edits (edits.py), so every
+fix, structural or not, is shown, serialised and applied the same way.
+"""
+
+from __future__ import annotations
+
+from devlint.codemod.edits import text_edits
+from devlint.codemod.transform import CodemodError, rewrite
+
+__all__ = ["CodemodError", "rewrite", "text_edits"]

@@ -1,0 +1,240 @@
+"""Who calls a function: its call sites across the checked files, with the device each
+caller has in scope. Asked by the thread stage, one function at a time up a call chain.
+
+Only files that mention the function's name are parsed, each at most once. A call is
+matched when its callee resolves to the function: through imports (`f`, `mod.f`,
+`Class(...)` for `__init__`), or, for methods, through `self`/`cls` in the class
+itself, a local assigned `Class(...)`, or `self.attr` assigned `Class(...)`. Calls
+through anything else (a variable of unknown type, `super()`, a callback) are not
+matched: they keep today's behaviour, since the new parameter defaults to it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+from devlint.findings import Span
+from devlint.static import analyze, placement
+from devlint.static.context import FileContext
+from devlint.static.engine import Check, run
+from devlint.static.index import ProjectIndex, _matches, class_qualname
+from devlint.static.names import passes_unknown_args
+
+
+@dataclass(frozen=True)
+class Target:
+    """A function being given a device parameter."""
+
+    span: Span  # its `def` to the end of its name
+    qualname: str  # as the index names it: `mod.f`, `mod.Class.method`, `mod.Class` for __init__
+    method_of: str | None  # the class's qualified name, for methods (not __init__)
+    positional: tuple[str, ...] = ()  # parameters a caller can pass by position (self excluded)
+
+    @property
+    def called_as(self) -> str:
+        """The name its calls end in."""
+        return self.qualname.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class CallSite:
+    span: Span  # the callee expression of the call
+    where: str  # "path:line"
+    device: str | None  # a device expression in scope at the call
+    passes: frozenset[str]  # keywords it passes already
+    unknown_args: bool  # f(*args) or f(**kwargs)
+    caller: Target | None  # the enclosing function, when it can take a device parameter
+    why_not: str | None  # why the enclosing function cannot, when it cannot
+    type_string_of: str | None  # `x` when the call passes `x.type()` to the watched parameter
+
+
+@dataclass(frozen=True)
+class TypeSite:
+    """A `.type(param)` in a type-string helper, and the factory it could build on the device."""
+
+    where: str
+    factory: Span | None  # None: the tensor does not come from a factory taking `device=`
+
+
+class ProjectCalls:
+    def __init__(self, works: list, index: ProjectIndex):
+        self._works = [w for w in works if w.data is not None and w.notebook is None]
+        self._index = index
+        self._contexts: dict[str, FileContext | None] = {}
+
+    def context(self, display: str) -> FileContext | None:
+        if display not in self._contexts:
+            work = next((w for w in self._works if w.file.display == display), None)
+            ctx = None
+            if work is not None:
+                parsed = analyze.parse(work.data, display)
+                if parsed.tree is not None:
+                    ctx = analyze.make_context(parsed, display, work.file.module, frozenset({"callers"}), self._index)
+            self._contexts[display] = ctx
+        return self._contexts[display]
+
+    def target_at(self, span: Span, qualname: str) -> Target | None:
+        """The function defined at `span`, as a Target (None if the file changed)."""
+        ctx = self.context(span.filename)
+        if ctx is None:
+            return None
+        finder = _DefFinder(span)
+        _walk(ctx, finder)
+        if finder.scope is None:
+            return None
+        return _target(ctx, finder.scope, qualname)
+
+    def calls_to(self, target: Target, param: str | None = None) -> list[CallSite]:
+        """Every matched call of `target` in the checked files (`param`: the parameter whose
+        `x.type()` argument is of interest)."""
+        position = target.positional.index(param) if param in target.positional else None
+        found: list[CallSite] = []
+        name = target.called_as
+        called = re.compile(rf"\b{re.escape(name)}\s*\(")
+        for work in self._works:
+            if name not in work.text or not called.search(work.text):
+                continue
+            ctx = self.context(work.file.display)
+            if ctx is None:
+                continue
+            finder = _CallFinder(target, param, position, found)
+            _walk(ctx, finder)
+        found.sort(key=lambda c: c.span)
+        return found
+
+    def type_sites(self, target: Target, param: str) -> list[TypeSite]:
+        ctx = self.context(target.span.filename)
+        if ctx is None:
+            return []
+        finder = _TypeSiteFinder(target.span, param)
+        _walk(ctx, finder)
+        return finder.sites
+
+
+def _walk(ctx: FileContext, finder: Check) -> None:
+    ctx.scope, ctx.ancestors = ctx.module_scope, []
+    run(ctx, [finder])
+
+
+def _target(ctx: FileContext, function, qualname: str) -> Target:
+    in_class = function.enclosing_class is not None
+    method_of = qualname.rsplit(".", 1)[0] if in_class and function.node.name != "__init__" else None
+    args = function.node.args
+    positional = [a.arg for a in args.posonlyargs + args.args]
+    if in_class and positional[:1] in (["self"], ["cls"]):
+        positional = positional[1:]
+    return Target(ctx.def_span(function.node), qualname, method_of, tuple(positional))
+
+
+def _function_target(ctx: FileContext) -> tuple[Target | None, str | None]:
+    function = ctx.scope.function
+    why = ctx.threadable(function)
+    if why is not None:
+        return None, why
+    return _target(ctx, function, ctx.index.qualname_of(function)), None
+
+
+class _DefFinder(Check):
+    code = "callers"
+
+    def __init__(self, span: Span):
+        self.span = span
+        self.scope = None
+
+    def visit_FunctionDef(self, node, ctx: FileContext) -> None:
+        if ctx.def_span(node) == self.span:
+            self.scope = ctx.scope.child(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+
+class _CallFinder(Check):
+    code = "callers"
+
+    def __init__(self, target: Target, param: str | None, position: int | None, found: list[CallSite]):
+        self.target = target
+        self.param = param
+        self.position = position
+        self.found = found
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        func = node.func
+        last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if last != self.target.called_as or not self._resolves(node, ctx):
+            return
+        suggestion = ctx.suggest_device(node)
+        caller, why = _function_target(ctx)
+        self.found.append(
+            CallSite(
+                span=ctx.call_span(node),
+                where=f"{ctx.filename}:{node.lineno}",
+                device=suggestion.expr if suggestion else None,
+                passes=frozenset(kw.arg for kw in node.keywords if kw.arg),
+                unknown_args=passes_unknown_args(node),
+                caller=caller,
+                why_not=why,
+                type_string_of=self._type_string_of(node, ctx),
+            )
+        )
+
+    def _type_string_of(self, node: ast.Call, ctx: FileContext) -> str | None:
+        if self.param is None:
+            return None
+        from devlint.static.names import argument
+
+        given = argument(node, self.param, self.position)
+        receiver = placement.type_string_of(given) if given is not None else None
+        return ctx.text(receiver) if receiver is not None else None
+
+    def _resolves(self, node: ast.Call, ctx: FileContext) -> bool:
+        resolved = ctx.qualname(node.func)
+        if resolved is not None:
+            return _matches(resolved, self.target.qualname)
+        cls = self.target.method_of
+        func = node.func
+        if cls is None or not isinstance(func, ast.Attribute):
+            return False
+        owner = func.value
+        function = ctx.scope.function
+        if isinstance(owner, ast.Name) and function is not None and owner.id in ("self", "cls"):
+            enclosing = function.enclosing_class
+            return enclosing is not None and _matches(class_qualname(enclosing) or "", cls)
+        if isinstance(owner, ast.Name):
+            found = ctx.scope.lookup_values(owner.id)
+            values = found[1] if found else []
+            return bool(values) and all(self._builds(v, ctx) for v in values)
+        if isinstance(owner, ast.Attribute) and isinstance(owner.value, ast.Name) and owner.value.id == "self" and function:
+            enclosing = function.enclosing_class
+            values = [v for _, v in enclosing.self_attrs.get(owner.attr, [])] if enclosing else []
+            return bool(values) and all(self._builds(v, ctx) for v in values)
+        return False
+
+    def _builds(self, value: ast.expr, ctx: FileContext) -> bool:
+        """`Class(...)`, the class the method belongs to."""
+        return isinstance(value, ast.Call) and _matches(ctx.qualname(value.func) or "", self.target.method_of)
+
+
+class _TypeSiteFinder(Check):
+    code = "callers"
+
+    def __init__(self, span: Span, param: str):
+        self.span = span
+        self.param = param
+        self.sites: list[TypeSite] = []
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        function = ctx.scope.function
+        if function is None or ctx.def_span(function.node) != self.span:
+            return
+        func = node.func
+        if not (isinstance(func, ast.Attribute) and func.attr == "type" and len(node.args) == 1):
+            return
+        arg = node.args[0]
+        if not (isinstance(arg, ast.Name) and arg.id == self.param):
+            return
+        factory = placement.unplaced_factory(ctx, func.value)
+        if factory is None and placement.cpu_rooted(ctx, func.value) is None:
+            return  # not a fresh tensor: it keeps its device under .type()
+        self.sites.append(TypeSite(f"{ctx.filename}:{node.lineno}", ctx.call_span(factory) if factory is not None else None))

@@ -1,0 +1,101 @@
+"""benchmarks/real_code.py scores devlint against hand labels: run it on a tiny labelled repository."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "real_code.py"
+
+APP = textwrap.dedent(
+    """\
+    import torch
+
+
+    def build(device):
+        model = torch.nn.Sequential(
+            torch.nn.Linear(2, 2),
+        ).cuda()
+        weights = torch.load("weights.pt")
+        scratch = torch.zeros(2, device=device)
+        torch.cuda.synchronize()
+        return model, weights, scratch, make_helper()
+
+
+    def other():
+        return torch.ones(3).cuda()
+    """
+)
+
+# Line 7 is the `).cuda()` line of a statement that starts on line 5: matched by statement.
+LABELS = textwrap.dedent(
+    """\
+    path,line,label,class,why
+    app.py,7,leak,cuda-no-index,model moved with .cuda()
+    app.py,8,leak,load,GPU-saved weights loaded without map_location
+    app.py,9,ok,correct,zeros on the caller's device
+    app.py,10,ok,current-device-call,"labelled ok here, so a finding on it is a false positive"
+    app.py,11,leak,library-default,"make_helper defaults to cuda, which devlint cannot see"
+    """
+)
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True)
+
+
+def _corpus(tmp_path):
+    checkout = tmp_path / "checkouts" / "tiny"
+    (checkout / "tests").mkdir(parents=True)
+    (checkout / "app.py").write_text(APP)
+    (checkout / "tests" / "test_app.py").write_text("import torch\nx = torch.ones(1).cuda()\n")
+    (checkout / "setup.py").write_text("import torch\ntorch.ones(1).cuda()\n")
+    (checkout / "broken.py").write_text("def broken(:\n")
+    # The repository's own configuration must not change the result.
+    (checkout / "pyproject.toml").write_text('[tool.devlint]\nignore = ["DL"]\n')
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "someone__tiny.csv").write_text(LABELS)
+    (labels / "someone__other.csv").write_text(LABELS)
+    repos = tmp_path / "repos.txt"
+    repos.write_text("# corpus\nsomeone/tiny@0123456789abcdef\nsomeone/other@fedcba9876543210\n")
+    return tmp_path / "checkouts", labels, repos
+
+
+def test_counts_found_missed_and_false_positives(tmp_path):
+    checkouts, labels, repos = _corpus(tmp_path)
+    done = _run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "tiny", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    (tiny,) = report["repositories"]
+    assert (tiny["leaks"], tiny["found"], tiny["missed"]) == (3, 2, 1)
+    assert [m["line"] for m in tiny["misses"]] == [11]
+    # The synchronize() labelled ok, and the unlabelled .cuda() in other(); nothing from tests/ or setup.py.
+    assert (tiny["false_positives"], tiny["unlabelled"]) == (2, 1)
+    assert [s["label"]["line"] if s["label"] else None for s in tiny["false_positive_statements"]] == [10, None]
+    assert [f["path"] for f in tiny["unparsable"]] == ["broken.py"]
+    assert tiny["recall"] == 2 / 3 and tiny["precision"] == 2 / 4
+    assert report["overall"]["found"] == 2
+    # Not a git checkout of the listed commit: a warning, not a failure.
+    assert "labels are for 0123456789abcdef" in done.stderr
+
+
+def test_text_report_lists_misses_and_false_positives(tmp_path):
+    checkouts, labels, repos = _corpus(tmp_path)
+    done = _run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "someone/tiny")
+    assert done.returncode == 0, done.stderr
+    assert "tiny/app.py:11 library-default make_helper defaults to cuda" in done.stdout
+    assert "| unlabelled" in done.stdout
+    assert "tiny/app.py:10 DL006" in done.stdout
+
+
+def test_bad_arguments_exit_2_in_one_line(tmp_path):
+    checkouts, labels, repos = _corpus(tmp_path)
+    for args in (
+        [tmp_path / "nowhere"],
+        [checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "unknown"],
+    ):
+        done = _run(*args)
+        assert done.returncode == 2
+        assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1
