@@ -1,5 +1,6 @@
-"""Debounced work per key: a burst of keystrokes costs one check, and a document is never
-checked twice at once (an edit during a check asks for one more check after it)."""
+"""Debounced work per key: the first edit after a pause is checked at once, the edits that
+follow while it runs (a burst of keystrokes, a paste being formatted) are gathered into
+one more check `delay` after the last of them; a document is never checked twice at once."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ class Debouncer:
         self._tasks: set[asyncio.Task] = set()
 
     def poke(self, key: str, delay: float | None = None) -> None:
-        """Run the work for `key` once `delay` (default: the debounce delay) passed without another poke."""
+        """Run the work for `key`: now if it is idle, else once `delay` (default: the debounce
+        delay) passed without another poke."""
+        idle = key not in self._running and key not in self._timers
         self.cancel(key)
+        if delay is None and idle:
+            delay = 0.0
         loop = asyncio.get_running_loop()
         self._timers[key] = loop.call_later(self.delay if delay is None else delay, self._fire, key)
 

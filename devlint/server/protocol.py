@@ -121,10 +121,16 @@ class DevlintServer(LanguageServer):
         outcome = _Outcome(recheck=self._affected(reloaded, others))
         if not project.excluded(view.path):
             outcome.result = project.check(view.path, view.text, notebook=view.notebook is not None)
-            if project.set_text(view.path, view.text):
-                outcome.recheck |= self._affected([], {view.key: (view.path, outcome.result.deps), **others}, project)
         outcome.problems = self.projects.take_problems()
         return outcome
+
+    def _facts_job(self, view: View, deps: dict[str, str], others) -> set[str]:
+        """The document's project facts (once its diagnostics are out), and the open
+        documents, itself included, whose findings they change."""
+        project = self.projects.for_path(view.path)
+        if project.set_text(view.path, view.text):
+            return self._affected([], {view.key: (view.path, deps), **others}, project)
+        return set()
 
     async def run_job(self, job, *args):
         """A job on the checking thread; a crash is logged to the client, the session goes on."""
@@ -149,7 +155,9 @@ class DevlintServer(LanguageServer):
         recheck = set(outcome.recheck)
         if self.documents.get(key) is document and document.view is view:
             self.publish(document, view, outcome.result)
-        else:
+            if outcome.result is not None:
+                recheck |= await self.run_job(self._facts_job, view, outcome.result.deps, self._others(key)) or set()
+        if document.view is not view:
             recheck.discard(key)  # a check of its newer text is on its way
         for other in recheck:
             self.debouncer.poke(other, 0)
