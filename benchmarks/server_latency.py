@@ -8,7 +8,9 @@ one character, typing a comment at the end of a line) it measures the time until
 `publishDiagnostics` of that version arrives: debounce, check and transport included. Keystrokes are spaced out (--gap) so
 each is measured alone, as a pause in typing is.
 
-    python benchmarks/server_latency.py [--keystrokes 200] [--gap 0.15] [--debounce MS]
+    python benchmarks/server_latency.py [--keystrokes 200] [--gap 0.15] [--debounce MS] [--file PATH]
+
+--file times a real module instead (typing at the end of a `return` line in its middle).
 
 Needs the `server` extra (pygls). Prints the median and the 90th percentile.
 """
@@ -120,13 +122,14 @@ def main() -> None:
     parser.add_argument("--keystrokes", type=int, default=200)
     parser.add_argument("--gap", type=float, default=0.15, help="seconds between keystrokes")
     parser.add_argument("--debounce", type=float, default=None, help="the server's debounce in ms (default: its own)")
+    parser.add_argument("--file", type=Path, default=None, help="a real module to type into instead of the generated one")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "pyproject.toml").write_text("[tool.devlint]\n")
         path = root / "model.py"
-        text = module(args.lines)
+        text = args.file.read_text() if args.file else module(args.lines)
         path.write_text(text)
         uri = path.as_uri()
         client = Client([sys.executable, "-m", "devlint", "server"], cwd=root)
@@ -141,7 +144,7 @@ def main() -> None:
         findings = len(opened["params"]["diagnostics"])
 
         lines = text.split("\n")
-        row = next(i for i in range(len(lines) // 2, len(lines)) if lines[i].strip() == "return weights * 2")
+        row = next(i for i in range(len(lines) // 2, len(lines)) if lines[i].strip().startswith("return ") and not lines[i].endswith("\\"))
         column = len(lines[row])
         typed = ("  # scale the projection: " + "the weights are doubled before blending " * 10)[: args.keystrokes]
         latencies = []
@@ -160,7 +163,8 @@ def main() -> None:
 
     latencies.sort()
     p90 = latencies[int(0.9 * (len(latencies) - 1))]
-    print(f"file: {args.lines} lines, {findings} findings when opened (first diagnostics after {first * 1000:.0f} ms)")
+    name = args.file or "generated"
+    print(f"file: {name}, {text.count(chr(10))} lines, {findings} findings when opened (first diagnostics after {first * 1000:.0f} ms)")
     print(f"keystroke -> diagnostics, {len(latencies)} keystrokes: median {statistics.median(latencies):.1f} ms, p90 {p90:.1f} ms, max {latencies[-1]:.1f} ms")
 
 

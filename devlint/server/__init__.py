@@ -1,5 +1,5 @@
 """devlint in the editor: `devlint server`, a language server over stdio (pygls).
 
-Only `protocol` imports pygls; the rest (the check adapter, project state, notebook
-mapping) is plain Python, so the flake8 plugin shares it without the `server` extra.
+`checking` (the one adapter to devlint's check pipeline) and `project` are plain Python,
+without pygls, so the flake8 plugin shares them without the `server` extra.
 """

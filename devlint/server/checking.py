@@ -51,7 +51,7 @@ def load_settings(config_path: Path | None, root: Path) -> Settings:
     return config.load(config_path, root)
 
 
-def relative(path: Path, settings: Settings) -> str:
+def _relative(path: Path, settings: Settings) -> str:
     try:
         return path.relative_to(settings.root).as_posix()
     except ValueError:
@@ -59,7 +59,7 @@ def relative(path: Path, settings: Settings) -> str:
 
 
 def is_excluded(path: Path, settings: Settings) -> bool:
-    return settings.is_excluded(relative(path, settings))
+    return settings.is_excluded(_relative(path, settings))
 
 
 def project_files(settings: Settings) -> list[Path]:
@@ -70,10 +70,6 @@ def project_files(settings: Settings) -> list[Path]:
 
 def is_source(path: Path) -> bool:
     return path.suffix in SOURCE_SUFFIXES
-
-
-def is_notebook(path: Path) -> bool:
-    return path.suffix == ".ipynb"
 # --- project facts ---------------------------------------------------------------------
 
 

@@ -105,19 +105,27 @@ def _action(title, kind, edits, diagnostic, editor, preferred=False) -> types.Co
     )
 
 
-def in_range(doc: OpenDocument, uri: str, rng: types.Range) -> list[checking.Finding]:
-    return [f for f, f_uri, diagnostic in doc.placed if f_uri == uri and _overlaps(diagnostic.range, rng)]
+def _asked(doc: OpenDocument, uri: str, context: types.CodeActionContext, rng: types.Range):
+    """The findings the request is about: under `rng`, or among the diagnostics the client
+    sent along (Neovim sends the cursor's line's)."""
+    sent = {(d.code, d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character) for d in context.diagnostics}
+    for f, f_uri, diagnostic in doc.placed:
+        r = diagnostic.range
+        if f_uri == uri and (_overlaps(r, rng) or (diagnostic.code, r.start.line, r.start.character, r.end.line, r.end.character) in sent):
+            yield f, diagnostic
 
 
-def for_range(doc: OpenDocument, uri: str, rng: types.Range, only: list[str] | None, editor: Editor) -> list[types.CodeAction]:
-    """Quick fixes and noqa for the findings at `rng` of editor document `uri` (structural
-    fixes as planned in `doc.planned`)."""
-    if not _wanted(types.CodeActionKind.QuickFix, only):
+def in_range(doc: OpenDocument, uri: str, context: types.CodeActionContext, rng: types.Range) -> list[checking.Finding]:
+    return [f for f, _ in _asked(doc, uri, context, rng)]
+
+
+def for_range(doc: OpenDocument, uri: str, context: types.CodeActionContext, rng: types.Range, editor: Editor) -> list[types.CodeAction]:
+    """Quick fixes and noqa for the findings the request is about (structural fixes as
+    planned in `doc.planned`)."""
+    if not _wanted(types.CodeActionKind.QuickFix, context.only):
         return []
     view, actions, noqa = doc.checked, [], []
-    for f, f_uri, diagnostic in doc.placed:
-        if f_uri != uri or not _overlaps(diagnostic.range, rng):
-            continue
+    for f, diagnostic in _asked(doc, uri, context, rng):
         f = doc.planned.get(id(f), f)
         if checking.fix_allowed(f.fix, unsafe=True):
             edits = _text_edits(f.fix.edits, view, editor)

@@ -52,15 +52,6 @@ def to_diagnostic(f: checking.Finding, view: View, lines: dict[str, Lines]) -> t
     )
 
 
-def publishable(findings: list[checking.Finding], view: View, lines: dict[str, Lines]) -> dict[str, list[types.Diagnostic]]:
-    """Diagnostics per editor document (every document of the view, empty ones too)."""
-    out: dict[str, list[types.Diagnostic]] = {uri: [] for uri in view.texts}
-    for f in findings:
-        uri, diagnostic = to_diagnostic(f, view, lines)
-        out[uri].append(diagnostic)
-    return out
-
-
 def _after(a: types.Position, b: types.Position) -> bool:
     return (a.line, a.character) >= (b.line, b.character)
 

@@ -391,8 +391,8 @@ def create() -> DevlintServer:
             return None
         editor = ls.editor(document.result.base)
         only = params.context.only
-        await ls.planned(document, code_actions.in_range(document, params.text_document.uri, params.range))
-        actions = code_actions.for_range(document, params.text_document.uri, params.range, only, editor)
+        await ls.planned(document, code_actions.in_range(document, params.text_document.uri, params.context, params.range))
+        actions = code_actions.for_range(document, params.text_document.uri, params.context, params.range, editor)
         for action in code_actions.fix_all(document, only):
             if not ls.resolve_edits:
                 action.edit = await ls.fix_all_edit(document, action.data["unsafe"])

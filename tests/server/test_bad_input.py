@@ -1,7 +1,6 @@
 """Bad input never ends the session: a syntax error mid-edit, a crashing check, requests
 the server does not know; and the server leaves cleanly when told to or when stdin closes."""
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcMethodNotFound
 
-from .conftest import SERVER, edit, open_file, published, start
+from .conftest import SERVER, edit, open_file, published
 
 TEXT = (
     "import torch\n"

@@ -218,3 +218,16 @@ async def test_a_device_threaded_through_files_edits_each_file(tmp_path, run_dev
         await client.shutdown_session()
     assert texts == {doc: (fixed / "grids.py").read_text(), other: (fixed / "render.py").read_text()}
     assert texts[other] != RENDER
+
+
+@pytest.mark.asyncio
+async def test_fixes_for_the_diagnostics_the_client_sends_along(client, project):
+    """Neovim asks at the cursor (before the diagnostic on its line) and sends the line's diagnostics."""
+    path = project / "m.py"
+    path.write_text("import torch\n\n\ndef f(model, device):\n    model = model.cuda()\n")
+    doc = open_file(client, path)
+    (diagnostic,) = await published(client, doc, version=1)
+    cursor = types.Range(types.Position(4, 4), types.Position(4, 4))
+    ask = lambda sent: client.text_document_code_action_async(types.CodeActionParams(types.TextDocumentIdentifier(doc), cursor, types.CodeActionContext(sent)))
+    assert [a.title for a in _quick_fixes(await ask([diagnostic]), unsafe=False)] == ["devlint: Replace `.cuda()` with `.to(device)`"]
+    assert _quick_fixes(await ask([]) or [], unsafe=True) == []

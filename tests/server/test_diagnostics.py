@@ -200,3 +200,17 @@ async def test_runtime_report_in_config_shows_confirmed_and_runtime_only_finding
     assert "[confirmed at runtime: 2x on cuda:0]" in by_code["DL005"].message
     assert by_code["DL005"].severity == types.DiagnosticSeverity.Error
     assert "seen at runtime only" in by_code["DL012"].message
+
+
+async def test_a_burst_of_keystrokes_costs_few_checks_and_ends_on_the_last_text(client, project):
+    path = project / "loader.py"
+    path.write_text(LEAK)
+    doc = open_file(client, path)
+    await published(client, doc, version=1)
+    since = len(client.published)
+    for version in range(2, 32):  # 30 keystrokes sent without waiting, as fast typing arrives
+        edit(client, doc, version, (5, version - 2), (5, version - 2), "#")
+    assert _codes(await published(client, doc, since, version=31)) == ["DL005"]
+    await quiet(client)
+    publications = [p for p in client.published[since:] if p.uri == doc]
+    assert len(publications) < 10 and publications[-1].version == 31  # never a result for an older text last
