@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import from_fs_path, to_fs_path
 
 from devlint import __version__
@@ -39,11 +41,30 @@ class _Outcome:
     problems: list[str] = field(default_factory=list)  # shown to the user
 
 
+class _Answered(JsonRpcInvalidParams):
+    """A request whose params did not fit its method, already answered with InvalidParams."""
+
+
+class _Protocol(LanguageServerProtocol):
+    """pygls drops a request whose params do not fit its method without an answer (the
+    client would wait forever): answer it with the protocol's InvalidParams."""
+
+    def structure_message(self, data):
+        try:
+            return super().structure_message(data)
+        except JsonRpcInvalidParams as error:
+            if "id" in data and "method" in data:
+                self._send_response(data["id"], None, error.to_response_error())
+                raise _Answered() from error
+            raise
+
+
 class DevlintServer(LanguageServer):
     def __init__(self):
         super().__init__(
             "devlint",
             __version__,
+            protocol_cls=_Protocol,
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             notebook_document_sync=types.NotebookDocumentSyncOptions(
                 notebook_selector=[types.NotebookDocumentFilterWithNotebook(notebook="*", cells=[types.NotebookCellLanguage("python")])]
@@ -57,6 +78,13 @@ class DevlintServer(LanguageServer):
         self.noted: set[str] = set()
         self.shut_down = False
         self.exit_code = 0  # stays 0 when stdin closes
+
+    def report_server_error(self, error: Exception, source) -> None:
+        """Errors outside a request's answer (bad notifications, a handler that raised) go
+        to the client's log, not to a pop-up; a request's error is in its answer."""
+        if isinstance(error, _Answered):
+            return
+        self.window_log_message(types.LogMessageParams(types.MessageType.Error, f"devlint: {type(error).__name__}: {error}"))
 
     # --- documents ----------------------------------------------------------------------
 
@@ -417,6 +445,8 @@ def serve() -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="devlint server: %(message)s")  # stderr; stdout is the protocol
+    # pygls logs bad input with tracebacks; the client hears of it through answers and its log
+    logging.getLogger("pygls").setLevel(logging.CRITICAL)
     server = create()
     server.start_io()
     return server.exit_code

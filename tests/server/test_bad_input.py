@@ -122,6 +122,36 @@ def test_exit_ends_the_process_with_the_protocols_code(tmp_path, shutdown, code)
     assert b"Traceback" not in process.stderr.read()
 
 
+def _read(process) -> dict:
+    length = None
+    while True:
+        header = process.stdout.readline()
+        if header.lower().startswith(b"content-length:"):
+            length = int(header.split(b":")[1])
+        if header in (b"\r\n", b""):
+            break
+    return json.loads(process.stdout.read(length))
+
+
+def test_a_request_with_params_that_do_not_fit_gets_invalid_params(tmp_path):
+    process = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    _initialize(process, tmp_path)
+    process.stdin.write(_message({"jsonrpc": "2.0", "id": 2, "method": "textDocument/hover", "params": {"textDocument": {}}}))
+    process.stdin.write(_message({"jsonrpc": "2.0", "id": 3, "method": "shutdown"}))
+    process.stdin.flush()
+    answers = {}
+    while 3 not in answers:
+        message = _read(process)
+        assert message.get("method") != "window/showMessage", message  # no pop-up for it
+        if "id" in message:
+            answers[message["id"]] = message
+    assert answers[2]["error"]["code"] == -32602
+    process.stdin.write(_message({"jsonrpc": "2.0", "method": "exit"}))
+    process.stdin.flush()
+    assert process.wait(timeout=20) == 0
+    assert b"Traceback" not in process.stderr.read()
+
+
 def test_closing_stdin_ends_the_process(tmp_path):
     process = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     _initialize(process, tmp_path)
