@@ -18,6 +18,7 @@ Needs the `server` extra (pygls). Prints the median and the 90th percentile.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import queue
@@ -116,20 +117,18 @@ class Client:
                 return arrived, message
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=2000)
-    parser.add_argument("--keystrokes", type=int, default=200)
-    parser.add_argument("--gap", type=float, default=0.15, help="seconds between keystrokes")
-    parser.add_argument("--debounce", type=float, default=None, help="the server's debounce in ms (default: its own)")
-    parser.add_argument("--file", type=Path, default=None, help="a real module to type into instead of the generated one")
-    args = parser.parse_args()
+def torch_module() -> Path:
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("torch is not installed: it supplies the real module (or pass --file PATH)")
+    return Path(list(spec.submodule_search_locations)[0]) / "cuda" / "__init__.py"
 
+
+def measure(name: str, text: str, args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "pyproject.toml").write_text("[tool.devlint]\n")
         path = root / "model.py"
-        text = args.file.read_text() if args.file else module(args.lines)
         path.write_text(text)
         uri = path.as_uri()
         client = Client([sys.executable, "-m", "devlint", "server"], cwd=root)
@@ -163,9 +162,25 @@ def main() -> None:
 
     latencies.sort()
     p90 = latencies[int(0.9 * (len(latencies) - 1))]
-    name = args.file or "generated"
-    print(f"file: {name}, {text.count(chr(10))} lines, {findings} findings when opened (first diagnostics after {first * 1000:.0f} ms)")
-    print(f"keystroke -> diagnostics, {len(latencies)} keystrokes: median {statistics.median(latencies):.1f} ms, p90 {p90:.1f} ms, max {latencies[-1]:.1f} ms")
+    print(f"{name}: {text.count(chr(10))} lines, {findings} findings when opened (first diagnostics after {first * 1000:.0f} ms)")
+    print(f"  keystroke -> diagnostics, {len(latencies)} keystrokes: median {statistics.median(latencies):.1f} ms, p90 {p90:.1f} ms, max {latencies[-1]:.1f} ms")
+    print(f"  load average after: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keystrokes", type=int, default=200)
+    parser.add_argument("--gap", type=float, default=0.15, help="seconds between keystrokes")
+    parser.add_argument("--debounce", type=float, default=None, help="the server's debounce in ms (default: its own)")
+    parser.add_argument("--file", type=Path, default=None, help="time this module only")
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    if args.file:
+        measure(str(args.file), args.file.read_text(), args)
+        return
+    real = torch_module()
+    measure(f"real ({real})", real.read_text(), args)
+    measure("dense (generated)", module(2000), args)
 
 
 if __name__ == "__main__":
