@@ -23,11 +23,29 @@ from devlint.findings import Applicability
 DOCS_URL = "https://github.com/devlint/devlint/blob/main/docs/rules/{code}.md"
 
 
+SINGLE = "example.py"  # the module name of a one-module example
+
+
 @dataclass(frozen=True)
 class Example:
-    bad: str
-    good: str | None = None
+    """Leaking code and its fixed form, by module: one module, or several when the fix
+    threads a device across modules (`[examples.bad]` / `[examples.good]` tables)."""
+
+    bad: dict[str, str]
+    good: dict[str, str] | None = None
     title: str = ""
+
+    def as_data(self, modules: dict[str, str] | None) -> str | dict[str, str] | None:
+        """A one-module example as its text; several modules by name."""
+        if modules is None or set(modules) != {SINGLE}:
+            return modules
+        return modules[SINGLE]
+
+
+def _modules(value) -> dict[str, str] | None:
+    if value is None:
+        return None
+    return {SINGLE: value} if isinstance(value, str) else dict(value)
 
 
 @dataclass(frozen=True)
@@ -82,7 +100,7 @@ def _load_rule(path: Path) -> Rule:
             fix_applicability=Applicability(grade) if grade and grade != "none" else None,
             fix_summary=fix.get("summary", "").strip(),
             examples=tuple(
-                Example(bad=e["bad"], good=e.get("good"), title=e.get("title", ""))
+                Example(bad=_modules(e["bad"]), good=_modules(e.get("good")), title=e.get("title", ""))
                 for e in data.get("examples", [])
             ),
             valid=tuple(v["code"] for v in data.get("valid", [])),

@@ -7,6 +7,7 @@ error. No traceback reaches the user: unexpected errors are reported in one line
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ def cli() -> None:
 @click.option("--force-exclude", is_flag=True, help="Apply `exclude` to files named on the command line too (for pre-commit).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write .devlint_cache/.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
-@click.option("--runtime-report", type=click.Path(path_type=Path), default=None, help="Merge a `devlint run` / pytest-plugin report.")
+@click.option("--runtime-report", type=click.Path(path_type=Path), multiple=True, help="Merge a `devlint run` / pytest-plugin report (repeatable: the reports of several nodes are joined).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Use this pyproject.toml instead of searching for one.")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
 def check(paths, output_format, select, extend_select, ignore, fix, unsafe_fixes, diff, exit_zero, force_exclude, no_cache, jobs, runtime_report, config_file, quiet):
@@ -68,7 +69,7 @@ def check(paths, output_format, select, extend_select, ignore, fix, unsafe_fixes
             force_exclude=force_exclude,
             use_cache=not no_cache,
             jobs=jobs,
-            runtime_report=runtime_report,
+            runtime_report=tuple(runtime_report),
             config_file=config_file,
             quiet=quiet,
         )
@@ -117,13 +118,15 @@ def clean(paths):
 @click.option("--device", "devices", multiple=True, metavar="DEV", help="A GPU the program may use: cuda:N, N, auto (cuda:$LOCAL_RANK, else the one visible GPU) or cpu (none). Repeatable. Default: $DEVLINT_DEVICE, else auto.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the JSON report here (also when the program fails).")
 @click.option("--strict", is_flag=True, envvar="DEVLINT_STRICT", help="Raise DeviceLeakError at the first leaking call, before it runs.")
+@click.option("--no-children", is_flag=True, help="Trace only this process, not the Python processes it starts (subprocesses, multiprocessing, DataLoader workers, torchrun ranks).")
 @click.option("-m", "as_module", is_flag=True, help="Run TARGET as a module, like `python -m`.")
 @click.argument("target", metavar="(SCRIPT | -m MODULE)")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run_command(devices, report_path, strict, as_module, target, args):
+def run_command(devices, report_path, strict, no_children, as_module, target, args):
     """Run a Python program under the runtime tracer and report every call that lands on
-    a GPU it was not meant to use. Exit: the program's own code if it failed, else 1 when
-    something leaked, else 0."""
+    a GPU it was not meant to use, in it and in every Python process it starts (one report
+    for the job, torchrun ranks included). Exit: the program's own code if it failed, else
+    1 when something leaked, else 0."""
     try:
         from devlint.runtime import run
         from devlint.runtime.devices import DeviceError
@@ -132,10 +135,43 @@ def run_command(devices, report_path, strict, as_module, target, args):
             raise
         _fail("`devlint run` needs PyTorch: install torch for your platform (or `pip install devlint[runtime]`)")
     try:
-        code = run.main(target, list(args), module=as_module, devices=devices, report_path=report_path, strict=strict)
+        options = {"device": list(devices) or None, "strict": strict}  # Tracer(**options), here and in every child
+        code = run.main(target, list(args), module=as_module, report_path=report_path, children=not no_children, options=options)
     except DeviceError as exc:
         _fail(str(exc))
     sys.exit(code)
+
+
+@cli.group("report")
+def report_group():
+    """Work with runtime reports."""
+
+
+@report_group.command("merge")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the joined report here (default: stdout).")
+def report_merge_command(sources, output):
+    """Join the reports of several nodes (or the process logs left in a job directory)
+    into one report for the job; its summary goes to stderr."""
+    from devlint.check import merge
+
+    try:
+        joined = merge.join_reports(list(sources))
+    except merge.ReportError as exc:
+        _fail(str(exc))
+    text = json.dumps(joined, indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        from devlint.runtime import report as report_file
+
+        try:
+            report_file.write(joined, output)
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc}")
+    from devlint.runtime import summary
+
+    click.echo(summary.render(joined), err=True, nl=False)
 
 
 @cli.command("server")

@@ -29,7 +29,7 @@ def rule_to_json(rule: Rule) -> dict:
         "versions": rule.versions,
         "scope": rule.scope,
         "fix": {"applicability": rule.fix_applicability.value if rule.fix_applicability else None, "summary": rule.fix_summary},
-        "examples": [{"title": e.title, "bad": e.bad, "good": e.good} for e in rule.examples],
+        "examples": [{"title": e.title, "bad": e.as_data(e.bad), "good": e.as_data(e.good)} for e in rule.examples],
         "url": rule.url,
     }
 
@@ -50,10 +50,21 @@ def markdown(rule: Rule) -> str:
         out += ["## PyTorch versions", "", rule.versions, ""]
     out += ["## Fix", "", f"Applicability: {_fix_line(rule)}.", "", rule.fix_summary, ""]
     for example in rule.examples:
-        out += [f"## Example: {example.title}" if example.title else "## Example", "", "Leaks:", "", "```python", example.bad.strip("\n"), "```", ""]
+        out += [f"## Example: {example.title}" if example.title else "## Example", "", "Leaks:", ""]
+        out += _code_blocks(example.bad)
         if example.good:
-            out += ["Instead:", "", "```python", example.good.strip("\n"), "```", ""]
+            out += ["Instead:", ""] + _code_blocks(example.good)
     return "\n".join(out)
+
+
+def _code_blocks(modules: dict[str, str]) -> list[str]:
+    """One block per module, named when there are several."""
+    out = []
+    for name, text in modules.items():
+        if len(modules) > 1:
+            out += [f"`{name}`:", ""]
+        out += ["```python", text.strip("\n"), "```", ""]
+    return out
 
 
 def page(rule: Rule, fmt: str = "text") -> str:

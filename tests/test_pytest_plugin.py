@@ -3,7 +3,11 @@ report section, summary, warn mode, xdist, and staying out of the way when not a
 
 import importlib.metadata
 import json
+import os
+import signal
+import socket
 import textwrap
+import time
 
 import pytest
 
@@ -179,16 +183,27 @@ def test_report_file_feeds_devlint_check(suite, run_devlint):
     data = json.loads(report.read_text())
     assert data["version"] == 1 and data["allowed"] == ["cuda:1"]
     assert [(l["code"], l["line"]) for l in data["leaks"]] == [("DL002", LEAK_LINE)]
+    assert data["leaks"][0]["processes"] == [{"pid": os.getpid(), "rank": None, "local_rank": None, "host": socket.gethostname(), "count": 1, "bytes": 0}]
     code, out, err = run_devlint("check", suite.path / "test_suite.py", "--runtime-report", report, "--output-format", "json", "--no-cache")
     findings = json.loads(out)
     assert any(f["code"] == "DL002" and f["location"]["row"] == LEAK_LINE and f["runtime"]["count"] == 1 for f in findings)
 
 
-def test_xdist_workers_check_their_tests_and_the_summary_combines(suite):
+def test_xdist_workers_check_their_tests_and_their_children_and_the_summary_combines(suite):
+    """Each worker is a process with its own tests, and follows their children itself."""
     pytest.importorskip("xdist")
-    result = run(suite, "--devlint-device", "cuda:1", "-n", "2")
-    result.assert_outcomes(passed=4, failed=1)
-    assert "1 leak site" in result.stdout.str()
+    suite.makepyfile(test_kids=KIDS)
+    report = suite.path / "leaks.json"
+    result = run(suite, "--devlint-device", "cuda:1", "-n", "2", "-k", "test_suite or fork_child or clean_child", "--devlint-report", str(report))
+    result.assert_outcomes(passed=5, failed=2)
+    assert "2 leak sites" in result.stdout.str()
+    data = json.loads(report.read_text())
+    [child] = next(leak for leak in data["leaks"] if leak["line"] == CHILD_LEAK)["processes"]
+    traced = {p["pid"]: p for p in data["processes"]}
+    workers = {pid for pid, p in traced.items() if p["parent"] is None}
+    assert len(workers) == 2 and os.getpid() not in workers
+    assert traced[child["pid"]]["parent"] in workers
+    assert f"(1 test: test_kids.py::test_fork_child; child process {child['pid']})" in result.stdout.str()
 
 
 def test_bad_marker_is_a_usage_error(pytester, monkeypatch):
@@ -204,3 +219,241 @@ def test_bad_marker_is_a_usage_error(pytester, monkeypatch):
     )
     result = run(pytester, "--devlint-device", "cuda:1")
     assert result.ret != 0 and "takes device= and allow=" in result.stdout.str() + result.stderr.str()
+
+
+# --- the processes tests start ------------------------------------------------------------
+
+KIDS = textwrap.dedent(
+    """
+    import multiprocessing as mp
+    import subprocess
+    import sys
+
+    import pytest
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
+
+    def attempt(make):
+        try:
+            make()
+        except (RuntimeError, AssertionError):
+            pass
+
+
+    def leak():
+        attempt(lambda: torch.ones(1).cuda())
+
+
+    def start(method, target=leak):
+        child = mp.get_context(method).Process(target=target)
+        child.start()
+        child.join()
+
+
+    class Touching(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            attempt(lambda: torch.zeros(1, device="cuda"))
+            return index
+
+
+    def test_spawn_child():
+        start("spawn")
+
+
+    def test_fork_child():
+        start("fork")
+
+
+    def test_subprocess_child():
+        subprocess.run([sys.executable, "-c", "import torch\\ntry:\\n    torch.empty(1, device='cuda:0')\\nexcept Exception:\\n    pass"], check=True)
+
+
+    def test_dataloader_workers():
+        assert sorted(int(x) for x in DataLoader(Touching(), num_workers=2, multiprocessing_context="fork")) == [0, 1, 2, 3]
+
+
+    def test_clean_child():
+        start("fork", target=lambda: torch.zeros(1))
+
+
+    @pytest.mark.devlint(device="cuda:0")
+    def test_marker_devices_reach_the_child():
+        start("fork")
+
+
+    @pytest.mark.devlint(allow=["DL001"])
+    def test_marker_allow_reaches_the_child():
+        start("fork")
+
+
+    @pytest.mark.devlint_off
+    def test_off_child():
+        start("fork")
+    """
+).lstrip()
+CHILD_LEAK = KIDS.splitlines().index("    attempt(lambda: torch.ones(1).cuda())") + 1
+WORKER_LEAK = KIDS.splitlines().index('        attempt(lambda: torch.zeros(1, device="cuda"))') + 1
+
+
+@pytest.fixture
+def kids(pytester, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("DEVLINT_DEVICE", raising=False)
+    monkeypatch.delenv("DEVLINT_JOB", raising=False)
+    pytester.makepyfile(test_kids=KIDS)
+    return pytester
+
+
+def test_a_leak_in_a_child_process_fails_the_test_that_started_it(kids):
+    report = kids.path / "leaks.json"
+    result = run(kids, "--devlint-device", "cuda:1", "--devlint-report", str(report))
+    result.assert_outcomes(failed=4, passed=4)
+    out = result.stdout.str()
+    failed = sorted(line.split("::")[1].split(" ")[0] for line in out.splitlines() if line.startswith("FAILED"))
+    assert failed == ["test_dataloader_workers", "test_fork_child", "test_spawn_child", "test_subprocess_child"]
+    data = json.loads(report.read_text())
+    leaks = {(leak["code"], leak["line"]): leak for leak in data["leaks"]}
+    assert sorted(leaks) == [("DL001", CHILD_LEAK), ("DL002", WORKER_LEAK), ("DL008", 3)]
+    path = kids.path / "test_kids.py"
+    spawned, forked = (p["pid"] for p in leaks["DL001", CHILD_LEAK]["processes"])
+    for pid in (spawned, forked):  # the failure names the site and the child
+        assert f"DL001 {path}:{CHILD_LEAK} (in leak.<locals>.<lambda>) on cuda:0: 1 call, 0 B, in child process {pid}" in out
+    workers = leaks["DL002", WORKER_LEAK]["processes"]
+    assert [p["count"] for p in workers] == [2, 2] and leaks["DL002", WORKER_LEAK]["count"] == 4  # two workers, two items each
+    pids = ", ".join(str(p["pid"]) for p in workers)
+    assert f"DL002 {path}:{WORKER_LEAK} (in Touching.__getitem__.<locals>.<lambda>) on cuda:0: 4 calls, 0 B, in child processes {pids}" in out
+    [subprocess_child] = leaks["DL008", 3]["processes"]
+    assert leaks["DL008", 3]["filename"] == "<string>"
+    assert f"DL008 <string>:3 (in <module>) on cuda:0: 1 call, 0 B, in child process {subprocess_child['pid']}" in out
+    # the summary: each site once, with its tests and the children that leaked there
+    assert f"DL001 {path}:{CHILD_LEAK} on cuda:0: 2 calls, 0 B (2 tests: test_kids.py::test_spawn_child ...; child processes {spawned}, {forked})" in out
+    # the report: each leak's processes are children of this pytest process, with no rank
+    traced = {p["pid"]: p for p in data["processes"]}
+    for leak in data["leaks"]:
+        for process in leak["processes"]:
+            assert traced[process["pid"]]["parent"] == os.getpid() and process["rank"] is None and traced[process["pid"]]["finished"]
+    assert traced[os.getpid()]["parent"] is None
+    assert "DEVLINT_JOB" not in os.environ  # the environment is the test's own again
+
+
+LINGERING = textwrap.dedent(
+    """
+    import multiprocessing as mp
+    import os
+    import signal
+    import time
+
+    import pytest
+    import torch
+
+    fork = mp.get_context("fork")
+
+
+    def attempt(make):
+        try:
+            make()
+        except (RuntimeError, AssertionError):
+            pass
+
+
+    def leak_then_die():
+        attempt(lambda: torch.zeros(1, device="cuda"))
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+    def leak_then_hang(ready):
+        attempt(lambda: torch.ones(1).cuda())
+        ready.set()
+        time.sleep(120)
+
+
+    def test_killed_child():
+        child = fork.Process(target=leak_then_die)
+        child.start()
+        child.join()
+
+
+    def test_hanging_child():
+        ready = fork.Event()
+        child = fork.Process(target=leak_then_hang, args=(ready,), daemon=True)
+        child.start()
+        assert ready.wait(60)
+        print("HANGING-PID", child.pid)
+
+
+    def wait_then_leak(go):
+        go.wait(60)
+        attempt(lambda: torch.empty(1, device="cuda:0"))
+
+
+    @pytest.fixture(scope="module")
+    def server():
+        go = fork.Event()
+        child = fork.Process(target=wait_then_leak, args=(go,))
+        child.start()
+        yield go
+        child.join(60)
+
+
+    def test_starts_the_server(server):
+        pass
+
+
+    def test_uses_the_server(server):
+        server.set()
+    """
+).lstrip()
+
+
+@pytest.fixture
+def lingering(pytester, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("DEVLINT_DEVICE", raising=False)
+    monkeypatch.setenv("DEVLINT_JOB_WAIT", "1")
+    pytester.makepyfile(test_lingering=LINGERING)
+    return pytester
+
+
+def test_a_killed_or_hanging_child_never_hangs_the_session(lingering):
+    report = lingering.path / "leaks.json"
+    started = time.monotonic()
+    result = run(lingering, "--devlint-device", "cuda:1", "--devlint-report", str(report), "-k", "child")
+    hanging = int(next(line for line in result.stdout.lines if line.startswith("HANGING-PID")).split()[-1])
+    try:
+        assert time.monotonic() - started < 60
+        result.assert_outcomes(failed=2)
+        data = json.loads(report.read_text())
+        killed = next(p for p in data["processes"] if not p["finished"] and p["pid"] != hanging)
+        assert {leak["processes"][0]["pid"] for leak in data["leaks"]} == {killed["pid"], hanging}
+        out = result.stdout.str()
+        assert f"test_lingering.py::test_killed_child: process {killed['pid']} ended without finishing (killed or crashed)" in out
+        assert f"test_lingering.py::test_hanging_child: process {hanging} was still running after 1 s" in out
+    finally:
+        os.kill(hanging, signal.SIGKILL)
+
+
+def test_a_leak_after_its_test_ended_fails_the_session(lingering):
+    result = run(lingering, "--devlint-device", "cuda:1", "-k", "server")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    assert "(1 test: test_lingering.py::test_starts_the_server, after it ended; child process " in out
+    assert "no test is left to fail, so the session fails" in out
+    result = run(lingering, "--devlint-device", "cuda:1", "-k", "server", "--devlint-mode", "warn")
+    assert result.ret == pytest.ExitCode.OK and "after it ended" in result.stdout.str()
+
+
+def test_children_can_be_left_unchecked(kids):
+    for options, ini in (((), ""), (("--devlint-no-children",), ""), ((), "[pytest]\ndevlint_children = false\n")):
+        if ini:
+            kids.makeini(ini)
+        result = run(kids, "--devlint-device", "cuda:1", "-k", "fork_child", *options)
+        if not options and not ini:
+            result.assert_outcomes(failed=1)
+        else:
+            result.assert_outcomes(passed=1)
+            assert "the processes tests start are not checked" in result.stdout.str()

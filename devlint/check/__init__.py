@@ -36,7 +36,7 @@ class Options:
     force_exclude: bool = False
     use_cache: bool = True
     jobs: int | None = None
-    runtime_report: Path | None = None
+    runtime_report: tuple[Path, ...] = ()  # several: the reports of the nodes of one job
     config_file: Path | None = None
     quiet: bool = False
 
@@ -73,14 +73,14 @@ def run(options: Options) -> int:
             click.echo(f"devlint: error: {message}", err=True)
         return EXIT_ERROR
     report = None
-    report_path = options.runtime_report if options.runtime_report is not None else settings.runtime_report
-    if report_path is not None:
+    reports = list(options.runtime_report) or ([settings.runtime_report] if settings.runtime_report else [])
+    if reports:
         from devlint.check import merge
 
         try:
-            report = merge.load(report_path)
+            report = merge.load_all(reports)
         except merge.ReportError as exc:
-            if options.runtime_report is not None or report_path.exists():
+            if options.runtime_report or settings.runtime_report.exists():
                 return _error(str(exc))
             # named in config but not produced yet (a report CI writes): check without it
             click.echo(f"devlint: {exc} (`runtime-report` in {settings.config_path}): checking without it", err=True)
@@ -105,12 +105,14 @@ def run(options: Options) -> int:
 
         outcome = fix.fix_files(findings, result, suppression, options.unsafe_fixes, write=not options.diff, reindex=reindex)
         if options.diff:
-            for patch in outcome.diffs:
-                click.echo(patch, nl=False)
-            n = len(outcome.diffs)
+            paths = {w.file.display: w.file.path for w in result.works}
+            for name, new in sorted(outcome.contents.items()):
+                before = paths[name].read_bytes().decode("utf-8", "replace")
+                click.echo(fix.diff(name, before, new.decode("utf-8", "replace")), nl=False)
+            n = len(outcome.contents)
             message = f"{outcome.fixed} fix{'es' * (outcome.fixed != 1)} in {n} file{'s' * (n != 1)} would be applied."
             click.echo(message if n else "No fixes to apply.", err=True)
-            return EXIT_FINDINGS if outcome.diffs else EXIT_CLEAN
+            return EXIT_FINDINGS if n else EXIT_CLEAN
         fixed, changed = outcome.fixed, sorted(outcome.contents)
         if outcome.contents:
             result = lint.lint_works(lint.replaced(result.works, outcome.contents), suppression, jobs, results_cache)

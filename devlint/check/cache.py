@@ -111,6 +111,8 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
         defaults=[project_index.CudaDefault(**{**x, "also": tuple(x["also"])}) for x in d["defaults"]],
         type_sinks=[project_index.TypeSink(**{**x, "span": tuple(x["span"])}) for x in d["type_sinks"]],
         type_string_calls=[project_index.TypeStringCall(**x) for x in d["type_string_calls"]],
+        kernels=[project_index.Kernel(**x) for x in d.get("kernels", [])],
+        maskers=list(d.get("maskers", [])),
     )
 
 

@@ -236,15 +236,15 @@ def _units(groups: list[set[str]]) -> list[set[str]]:
 @dataclass
 class Outcome:
     fixed: int = 0
-    diffs: list[str] = field(default_factory=list)  # with write=False
-    contents: dict[str, bytes] = field(default_factory=dict)  # new bytes of each file changed (and written, with write)
+    contents: dict[str, bytes] = field(default_factory=dict)  # new bytes (as stored) of each file changed
     unapplied_runtime: list[Finding] = field(default_factory=list)  # runtime-placed findings still standing
 
 
 def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write: bool, reindex) -> Outcome:
-    """Fix every file with an applicable fix: write it (`write`) or collect its diff.
-    `linted` is the check stages' result (files read, project index, checks);
-    `reindex(python)` is the project index with some files' Python replaced."""
+    """Fix every file with an applicable fix; with `write`, write them (the files of one
+    structural fix all or none), else only say what they would become. `linted` is the
+    check stages' result (files read, project index, checks); `reindex(python)` is the
+    project index with some files' Python replaced."""
     import click
 
     outcome = Outcome()
@@ -283,23 +283,16 @@ def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write:
     applied = {id(f) for f in chosen}
     outcome.unapplied_runtime = [f for f in runtime_placed if f.filename not in new_texts or id(f) not in applied]
 
-    contents = {}
     for name, text in new_texts.items():
         notebook = works[name].notebook
-        contents[name] = notebook.with_python(text) if notebook else sources[name].to_bytes(text)
-    for unit in _units(structural.units + [{name} for name in contents]):
-        changes = {works[name].file.path: contents[name] for name in sorted(unit) if name in contents}
-        if not write:
-            for name in sorted(unit):
-                if name in contents:
-                    before = works[name].file.path.read_bytes().decode("utf-8", "replace")
-                    outcome.diffs.append(diff(name, before, contents[name].decode("utf-8", "replace")))
-            continue
-        try:
-            write_all(changes)
-        except WriteError as exc:
-            click.echo(f"devlint: not written ({', '.join(sorted(unit))}): {exc}", err=True)
-            for name in unit:
-                contents.pop(name, None)
-    outcome.contents = contents
+        outcome.contents[name] = notebook.with_python(text) if notebook else sources[name].to_bytes(text)
+    if write:
+        for unit in _units(structural.units + [{name} for name in outcome.contents]):
+            changes = {works[name].file.path: outcome.contents[name] for name in sorted(unit) if name in outcome.contents}
+            try:
+                write_all(changes)
+            except WriteError as exc:
+                click.echo(f"devlint: not written ({', '.join(sorted(unit))}): {exc}", err=True)
+                for name in unit:
+                    outcome.contents.pop(name, None)
     return outcome

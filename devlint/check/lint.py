@@ -26,12 +26,15 @@ _PARALLEL_BYTES = 512 * 1024
 
 def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tuple[str, ...]:
     """Substrings one of which any file with a possible finding contains (each rule lists
-    its own; DL012 adds the names of the callables the index knows)."""
+    its own; DL012 adds the names of the callables the index knows, DL017/DL018 the
+    launches and factory calls of the kernels it knows)."""
     words = set()
     for code in enabled:
         words.update(catalog.get(code).triggers)
     if "DL012" in enabled:
         words.update(index.callable_names())
+    if enabled & {"DL017", "DL018"}:
+        words.update(word for name in index.kernel_names() for word in (f"{name}[", f"{name}("))
     return tuple(sorted(words))
 
 
@@ -108,8 +111,13 @@ def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.Pro
     return project_index.ProjectIndex(facts)
 
 
+# Rules that ask the project index: CUDA defaults, type-string helpers, and (the rules on
+# other GPU runtimes) kernels and the functions that set CUDA_VISIBLE_DEVICES.
+_INDEXED_RULES = frozenset({"DL003", "DL012", "DL014", "DL015", "DL016", "DL017", "DL018", "DL019"})
+
+
 def needs_index(enabled: frozenset[str]) -> bool:
-    return bool(enabled & {"DL003", "DL012"})
+    return bool(enabled & _INDEXED_RULES)
 
 
 def check_files(

@@ -65,11 +65,15 @@ def _real(filename: str, base: Path) -> str:
     return os.path.realpath(path)
 
 
-def load(path: Path) -> Report:
+def read(path: Path) -> dict:
+    """A report file as data, checked, with every filename made absolute (relative names
+    are relative to the report's directory)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ReportError(f"runtime report not found: {path}") from exc
+    except IsADirectoryError as exc:
+        raise ReportError(f"{path} is a directory, not a runtime report") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"cannot read runtime report {path}: {exc}") from exc
     except ValueError as exc:
@@ -82,6 +86,47 @@ def load(path: Path) -> Report:
             f"{', '.join(map(str, SUPPORTED_VERSIONS))}: rerun `devlint run` with this devlint"
         )
     base = Path(path).resolve().parent
+    try:
+        for item in [*data["leaks"], *data.get("exercised", [])]:
+            item["filename"] = _real(item["filename"], base)
+    except (KeyError, TypeError) as exc:
+        raise ReportError(f"runtime report {path} has a malformed entry: {exc!r}") from exc
+    return data
+
+
+def join_reports(sources: list[Path]) -> dict:
+    """One report from several: report files (one per node), or job directories that a
+    `devlint run` left behind (their process logs), for `devlint report merge`."""
+    from devlint import reports
+
+    parts = []
+    for source in sources:
+        if Path(source).is_dir():
+            from devlint.runtime import job
+
+            found, _ = job.collect(str(source), wait=0)
+            if not found:
+                raise ReportError(f"{source} holds no devlint process logs")
+            parts.extend(found)
+        else:
+            parts.append(read(source))
+    return reports.join(parts)
+
+
+def load_all(paths: list[Path]) -> Report:
+    """The reports at `paths` as one (`check --runtime-report A --runtime-report B`)."""
+    if len(paths) == 1:
+        return load(paths[0])
+    from devlint import reports
+
+    return _parse(reports.join([read(path) for path in paths]), paths[0])
+
+
+def load(path: Path) -> Report:
+    return _parse(read(path), path)
+
+
+def _parse(data: dict, path: Path) -> Report:
     leaks = []
     try:
         for item in data["leaks"]:
@@ -89,7 +134,7 @@ def load(path: Path) -> Report:
                 RuntimeLeak(
                     code=str(item["code"]),
                     message=str(item["message"]),
-                    filename=_real(item["filename"], base),
+                    filename=str(item["filename"]),
                     line=int(item["line"]),
                     device=str(item.get("device", "")),
                     kind=str(item.get("kind", "allocation")),
@@ -102,9 +147,7 @@ def load(path: Path) -> Report:
                     created_context=bool(item.get("created_context", False)),
                 )
             )
-        exercised = {
-            (_real(e["filename"], base), int(e["line"])): int(e.get("count", 1)) for e in data.get("exercised", [])
-        }
+        exercised = {(str(e["filename"]), int(e["line"])): int(e.get("count", 1)) for e in data.get("exercised", [])}
     except (KeyError, TypeError, ValueError) as exc:
         raise ReportError(f"runtime report {path} has a malformed entry: {exc!r}") from exc
     return Report(Path(path), [str(a) for a in data.get("allowed", [])], leaks, exercised)

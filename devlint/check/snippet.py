@@ -1,43 +1,60 @@
-"""Check or fix one module given as text, with its own definitions as the project index.
+"""Check or fix modules given as text, their own definitions forming the project index.
 
 The catalog examples, the property tests and the editor's unsaved buffers use it: no
-files, no configuration, no cache.
+files on disk, no configuration, no cache; the same stages as `devlint check`
+(lint, thread, fix), structural fixes across the given modules included.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from devlint import catalog
-from devlint.checks import all_checks
+from devlint.check import fix, lint, thread
+from devlint.check.discover import SourceFile
+from devlint.check.read import Work
+from devlint.check.suppress import Suppression
+from devlint.config import Settings
 from devlint.findings import Finding
-from devlint.static import analyze
-from devlint.static import index as project_index
-from devlint.static.source import Source
 
 
-def lint_text(
-    text: str,
-    filename: str = "example.py",
-    module: str = "example",
-    enabled: frozenset[str] | None = None,
-) -> list[Finding]:
+def _module(filename: str) -> str:
+    return filename.removesuffix(".py").replace("/", ".")
+
+
+def _works(modules: dict[str, str]) -> list[Work]:
+    return [Work(SourceFile(Path(name), name, _module(name)), text.encode("utf-8"), None) for name, text in modules.items()]
+
+
+def _lint(works: list[Work], enabled: frozenset[str] | None):
     enabled = frozenset(catalog.load()) if enabled is None else enabled
-    data = text.encode("utf-8")
-    index = project_index.ProjectIndex([analyze.facts(data, filename, module)])
-    return analyze.check(data, filename, module, enabled, index, all_checks()).findings
+    suppression = Suppression(Settings(root=Path(".")), enabled)
+    linted = lint.lint_works(works, suppression)
+    return linted, suppression, thread.plan(linted.findings, linted.works, linted.index)
 
 
-def fix_text(
-    text: str,
-    unsafe: bool = False,
-    filename: str = "example.py",
-    module: str = "example",
-    enabled: frozenset[str] | None = None,
-) -> tuple[str, list[Finding]]:
+def lint_modules(modules: dict[str, str], enabled: frozenset[str] | None = None) -> list[Finding]:
+    return _lint(_works(modules), enabled)[2]
+
+
+def fix_modules(modules: dict[str, str], unsafe: bool = False, enabled: frozenset[str] | None = None) -> tuple[dict[str, str], list[Finding]]:
+    """The modules' texts after fixing, and the findings that remain in them."""
+    works = _works(modules)
+    linted, suppression, findings = _lint(works, enabled)
+
+    def reindex(python: dict[str, bytes]):
+        return lint.build_index(lint.replaced(works, python), 1, lint.Cache.disabled())
+
+    outcome = fix.fix_files(findings, linted, suppression, unsafe, write=False, reindex=reindex)
+    texts = {name: outcome.contents[name].decode("utf-8") if name in outcome.contents else text for name, text in modules.items()}
+    return texts, lint_modules(texts, enabled) if outcome.contents else findings
+
+
+def lint_text(text: str, filename: str = "example.py", enabled: frozenset[str] | None = None) -> list[Finding]:
+    return lint_modules({filename: text}, enabled)
+
+
+def fix_text(text: str, unsafe: bool = False, filename: str = "example.py", enabled: frozenset[str] | None = None) -> tuple[str, list[Finding]]:
     """The fixed text and the findings that remain in it."""
-    from devlint.check import fix
-
-    def recheck(new_text: str) -> list[Finding]:
-        return lint_text(new_text, filename, module, enabled)
-
-    outcome = fix.fix_source(Source(text), recheck(text), recheck, unsafe)
-    return outcome.text, outcome.remaining
+    texts, remaining = fix_modules({filename: text}, unsafe, enabled)
+    return texts[filename], remaining

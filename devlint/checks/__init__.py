@@ -25,6 +25,12 @@ def all_checks() -> list[Check]:
         dl011_unplaced_factory,
         dl012_relies_on_cuda_default,
         dl013_distributed_without_device,
+        dl014_onnxruntime_without_device_id,
+        dl015_tensorrt_current_device,
+        dl016_tensorflow_default_gpu,
+        dl017_kernel_launch_without_device_guard,
+        dl018_runtime_current_device,
+        dl019_runtime_gpu0,
     )
 
     modules = (
@@ -41,5 +47,11 @@ def all_checks() -> list[Check]:
         dl011_unplaced_factory,
         dl012_relies_on_cuda_default,
         dl013_distributed_without_device,
+        dl014_onnxruntime_without_device_id,
+        dl015_tensorrt_current_device,
+        dl016_tensorflow_default_gpu,
+        dl017_kernel_launch_without_device_guard,
+        dl018_runtime_current_device,
+        dl019_runtime_gpu0,
     )
     return [module.CHECK for module in modules]

@@ -9,6 +9,16 @@ from devlint import catalog
 from devlint.findings import Finding
 
 
+def _fix_to_json(f: Finding) -> dict | None:
+    if f.fix is None:
+        return None
+    data = f.fix.to_json()
+    for edit in data["edits"]:
+        if "filename" in edit:  # absolute, like the finding's own filename
+            edit["filename"] = os.path.abspath(edit["filename"])
+    return data
+
+
 def finding_to_json(f: Finding) -> dict:
     rules = catalog.load()
     return {
@@ -17,7 +27,7 @@ def finding_to_json(f: Finding) -> dict:
         "filename": os.path.abspath(f.filename),
         "location": f.location.to_json(),
         "end_location": f.end_location.to_json(),
-        "fix": f.fix.to_json() if f.fix is not None else None,
+        "fix": _fix_to_json(f),
         "url": rules[f.code].url if f.code in rules else None,
         "noqa_row": f.noqa_row,
         "cell": f.cell,

@@ -24,9 +24,11 @@ def _rule(rule: catalog.Rule) -> dict:
     example = rule.examples[0] if rule.examples else None
     markdown = f"{rule.rationale}\n\n**Fix:** {rule.fix_summary}"
     if example is not None:
-        markdown += f"\n\nBad:\n```python\n{example.bad.strip()}\n```"
+        bad = "\n\n".join(text.strip() for text in example.bad.values())
+        markdown += f"\n\nBad:\n```python\n{bad}\n```"
         if example.good:
-            markdown += f"\n\nGood:\n```python\n{example.good.strip()}\n```"
+            good = "\n\n".join(text.strip() for text in example.good.values())
+            markdown += f"\n\nGood:\n```python\n{good}\n```"
     return {
         "id": rule.code,
         "name": rule.name,
@@ -49,17 +51,21 @@ def _result(f: Finding, rule_index: dict[str, int]) -> dict:
     if f.code in rule_index:
         result["ruleIndex"] = rule_index[f.code]
     if f.fix is not None and f.fix.edits:
+        by_file: dict[str, list] = {}
+        for e in f.fix.edits:  # a multi-file fix: one artifactChange per file
+            by_file.setdefault(e.filename or f.filename, []).append(e)
         result["fixes"] = [
             {
                 "description": {"text": f"{f.fix.message} ({f.fix.applicability.value})"},
                 "artifactChanges": [
                     {
-                        "artifactLocation": {"uri": _uri(f.filename)},
+                        "artifactLocation": {"uri": _uri(name)},
                         "replacements": [
                             {"deletedRegion": _region(e.location, e.end_location), "insertedContent": {"text": e.content}}
-                            for e in f.fix.edits
+                            for e in edits
                         ],
                     }
+                    for name, edits in by_file.items()
                 ],
             }
         ]

@@ -21,6 +21,7 @@ import torch
 
 from devlint import catalog
 from devlint.runtime.devices import Target, target
+from devlint.runtime.summary import short_path
 
 STACK_DEPTH = 8
 _CALLER_DEPTH = 3  # how far above the site to look for a user function that left `device` out
@@ -70,14 +71,6 @@ class Analysis:
 def _filename(code) -> str:
     name = code.co_filename
     return name if name.startswith("<") else os.path.abspath(name)
-
-
-def short_path(filename: str) -> str:
-    """A path relative to the working directory when it is under it, for people to read."""
-    if filename.startswith("<"):
-        return filename
-    relative = os.path.relpath(filename)
-    return filename if relative.startswith("..") else relative
 
 
 def frame_of(frame: FrameType) -> Frame:

@@ -51,7 +51,8 @@ class Target:
 def parse_allowed(specs=None, environ=os.environ) -> Allowed:
     """`--device` values (or `DEVLINT_DEVICE`, comma or space separated) as an Allowed set.
 
-    `auto` is `cuda:$LOCAL_RANK` under torchrun, else the one visible GPU; `cpu` allows no GPU.
+    `auto` is `cuda:$LOCAL_RANK` under torchrun (`cuda:0` when CUDA_VISIBLE_DEVICES gives
+    the rank one GPU), else the one visible GPU; `cpu` allows no GPU.
     """
     if isinstance(specs, (str, int, torch.device)):
         specs = [specs]
@@ -84,7 +85,8 @@ def _auto_index(environ) -> int:
     if rank is not None:
         if not rank.isdigit():
             raise DeviceError(f"--device auto: LOCAL_RANK={rank!r} is not a GPU index")
-        return int(rank)
+        ids = visible_ids(environ)
+        return 0 if ids is not None and len(ids) == 1 else int(rank)  # a launcher that gives each rank one GPU
     count = visible_count(environ)
     if count == 1:
         return 0

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from devlint import catalog
-from devlint.runtime import legacy
+from devlint.runtime import distributed, legacy
 from devlint.runtime.devices import Target, current_index, label, target, visible_count
 from devlint.runtime.requests import Request, placement
 
@@ -410,59 +410,6 @@ def _device_contexts(installer: _Installer) -> None:
     installer.replace(torch.utils._device.DeviceContext, "__torch_function__", make)
 
 
-# -- DL013: process groups -----------------------------------------------------------------
-
-
-def _process_groups(installer: _Installer) -> None:
-    hub = installer.hub
-    if not torch.distributed.is_available():
-        return
-    for name in catalog.api("DL013", "init", []):
-        found = resolve(name)
-        if found is None:
-            continue
-
-        def judge_init(args, kwargs, function=found[2], name=name):
-            hub.note_site("process-group")
-            device_id = _bound(function, args, kwargs).get("device_id")
-            where = target(device_id)
-            return placement(where, f"`{name.rsplit('.', 1)[-1]}(device_id={device_id!r})`", "DL013", "pass `device_id=torch.device({device})`") if where else None
-
-        installer.wrap(found[0], found[1], judge_init)
-    for name in catalog.api("DL013", "barrier", []):
-        found = resolve(name)
-        if found is not None:
-            installer.wrap(found[0], found[1], functools.partial(_judge_barrier, hub, found[2]))
-
-
-def _judge_barrier(hub, function, args, kwargs):
-    dist = torch.distributed
-    bound = _bound(function, args, kwargs)
-    ids = bound.get("device_ids")
-    if ids:
-        where = target(ids[0])
-        return placement(where, f"`barrier(device_ids={ids!r})`", "DL013", "pass `device_ids=[index]` with the GPU index the program was given") if where else None
-    if not dist.is_initialized():
-        return None
-    group = bound.get("group") or dist.group.WORLD
-    if "nccl" not in str(dist.get_backend(group)):
-        return None
-    bound_device = getattr(dist.distributed_c10d._get_default_group(), "bound_device_id", None)
-    if bound_device is not None:
-        return None  # NCCL uses the device the process group was bound to
-    rank, count = dist.get_rank(), visible_count()
-    guessed = rank % count if count > 0 else 0
-    init = hub.sites.get("process-group")
-    at = f" (called at {init.at})" if init else ""
-    return Request(
-        guessed,
-        "DL013",
-        f"`barrier()` without `device_ids` on a process group with no device: NCCL guesses the GPU from the global rank ({rank} -> {label(guessed)})",
-        f"pass `device_id=torch.device({{device}})` to `init_process_group`{at}, or `device_ids=[index]` to `barrier()`",
-        "context",
-    )
-
-
 # -- DL009: CUDA_VISIBLE_DEVICES after CUDA initialised -------------------------------------
 
 
@@ -541,7 +488,7 @@ _TABLES = (
     _data_parallel,
     _setters,
     _device_contexts,
-    _process_groups,
+    distributed.install,
     _visible_devices,
     _threads,
 )

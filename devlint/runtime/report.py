@@ -7,14 +7,26 @@ and the pytest plugin read it.
 
     {"version": 1,
      "command": "python train.py --gpu 1",         # what ran, or null for a trace()
-     "allowed": ["cuda:1"],                        # "cpu" when no GPU was allowed
+     "allowed": ["cuda:1"],                        # "cpu" when no GPU was allowed; a job: every process's
      "leaks": [{"code", "message", "filename" (absolute), "line" (1-based), "function", "device",
                 "kind": "allocation" | "context", "count", "bytes",
                 "origin": "path:line in function" | null, "stack": ["path:line in function", ...],
-                "suggestion"}],
+                "suggestion", "created_context", "source_line",
+                "processes": [{"pid", "rank", "local_rank", "host", "count", "bytes"}]}],
      "gpus": [{"device": "cuda:0", "physical": 0 | null, "allowed", "context",
-               "reserved": bytes in torch's allocator, "memory": NVML bytes of this process | null}],
-     "notes": ["what could not be measured, and why"]}
+               "reserved": bytes in torch's allocator, "memory": NVML bytes of that process | null,
+               "pid", "rank", "local_rank", "host"}],
+     "notes": ["what could not be measured, and why"],
+     "exercised": [{"filename", "line", "count"}],     # user lines judged without a leak
+     "processes": [{"pid", "rank", "local_rank", "host", "parent", "allowed", "finished"}]}
+
+`processes` in a leak: every process that leaked at the site, with its share of the count
+and bytes; `rank` and `local_rank` come from torchrun's RANK and LOCAL_RANK and are null
+outside a distributed job. The top-level `processes` lists every traced process of the
+job (the one `devlint run` started, its Python children, every torchrun rank); `finished`
+is false for one that was killed or still running when the report was written (what it
+recorded until then is in the report). Several reports join into one with
+`devlint report merge` (devlint/reports.py).
 """
 
 from __future__ import annotations
@@ -102,9 +114,13 @@ class Snapshot:
 
 
 class Recorder:
-    """Leak records of one session, aggregated by site. Safe to use from several threads."""
+    """Leak records of one session, aggregated by site. Safe to use from several threads.
 
-    def __init__(self) -> None:
+    `log`: where each change is streamed as it happens (a job's process log, job.py), so a
+    process that is killed loses nothing it recorded."""
+
+    def __init__(self, log=None) -> None:
+        self.log = log
         self._leaks: dict[tuple, Leak] = {}
         self._exercised: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
@@ -125,12 +141,17 @@ class Recorder:
         with self._lock:
             record = self._leaks.setdefault(leak.key, leak)
             record.count += 1
+            if self.log is not None:
+                self.log.counted(record, first=record is leak)
             return record
 
     def update(self, record: Leak, nbytes: int, created_context: bool) -> None:
         with self._lock:
+            news = created_context and not record.created_context
             record.bytes += nbytes
             record.created_context = record.created_context or created_context
+            if self.log is not None and (nbytes or news):
+                self.log.counted(record, first=news or record.count == 1)
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -153,16 +174,31 @@ class Recorder:
             self._exercised.clear()
 
 
-def build(command: str | None, allowed: list[str], leaks: list[Leak], gpus: list, notes: list[str], exercised: list[dict] = ()) -> dict:
+def build(command: str | None, allowed: list[str], leaks: list[Leak], gpus: list, notes: list[str], exercised: list[dict] = (), process: dict | None = None) -> dict:
+    """The report of one process; `process`: who it is (job.identity()), stamped on its
+    leaks' `processes` and its GPU rows."""
+    process = process or {"pid": None, "rank": None, "local_rank": None, "host": None}
     return {
         "version": REPORT_VERSION,
         "command": command,
         "allowed": allowed,
-        "leaks": [leak.to_json() for leak in leaks],
-        "gpus": [gpu.to_json() for gpu in gpus],
+        "leaks": [{**leak.to_json(), "processes": [{**process, "count": leak.count, "bytes": leak.bytes}]} for leak in leaks],
+        "gpus": [{**gpu.to_json(), **process} for gpu in gpus],
         "notes": notes,
         "exercised": list(exercised),
+        "processes": [{**process, "parent": None, "allowed": allowed, "finished": True}],
     }
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise OSError now if the report cannot be written to `path`, rather than after the run."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write(report: dict, path: str | os.PathLike) -> None:

@@ -4,6 +4,15 @@ The program sees the `sys.argv` and `sys.path[0]` that `python SCRIPT ARGS` or
 `python -m MODULE ARGS` would give it, and its stdout untouched; devlint writes only
 to stderr and to the report. Exit code: the program's own when it failed, else 1
 when something leaked, else 0. The report is written in every case, a crash included.
+
+A run is a job (job.py): its Python children are traced with the same settings
+(children.py) unless `children=False`, and every process streams its leaks to the job
+directory, which this process joins into one report at the end. Under torchrun
+(`torchrun ... -m devlint run ...`) each rank runs this; the ranks of one agent share a
+job directory, and local rank 0 waits for the others and writes the report and summary
+for the node; the other ranks exit with their program's own status. A launcher run under
+devlint (`devlint run -m torch.distributed.run ...`) allows itself no GPU when the
+devices are `auto`: `auto` is each rank's own `cuda:$LOCAL_RANK`.
 """
 
 from __future__ import annotations
@@ -11,10 +20,16 @@ from __future__ import annotations
 import os
 import runpy
 import shlex
+import shutil
+import signal
 import sys
+import tempfile
 import threading
 import traceback
 
+from devlint import reports
+from devlint.runtime import children as children_module
+from devlint.runtime import job as job_module
 from devlint.runtime import report as report_file
 from devlint.runtime import summary
 from devlint.runtime.tracer import Tracer
@@ -22,16 +37,75 @@ from devlint.runtime.tracer import Tracer
 EXIT_LEAKS = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+LAUNCHERS = ("torch.distributed.run", "torch.distributed.launch")
 
 
-def main(target: str, args: list[str], *, module: bool, devices, report_path, strict: bool) -> int:
-    tracer = Tracer(devices, strict=strict, exercised=report_path is not None)
+def main(target: str, args: list[str], *, module: bool, report_path, children: bool = True, options: dict) -> int:
+    """`options`: the tracer's settings, `Tracer(**options)` (device, strict, ...); child
+    processes get the same ones."""
+    options = {**options, "exercised": report_path is not None}
+    inherited = job_module.Job.from_env()
+    if inherited is not None and inherited.owner != os.getpid():
+        return _run_inside_job(target, args, module)
+    if report_path is not None:
+        try:
+            report_file.check_writable(report_path)
+        except OSError as exc:
+            sys.stderr.write(f"devlint: error: cannot write the report to {report_path}: {exc}\n")
+            return EXIT_ERROR
+    rank = job_module.torchrun_rank()
+    own_options = options
+    if _is_launcher(target, module) and _asks_auto(options):
+        own_options = {**options, "device": "cpu"}  # the launcher itself uses no GPU; each rank resolves `auto`
+    tracer = Tracer(**own_options)
     command = shlex.join([sys.executable, *(["-m"] if module else []), target, *args])
+    job = log = None
+    if children or rank:
+        try:
+            job, log = _open_job(options, rank, tracer, command)
+        except OSError as exc:
+            sys.stderr.write(f"devlint: error: cannot create the job directory: {exc}\n")
+            return EXIT_ERROR
+    undo_environment = children_module.export(job) if job is not None and children else None
     saved_argv, saved_path0 = sys.argv[:], sys.path[0]
     sys.argv = [target, *args]
     sys.path[0] = "" if module else os.path.dirname(os.path.abspath(target))
-    code = None
+    me = os.getpid()
+    outcome = {}
+
+    def finish(code) -> int:
+        """Everything after the program, once: also when the program calls os._exit."""
+        if "code" in outcome:
+            return outcome["code"]
+        outcome["code"] = code
+        tracer.stop()
+        sys.argv, sys.path[0] = saved_argv, saved_path0
+        if undo_environment is not None:
+            undo_environment()
+        if job is not None and children:
+            children_module.release()
+        result = tracer.report(command)
+        if log is not None:
+            log.finish(result)
+            if rank and job_module.identity()["local_rank"] != 0:
+                return code or 0  # local rank 0 writes the node's report
+            result = _join(job, rank, command)
+        sys.stderr.write(summary.render(result))
+        written = _write(result, report_path)
+        if code:
+            outcome["code"] = code
+        elif not written:
+            outcome["code"] = EXIT_ERROR
+        else:
+            outcome["code"] = EXIT_LEAKS if result["leaks"] else 0
+        return outcome["code"]
+
     tracer.start()
+    if job is not None and children:
+        children_module.adopt(tracer, log)
+        children_module.arm(owner_exit=finish)
+    restore_sigterm = _exit_on_sigterm()
+    code = None
     try:
         code = _run(target, module)
         _wait_for_threads()
@@ -39,16 +113,93 @@ def main(target: str, args: list[str], *, module: bool, devices, report_path, st
         traceback.print_exc()
         code = EXIT_INTERRUPTED
     finally:
-        tracer.stop()
+        if os.getpid() != me:  # a child forked by the program came back here: it is not the owner
+            restore_sigterm()
+            children_module.finish()
+            return code or 0
+        restore_sigterm(hold=True)  # a SIGTERM now (torchrun stopping ranks) must not cut the report short
+        try:
+            code = finish(code)
+        finally:
+            restore_sigterm()
+    return code
+
+
+def _run_inside_job(target: str, args: list[str], module: bool) -> int:
+    """`devlint run` in a process that a traced program started (torchrun ranks under
+    `devlint run -m torch.distributed.run -m devlint run ...`): the start-up hook traces
+    it already, so just run the program."""
+    saved_argv, saved_path0 = sys.argv[:], sys.path[0]
+    sys.argv = [target, *args]
+    sys.path[0] = "" if module else os.path.dirname(os.path.abspath(target))
+    try:
+        return _run(target, module)
+    finally:
         sys.argv, sys.path[0] = saved_argv, saved_path0
-        result = tracer.report(command)
-        sys.stderr.write(summary.render(result))
-        written = _write(result, report_path)
-    if code:
-        return code
-    if not written:
-        return EXIT_ERROR
-    return EXIT_LEAKS if result["leaks"] else 0
+
+
+def _is_launcher(target: str, module: bool) -> bool:
+    return target in LAUNCHERS if module else os.path.basename(target) == "torchrun"
+
+
+def _asks_auto(options: dict) -> bool:
+    device = options.get("device")
+    values = [device] if isinstance(device, str) else list(device or ())
+    if not values:
+        values = os.environ.get("DEVLINT_DEVICE", "auto").replace(",", " ").split() or ["auto"]
+    return any(str(v).strip().lower() == "auto" for v in values)
+
+
+def _open_job(options: dict, rank: bool, tracer, command: str):
+    """The job directory and this process's log: a fresh directory, or under torchrun the
+    one every local rank of this agent names the same way."""
+    if rank:
+        directory = job_module.rank_directory()
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    else:
+        directory = tempfile.mkdtemp(prefix="devlint-job-")
+    job = job_module.Job(directory, os.getpid(), options)
+    header = {**job_module.identity(), "parent": None, "allowed": tracer.allowed.labels, "command": command}
+    log = job_module.ProcessLog(directory, header)
+    tracer.recorder.log = log
+    if rank:
+        log.register()  # local rank 0 waits for every registered rank
+    return job, log
+
+
+def _join(job, rank: bool, command: str) -> dict:
+    """The job's report from every process log; the directory goes once nothing writes to it."""
+    ranks = (job_module.number(os.environ.get("LOCAL_WORLD_SIZE")) or 0) if rank else 0
+    wait = job_module.wait_limit(job_module.RANK_WAIT if rank else job_module.CHILD_WAIT)
+    parts, notes = job_module.collect(job.directory, ranks=ranks, wait=wait)
+    result = reports.join(parts, command)
+    result["leaks"] += reports.contexts_on_other_ranks(result)
+    result["notes"] += notes
+    if not any(not p["finished"] and job_module.alive(p["pid"]) for p in result["processes"]):
+        shutil.rmtree(job.directory, ignore_errors=True)
+    else:
+        result["notes"].append(f"the process logs are kept in {job.directory} (`devlint report merge {job.directory}` reads them again)")
+    return result
+
+
+def _exit_on_sigterm():
+    """SIGTERM (torchrun stopping the other ranks when one failed) ends the program with
+    status 143 through Python's normal exit, so the report is still written. Only when
+    the program would otherwise die of it (the default handler)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return lambda hold=False: None
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+
+    def restore(hold: bool = False) -> None:
+        """Back to the default; with `hold`, ignore SIGTERM until called again."""
+        if signal.getsignal(signal.SIGTERM) in (terminate, signal.SIG_IGN):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN if hold else signal.SIG_DFL)
+
+    return restore
 
 
 def _write(result: dict, report_path) -> bool:

@@ -8,22 +8,23 @@ nest; each judges every request against its own allowed devices. For per-test us
 
 from __future__ import annotations
 
-from devlint.runtime import oracle, report
+from devlint.runtime import job, oracle, report
 from devlint.runtime.devices import parse_allowed
 from devlint.runtime.hub import HUB
 from devlint.runtime.report import Leak, Recorder, Snapshot
 
 
 class Tracer:
-    def __init__(self, device=None, *, strict: bool = False, exercised: bool = False) -> None:
+    def __init__(self, device=None, *, strict: bool = False, exercised: bool = False, log=None) -> None:
         """`device`: one device or several (`"cuda:1"`, `1`, `"auto"`, `"cpu"`); None reads
         DEVLINT_DEVICE, else `auto`. Raises DeviceError for a device it cannot use.
         `exercised`: also count the user lines whose requests did not leak (for the report,
-        so `devlint check --runtime-report` can tell a finding that ran clean)."""
+        so `devlint check --runtime-report` can tell a finding that ran clean).
+        `log`: a job's process log (job.py) that every leak is streamed to."""
         self.allowed = parse_allowed(device)
         self.strict = strict
         self.track_exercised = exercised
-        self.recorder = Recorder()
+        self.recorder = Recorder(log)
         self.running = False
 
     def start(self) -> "Tracer":
@@ -57,7 +58,7 @@ class Tracer:
     def report(self, command: str | None = None) -> dict:
         """The report (schema in report.py), with each visible GPU's state as of now."""
         gpus, notes = oracle.gpu_usage(self.allowed)
-        return report.build(command, self.allowed.labels, self.leaks(), gpus, notes, self.recorder.exercised())
+        return report.build(command, self.allowed.labels, self.leaks(), gpus, notes, self.recorder.exercised(), job.identity())
 
 
 def trace(device=None, *, strict: bool = False, exercised: bool = False) -> Tracer:

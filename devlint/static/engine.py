@@ -21,6 +21,11 @@ class Check:
 
     code: ClassVar[str]
 
+    def wanted(self, ctx: FileContext) -> bool:
+        """Can this file hold a finding of this check? Asked once per file: a check that
+        can only fire in files naming some library is then not called on every node."""
+        return True
+
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _EXIT = object()
@@ -38,7 +43,7 @@ def _dispatch_table(checks: list[Check]) -> dict[type, list]:
 
 
 def run(ctx: FileContext, checks: list[Check]) -> None:
-    table = _dispatch_table([c for c in checks if c.code in ctx.enabled])
+    table = _dispatch_table([c for c in checks if c.code in ctx.enabled and (not hasattr(c, "wanted") or c.wanted(ctx))])
     if not table:
         return
     ancestors = ctx.ancestors

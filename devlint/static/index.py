@@ -3,7 +3,9 @@
 DL012 flags a call that omits `device` when the callee's `device` defaults to an
 unindexed CUDA device: a definition anywhere in the checked project (found here)
 or a known library (listed in the catalog). DL003 flags `.type(param)` when some
-caller passes a CUDA type string (`x.type()`) into `param`.
+caller passes a CUDA type string (`x.type()`) into `param`. The rules on other GPU
+runtimes (DL014-DL018) ask which functions are GPU kernels (`@triton.jit`) and which
+set CUDA_VISIBLE_DEVICES, wherever in the project they are defined.
 
 Facts are collected per file (`collect`), so they can be cached with the file, and
 combined into a ProjectIndex before the checks run.
@@ -21,17 +23,21 @@ from devlint.findings import Span
 from devlint.static import devices, placement
 from devlint.static.context import FileContext
 from devlint.static.devices import Kind
-from devlint.static.scope import Scope, _shallow
+from devlint.static.scope import Scope, _sets_visible_devices, _shallow
 
 # Files worth collecting from: a `device` defaulting to "cuda" (or to None, in a file that
-# writes "cuda" somewhere to turn it into), or a `.type(...)` call.
+# writes "cuda" somewhere to turn it into), a `.type(...)` call, a GPU kernel, or a
+# CUDA_VISIBLE_DEVICES assignment.
 _CUDA_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:['\"]cuda|torch\.device\(\s*['\"]cuda)")
 _NONE_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*None")
 _CUDA_LITERAL = re.compile(r"['\"]cuda['\"]")
+_SETS_VISIBLE_DEVICES = re.compile(r"environ\[\s*['\"]CUDA_VISIBLE_DEVICES['\"]\s*\]\s*=(?!=)")
 
 
 def worth_collecting(text: str) -> bool:
-    if ".type(" in text:
+    if ".type(" in text or "@triton" in text or "cuda.jit" in text:
+        return True
+    if "CUDA_VISIBLE_DEVICES" in text and _SETS_VISIBLE_DEVICES.search(text):
         return True
     if "cuda" not in text or "device" not in text:  # cheap substring tests first
         return False
@@ -73,11 +79,22 @@ class TypeStringCall:
     where: str
 
 
+@dataclass(frozen=True)
+class Kernel:
+    """A function launched as `kernel[grid](...)` on another runtime's current device:
+    decorated with `@triton.jit` (or `@numba.cuda.jit`), or a factory that returns one."""
+
+    qualname: str
+    runtime: str  # "triton" or "numba"
+
+
 @dataclass
 class FileFacts:
     defaults: list[CudaDefault] = field(default_factory=list)
     type_sinks: list[TypeSink] = field(default_factory=list)
     type_string_calls: list[TypeStringCall] = field(default_factory=list)
+    kernels: list[Kernel] = field(default_factory=list)
+    maskers: list[str] = field(default_factory=list)  # functions that set CUDA_VISIBLE_DEVICES
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -184,11 +201,35 @@ class _Collector:
                     self.facts.type_string_calls.append(TypeStringCall(callee, None, kw.arg, f"{ctx.filename}:{node.lineno}"))
 
 
+class _RuntimeCollector:
+    """Kernels and CUDA_VISIBLE_DEVICES setters, for the rules on other GPU runtimes."""
+
+    code = "index"
+
+    def __init__(self, facts: FileFacts):
+        self.facts = facts
+
+    def visit_FunctionDef(self, node: ast.FunctionDef, ctx: FileContext) -> None:
+        from devlint.static import runtimes
+
+        runtime = runtimes.kernel_runtime(node, ctx.scope)
+        qualname = _def_qualname(ctx.scope.child(node)) if runtime else None
+        if qualname:
+            self.facts.kernels.append(Kernel(qualname, runtime))
+
+    def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
+        function = ctx.scope.function
+        if function is not None and any(_sets_visible_devices(t) for t in node.targets):
+            qualname = _def_qualname(function)
+            if qualname and qualname not in self.facts.maskers:
+                self.facts.maskers.append(qualname)
+
+
 def collect(ctx: FileContext) -> FileFacts:
     from devlint.static import engine
 
     facts = FileFacts()
-    engine.run(ctx, [_Collector(facts)])
+    engine.run(ctx, [_Collector(facts), _RuntimeCollector(facts)])
     return facts
 
 
@@ -234,6 +275,10 @@ class ProjectIndex:
                         call.keyword == sink.param or (call.position is not None and call.position == sink.position)
                     ):
                         self._type_callers.setdefault((sink.qualname, sink.param), call.where)
+        self._kernels: dict[str, list[Kernel]] = {}
+        for kernel in (k for f in facts for k in f.kernels):
+            self._kernels.setdefault(kernel.qualname.rsplit(".", 1)[-1], []).append(kernel)
+        self._maskers = sorted({m for f in facts for m in f.maskers})
 
     def callable_names(self) -> set[str]:
         """Last components of every callable with a CUDA default (`GFPGANer`, `init_detection_model`)."""
@@ -261,6 +306,10 @@ class ProjectIndex:
             held = sorted(repr(d) for d in self._defaults.get(name, []))
         elif kind == "sinks":
             held = sorted(repr(s) for s in self._sink_names.get(name, []))
+        elif kind == "kernel":
+            held = sorted(repr(k) for k in self._kernels.get(name, []))
+        elif kind == "maskers":
+            held = self._maskers
         else:
             qualname, _, param = name.rpartition(":")
             held = [repr(self._type_callers.get((qualname, param)))]
@@ -287,3 +336,21 @@ class ProjectIndex:
             return None
         self._note(f"type:{qualname}:{param}")
         return self._type_callers.get((qualname, param))
+
+    def kernel_runtime(self, qualname: str | None) -> str | None:
+        """The runtime a kernel defined in the project launches on ("triton", "numba")."""
+        if not qualname:
+            return None
+        last = qualname.rsplit(".", 1)[-1]
+        self._note(f"kernel:{last}")
+        found = {k.runtime for k in self._kernels.get(last, []) if _matches(qualname, k.qualname)}
+        return found.pop() if len(found) == 1 else None
+
+    def kernel_names(self) -> set[str]:
+        """Last components of every kernel and kernel factory (`dtw_kernel`, `median_kernel`)."""
+        return set(self._kernels)
+
+    def maskers(self) -> list[str]:
+        """Qualified names of the project's functions that set CUDA_VISIBLE_DEVICES."""
+        self._note("maskers:")
+        return self._maskers

@@ -49,6 +49,16 @@ def _local_device(scope: Scope, line: int) -> str | None:
     return None
 
 
+def _device_attribute(cls: Scope) -> str | None:
+    """The attribute a class keeps its device in: `self.device`, else `self.dev`,
+    `self._device`, `self.torch_device`, `self.<something>_device`."""
+    attrs = cls.self_attrs
+    for name in (*_DEVICE_NAMES, "_device"):
+        if name in attrs:
+            return name
+    return next((name for name in sorted(attrs) if _DEVICE_LIKE.search(name)), None)
+
+
 def device_in_scope(scope: Scope, node: ast.AST, module: Scope) -> Suggestion | None:
     """An expression naming the intended device at `node`, or None."""
     line = node.lineno
@@ -64,8 +74,10 @@ def device_in_scope(scope: Scope, node: ast.AST, module: Scope) -> Suggestion | 
     if chain:
         inner = chain[0]
         cls = inner.enclosing_class
-        if cls is not None and "device" in cls.self_attrs and "self" in inner.params:
-            return Suggestion("self.device", True)
+        if cls is not None and "self" in inner.params:
+            attr = _device_attribute(cls)
+            if attr is not None:
+                return Suggestion(f"self.{attr}", True)
         uses = inner.attribute_uses
         for name in inner.params:
             if name != "self" and (name, "device") in uses:

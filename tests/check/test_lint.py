@@ -37,7 +37,7 @@ def _example_tree(tmp_path):
     """Every catalog example and flagged case as a file, beside the fixtures."""
     n = 0
     for rule in catalog.load().values():
-        for text in [e.bad for e in rule.examples] + list(rule.invalid):
+        for text in [t for e in rule.examples for t in e.bad.values()] + list(rule.invalid):
             n += 1
             (tmp_path / f"{rule.code.lower()}_{n}.py").write_text(textwrap.dedent(text))
     return tmp_path

@@ -1,11 +1,15 @@
-"""Every rule's catalog examples, run as tests: bad is flagged, good is not, fix(bad) == good."""
+"""Every rule's catalog examples, run as tests: bad is flagged, good is not, fix(bad) == good.
+
+An example may span several modules (a fix that threads a device across them): then the
+modules are checked and fixed together, as one project.
+"""
 
 import textwrap
 
 import pytest
 
 from devlint import catalog
-from devlint.check.snippet import fix_text as fix_source, lint_text as lint_source
+from devlint.check.snippet import fix_modules, lint_modules
 
 RULES = [r for r in catalog.load().values() if r.scope == "static"]
 
@@ -21,8 +25,12 @@ def _cases(kind):
             yield pytest.param(rule, item, id=f"{rule.code}-{kind}-{i}")
 
 
-def _codes(text):
-    return [f.code for f in lint_source(textwrap.dedent(text))]
+def _dedent(modules):
+    return {name: textwrap.dedent(text) for name, text in modules.items()}
+
+
+def _codes(modules):
+    return [f.code for f in lint_modules(_dedent(modules))]
 
 
 @pytest.mark.parametrize("rule,example", list(_cases("examples")))
@@ -40,22 +48,26 @@ def test_good_example_is_clean(rule, example):
     [p for p in _cases("examples") if p.values[1].good and p.values[0].fix_applicability and p.values[0].fix_applicability.value != "display-only"],
 )
 def test_fixing_bad_gives_good(rule, example):
-    fixed, remaining = fix_source(example.bad, unsafe=True)
-    assert fixed == example.good
+    fixed, remaining = fix_modules(_dedent(example.bad), unsafe=True)
+    assert fixed == _dedent(example.good)
     assert [f.code for f in remaining] == []
 
 
 @pytest.mark.parametrize("rule,code", list(_cases("valid")))
 def test_valid_code_is_not_flagged(rule, code):
-    assert rule.code not in _codes(code)
+    assert rule.code not in _codes({catalog.SINGLE: code})
 
 
 @pytest.mark.parametrize("rule,code", list(_cases("invalid")))
 def test_invalid_code_is_flagged(rule, code):
-    assert rule.code in _codes(code)
+    assert rule.code in _codes({catalog.SINGLE: code})
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
 def test_every_static_rule_has_a_bad_and_a_good_example(rule):
     assert rule.examples, f"{rule.code} has no examples"
     assert any(e.good for e in rule.examples), f"{rule.code} has no good example"
+
+
+def test_a_threaded_fix_across_two_modules_is_among_the_examples():
+    assert any(e.good and len(e.bad) > 1 for rule in RULES for e in rule.examples)

@@ -49,18 +49,21 @@ def test_the_report_follows_the_contract(tmp_path):
     recorder = Recorder()
     recorder.update(recorder.add(_leak()), 16, True)
     gpus = [GpuUsage("cuda:0", 0, False, True, 2 << 20, 518 << 20), GpuUsage("cuda:1", 1, True, True, 4 << 20, None)]
-    built = report.build("python train.py", ["cuda:1"], recorder.leaks(), gpus, ["a note"])
+    me = {"pid": 41, "rank": None, "local_rank": None, "host": "node-a"}
+    built = report.build("python train.py", ["cuda:1"], recorder.leaks(), gpus, ["a note"], process=me)
     path = tmp_path / "out" / "report.json"
     report.write(built, path)
     loaded = json.loads(path.read_text())
     assert loaded["version"] == 1 and isinstance(loaded["version"], int)
-    assert set(loaded) == {"version", "command", "allowed", "leaks", "gpus", "notes", "exercised"}
+    assert set(loaded) == {"version", "command", "allowed", "leaks", "gpus", "notes", "exercised", "processes"}
     assert set(loaded["leaks"][0]) == {
         "code", "message", "filename", "line", "function", "device", "kind", "count", "bytes", "origin", "stack",
-        "suggestion", "created_context", "source_line",
+        "suggestion", "created_context", "source_line", "processes",
     }
+    assert loaded["leaks"][0]["processes"] == [{**me, "count": 1, "bytes": 16}]  # rank null outside a distributed job
+    assert loaded["processes"] == [{**me, "parent": None, "allowed": ["cuda:1"], "finished": True}]
     assert loaded["leaks"][0]["kind"] in ("allocation", "context")
-    assert loaded["gpus"][0] == {"device": "cuda:0", "physical": 0, "allowed": False, "context": True, "reserved": 2 << 20, "memory": 518 << 20}
+    assert loaded["gpus"][0] == {"device": "cuda:0", "physical": 0, "allowed": False, "context": True, "reserved": 2 << 20, "memory": 518 << 20, **me}
     assert loaded["leaks"][0]["created_context"] is True
 
 
@@ -88,3 +91,13 @@ def test_the_strict_error_names_the_site_and_survives_pickling():
     error = DeviceLeakError.for_leak(_leak(), ["cuda:1"])
     assert str(error).startswith("DL001 at /p/train.py:3: `.cuda()` uses the current device, cuda:0 (this run allows cuda:1). Fix: use `.to(device)`")
     assert str(pickle.loads(pickle.dumps(error))) == str(error)
+
+
+def test_a_report_path_that_cannot_be_written_is_known_before_the_run(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(OSError):
+        report.check_writable(tmp_path / "a-file" / "report.json")
+    with pytest.raises(OSError):
+        report.check_writable(tmp_path)
+    report.check_writable(tmp_path / "new" / "report.json")
+    assert list((tmp_path / "new").iterdir()) == []  # the probe leaves nothing behind

@@ -126,7 +126,7 @@ def test_a_report_that_cannot_be_written_is_an_error(tmp_path):
     assert result.returncode == 2 and "cannot write the report" in result.stderr
 
 
-@pytest.mark.parametrize("code", ["DL001", "DL002", "DL003", "DL004", "DL005", "DL006", "DL007", "DL008", "DL009", "DL010", "DL012", "DL013", "DL101", "DL102", "DL103"])
+@pytest.mark.parametrize("code", ["DL001", "DL002", "DL003", "DL004", "DL005", "DL006", "DL007", "DL008", "DL009", "DL010", "DL012", "DL013", "DL101", "DL102", "DL103", "DL104", "DL105"])
 def test_every_code_the_runtime_emits_has_a_rule_page(code):
     result = subprocess.run([sys.executable, "-m", "devlint", "rule", code], capture_output=True, text=True, env=repo_environment())
     assert result.returncode == 0 and result.stdout.startswith(f"# {code} ")
