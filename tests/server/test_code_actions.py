@@ -2,6 +2,7 @@
 `devlint check --fix` (`--unsafe-fixes`) gives; `# noqa: CODE` silences what it names."""
 
 import shutil
+import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,18 +19,22 @@ from devlint.server.documents import View
 from devlint.server.positions import Lines
 from pygls.workspace.position_codec import PositionCodec
 
-from .conftest import SERVER, WHOLE, apply, capabilities, code_actions, open_file, published, recording_client, replace_all, start, uri
+from .conftest import SERVER, WHOLE, apply, capabilities, code_actions, open_file, published, quiet, recording_client, replace_all, start, uri
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 FIX_ALL, FIX_ALL_UNSAFE = "source.fixAll.devlint", "source.devlint.fixAllUnsafe"
 
 
+def _modules(example_modules: dict[str, str]) -> dict[str, str]:
+    return {name: textwrap.dedent(text) for name, text in example_modules.items()}
+
+
 def _examples():
-    from devlint.check.snippet import lint_text as lint_source
+    from devlint.check.snippet import lint_modules
 
     for code, rule in catalog.load().items():
         for index, example in enumerate(rule.examples):
-            grades = {f.fix.applicability.value for f in lint_source(example.bad) if f.fix and f.fix.applicable}
+            grades = {f.fix.applicability.value for f in lint_modules(_modules(example.bad)) if f.fix and f.fix.applicable}
             for unsafe in (False, True):
                 if "safe" in grades or (unsafe and "unsafe" in grades):
                     yield pytest.param(code, index, unsafe, id=f"{code}-{index}-{'unsafe' if unsafe else 'safe'}")
@@ -41,17 +46,22 @@ def _quick_fixes(found: list[types.CodeAction], unsafe: bool) -> list[types.Code
 
 
 def _together(actions: list[types.CodeAction]) -> types.WorkspaceEdit:
-    """Several actions' edits of one document version as one edit (they do not overlap)."""
-    (change,) = actions[0].edit.document_changes
-    edits = [e for a in actions for c in a.edit.document_changes for e in c.edits]
-    return types.WorkspaceEdit(document_changes=[attrs.evolve(change, edits=edits)])
+    """Several actions' edits of one version of the documents as one edit. They do not
+    overlap; findings that share a structural fix bring the same edits, kept once."""
+    edits: dict[str, dict] = {}
+    for action in actions:
+        for change in action.edit.document_changes:
+            for e in change.edits:
+                edits.setdefault(change.text_document.uri, {})[(e.range.start.line, e.range.start.character, e.range.end.line, e.range.end.character, e.new_text)] = e
+    return types.WorkspaceEdit(
+        document_changes=[types.TextDocumentEdit(types.OptionalVersionedTextDocumentIdentifier(u, None), list(found.values())) for u, found in edits.items()]
+    )
 
 
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(SERVER, client_factory=recording_client))
 async def examples_client(lsp_client: LanguageClient, tmp_path_factory):
-    """One server for every rule example (each in its own file): starting one per example costs more than the test."""
+    """One server for every rule example (each a project of its own): starting one per example costs more than the test."""
     root = tmp_path_factory.mktemp("examples")
-    (root / "pyproject.toml").write_text("[tool.devlint]\n")
     lsp_client.root = root
     await lsp_client.initialize_session(types.InitializeParams(capabilities=capabilities(), root_uri=uri(root), initialization_options={"debounce": 10}))
     yield
@@ -61,31 +71,47 @@ async def examples_client(lsp_client: LanguageClient, tmp_path_factory):
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("code, index, unsafe", list(_examples()))
 async def test_each_quick_fix_applied_gives_what_fix_gives(examples_client, tmp_path, run_devlint, code, index, unsafe):
-    """Every quick fix offered for one version, applied, then the next version's (a fix can
-    make another finding go away, as in --fix's rounds), until none is offered."""
+    """Every quick fix offered for one version of the example's modules, applied, then the
+    next version's (a fix can make another finding go away, as in --fix's rounds), until
+    none is offered. A fix that threads a device across modules edits each of them."""
     client = examples_client
-    text = catalog.get(code).examples[index].bad
-    path = client.root / f"{code}_{index}_{unsafe}.py"
-    path.write_text(text)
-    doc = open_file(client, path)
-    diagnostics, version, applied = await published(client, doc, version=1), 1, 0
+    modules = _modules(catalog.get(code).examples[index].bad)
+    project = client.root / f"{code}_{index}_{unsafe}"
+    for directory in (project, tmp_path):
+        directory.mkdir(exist_ok=True)
+        (directory / "pyproject.toml").write_text("[tool.devlint]\n")
+        for name, text in modules.items():
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_text(text)
+    docs = {open_file(client, project / name): name for name in modules}
+    texts = {doc: modules[name] for doc, name in docs.items()}
+    versions = dict.fromkeys(docs, 1)
+    for doc in docs:
+        await published(client, doc, version=1)
+    applied = 0
     while True:
+        await quiet(client, 0.8)  # the index-driven checks of the other modules too
         offered = []
-        for diagnostic in diagnostics:
-            fixes = _quick_fixes(await code_actions(client, doc, diagnostic.range), unsafe)
-            assert all(a.title.startswith("devlint (unsafe fix): ") != a.is_preferred for a in fixes)
-            offered.extend(a for a in fixes if a.diagnostics[0] == diagnostic)
+        for doc in docs:
+            for diagnostic in client.diagnostics.get(doc, []):
+                fixes = _quick_fixes(await code_actions(client, doc, diagnostic.range), unsafe)
+                assert all(a.title.startswith("devlint (unsafe fix): ") != a.is_preferred for a in fixes)
+                offered.extend(a for a in fixes if a.diagnostics[0] == diagnostic)
         if not offered:
             break
-        text = apply(_together(offered), {doc: text})[doc]
-        version, applied = version + 1, applied + len(offered)
-        replace_all(client, doc, version, text)
-        diagnostics = await published(client, doc, version=version)
-    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(doc)))
+        changed = apply(_together(offered), texts)
+        since, applied = len(client.published), applied + len(offered)
+        for doc in docs:
+            if changed[doc] != texts[doc]:
+                versions[doc] += 1
+                replace_all(client, doc, versions[doc], changed[doc])
+                await published(client, doc, since, version=versions[doc])
+        texts = changed
+    for doc in docs:
+        client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(doc)))
     assert applied
-    (tmp_path / "example.py").write_text(catalog.get(code).examples[index].bad)
-    run_devlint("check", "example.py", "--fix", *(["--unsafe-fixes"] if unsafe else []), "--no-cache", cwd=tmp_path)
-    assert text == (tmp_path / "example.py").read_text()
+    run_devlint("check", ".", "--fix", *(["--unsafe-fixes"] if unsafe else []), "--no-cache", cwd=tmp_path)
+    assert {name: texts[doc] for doc, name in docs.items()} == {name: (tmp_path / name).read_text() for name in modules}
 
 
 @pytest.mark.asyncio
