@@ -118,11 +118,12 @@ def clean(paths):
 @click.option("--device", "devices", multiple=True, metavar="DEV", help="A GPU the program may use: cuda:N, N, auto (cuda:$LOCAL_RANK, else the one visible GPU) or cpu (none). Repeatable. Default: $DEVLINT_DEVICE, else auto.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the JSON report here (also when the program fails).")
 @click.option("--strict", is_flag=True, envvar="DEVLINT_STRICT", help="Raise DeviceLeakError at the first leaking call, before it runs.")
+@click.option("--thorough", is_flag=True, envvar="DEVLINT_THOROUGH", help="Judge every torch call (a TorchFunctionMode), not only the calls that can choose a device: slower, sees what the default misses (factories bound before tracing, calls through the class).")
 @click.option("--no-children", is_flag=True, help="Trace only this process, not the Python processes it starts (subprocesses, multiprocessing, DataLoader workers, torchrun ranks).")
 @click.option("-m", "as_module", is_flag=True, help="Run TARGET as a module, like `python -m`.")
 @click.argument("target", metavar="(SCRIPT | -m MODULE)")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run_command(devices, report_path, strict, no_children, as_module, target, args):
+def run_command(devices, report_path, strict, thorough, no_children, as_module, target, args):
     """Run a Python program under the runtime tracer and report every call that lands on
     a GPU it was not meant to use, in it and in every Python process it starts (one report
     for the job, torchrun ranks included). Exit: the program's own code if it failed, else
@@ -135,7 +136,7 @@ def run_command(devices, report_path, strict, no_children, as_module, target, ar
             raise
         _fail("`devlint run` needs PyTorch: install torch for your platform (or `pip install devlint[runtime]`)")
     try:
-        options = {"device": list(devices) or None, "strict": strict}  # Tracer(**options), here and in every child
+        options = {"device": list(devices) or None, "strict": strict, "thorough": thorough}  # Tracer(**options), here and in every child
         code = run.main(target, list(args), module=as_module, report_path=report_path, children=not no_children, options=options)
     except DeviceError as exc:
         _fail(str(exc))

@@ -3,7 +3,9 @@
 Off unless asked: `--devlint-device cuda:1` (repeatable), the `devlint_device` ini
 option or `DEVLINT_DEVICE` turn it on; a `@pytest.mark.devlint(device=...)` marker
 overrides the devices for one test (precedence: marker > command line > environment >
-ini) and `@pytest.mark.devlint_off` skips checking one. One tracer runs for the whole
+ini) and `@pytest.mark.devlint_off` skips checking one. `--devlint-thorough` (or
+`DEVLINT_THOROUGH=1`, or ini `devlint_thorough = true`, same precedence) judges every
+torch call instead of only the calls that can choose a device. One tracer runs for the whole
 session, from configuration on, so leaks in fixtures of any scope are charged to the
 test whose setup ran them and leaks at collection are reported, not lost. A context is
 created once per process: only the first test that touches a GPU sees it appear, but
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 import pytest
 
 ENV = "DEVLINT_DEVICE"
+THOROUGH_ENV = "DEVLINT_THOROUGH"
 _KEY = pytest.StashKey["DevlintPlugin"]()
 
 
@@ -44,6 +47,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"a device the tests may use (cuda:1, auto; repeatable); turns the check on. Also: ini devlint_device, env {ENV}.",
     )
     group.addoption("--devlint-mode", choices=("fail", "warn"), default=None, help="fail leaking tests (default) or only warn")
+    group.addoption(
+        "--devlint-thorough",
+        action="store_true",
+        default=False,
+        help=f"judge every torch call (a function mode), not only the calls that can choose a device: slower, sees more. Also: ini devlint_thorough, env {THOROUGH_ENV}.",
+    )
     group.addoption("--devlint-report", metavar="FILE", default=None, help="write the session's leaks as a `devlint run` report, for `devlint check --runtime-report`")
     group.addoption(
         "--devlint-no-children",
@@ -53,6 +62,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("devlint_device", "devices the tests may use (turns the check on)", type="linelist", default=[])
     parser.addini("devlint_mode", "fail or warn", default="fail")
+    parser.addini("devlint_thorough", "judge every torch call, not only the calls that can choose a device", type="bool", default=False)
     parser.addini("devlint_children", "also check the Python processes the tests start (default true)", type="bool", default=True)
 
 
@@ -68,6 +78,15 @@ def _devices_from(config: pytest.Config) -> tuple[list[str], str]:
     if ini:
         return [d for value in ini for d in value.replace(",", " ").split()], "ini"
     return [], ""
+
+
+def _thorough_from(config: pytest.Config) -> bool | None:
+    """Thorough or not (command line > env > ini); None: the tracer reads DEVLINT_THOROUGH."""
+    if config.getoption("devlint_thorough"):
+        return True
+    if os.environ.get(THOROUGH_ENV, "").strip():
+        return None
+    return bool(config.getini("devlint_thorough"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -191,11 +210,12 @@ class DevlintPlugin:
             raise pytest.UsageError(f"devlint: checking tests for device leaks needs torch ({exc})") from exc
         from devlint.runtime.job import identity
 
-        options = {"device": self.devices, "exercised": bool(self.config.getoption("devlint_report"))}
+        options = {"device": self.devices, "exercised": bool(self.config.getoption("devlint_report")), "thorough": _thorough_from(self.config)}
         try:
             self.tracer = Tracer(**options).start()
         except DeviceError as exc:
             raise pytest.UsageError(f"devlint: {exc}") from exc
+        options["thorough"] = self.tracer.thorough  # as read from the environment, for the tests' children
         self._started = self.tracer.snapshot()
         self._me = identity()
         if self.children:
@@ -216,8 +236,9 @@ class DevlintPlugin:
             self.tracer.stop()
 
     def pytest_report_header(self, config: pytest.Config) -> str:
+        thorough = ", every torch call judged (thorough)" if self.tracer is not None and self.tracer.thorough else ""
         children = "" if self.children else "; the processes tests start are not checked"
-        return f"devlint: tests may use {', '.join(self.devices)} (from {self.source}); leaks elsewhere {'fail the test' if self.mode == 'fail' else 'warn'}{children}"
+        return f"devlint: tests may use {', '.join(self.devices)} (from {self.source}){thorough}; leaks elsewhere {'fail the test' if self.mode == 'fail' else 'warn'}{children}"
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.tracer is not None:
@@ -238,7 +259,7 @@ class DevlintPlugin:
         if devices is not None and not off:
             from devlint.runtime.tracer import Tracer
 
-            nested = Tracer(devices).start()
+            nested = Tracer(devices, thorough=self.tracer.thorough).start()
         judge = nested or self.tracer
         job = self.jobs.follow(item.nodeid, devices, judge, allow) if self.jobs is not None and not off else None
         self._current = Running(item, judge.snapshot(), nested, allow, off, job)

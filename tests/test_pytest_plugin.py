@@ -98,6 +98,52 @@ def test_precedence_marker_cli_env_ini(suite, monkeypatch):
     run(suite, "--devlint-device", "cuda:0").assert_outcomes(passed=5)  # command line beats env
 
 
+THROUGH_THE_CLASS = """
+import torch
+
+
+def test_moves_through_the_class():
+    try:
+        torch.Tensor.to(torch.ones(1), "cuda")  # only a thorough session sees a call made through the class
+    except (RuntimeError, AssertionError):
+        pass
+"""
+
+
+def test_thorough_precedence_cli_env_ini(pytester, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("DEVLINT_THOROUGH", raising=False)
+    pytester.makepyfile(test_class_calls=THROUGH_THE_CLASS)
+    run(pytester, "--devlint-device", "cuda:1").assert_outcomes(passed=1)  # the default mode does not see it
+    result = run(pytester, "--devlint-device", "cuda:1", "--devlint-thorough")
+    result.assert_outcomes(failed=1)
+    assert "every torch call judged (thorough)" in result.stdout.str()
+    pytester.makeini("[pytest]\ndevlint_thorough = true\n")
+    run(pytester, "--devlint-device", "cuda:1").assert_outcomes(failed=1)  # ini
+    monkeypatch.setenv("DEVLINT_THOROUGH", "0")
+    run(pytester, "--devlint-device", "cuda:1").assert_outcomes(passed=1)  # env beats ini
+    run(pytester, "--devlint-device", "cuda:1", "--devlint-thorough").assert_outcomes(failed=1)  # command line beats env
+    monkeypatch.setenv("DEVLINT_THOROUGH", "maybe")
+    result = run(pytester, "--devlint-device", "cuda:1")
+    assert result.ret != 0 and "DEVLINT_THOROUGH='maybe': use 1 or 0" in result.stdout.str() + result.stderr.str()
+
+
+def test_thorough_reaches_the_processes_tests_start(pytester, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("DEVLINT_THOROUGH", raising=False)
+    code = "import torch\\ntry:\\n    torch.Tensor.to(torch.ones(1), 'cuda')\\nexcept Exception:\\n    pass"
+    pytester.makepyfile(
+        f"""
+        import subprocess, sys
+
+        def test_subprocess_child():
+            subprocess.run([sys.executable, "-c", "{code}"], check=True)
+        """
+    )
+    run(pytester, "--devlint-device", "cuda:1").assert_outcomes(passed=1)  # through the class: unseen by default
+    run(pytester, "--devlint-device", "cuda:1", "--devlint-thorough").assert_outcomes(failed=1)
+
+
 def test_warn_mode_passes_and_warns(suite):
     result = run(suite, "--devlint-device", "cuda:1", "--devlint-mode", "warn")
     result.assert_outcomes(passed=5, warnings=1)

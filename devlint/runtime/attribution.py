@@ -3,14 +3,14 @@
 The site of a leak is the innermost frame that is not library code (torch, devlint,
 the standard library, anything under site-/dist-packages): the line a person can
 change. The library frames inside it stay visible as the origin and in a short stack.
-Locating the site is cheap and done for every leaking call; the rest (origin, stack,
-a callee that left its `device` at the default, locals holding a device) reads frame
-locals and is done once per site.
+Locating the site walks the stack; the hub does it once per call site (its memo is
+keyed by `site_key`, which reads only the frames' positions), together with the rest
+(origin, stack, a callee that left its `device` at the default, locals holding a device),
+which reads frame locals.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 import os
 import sysconfig
@@ -68,19 +68,28 @@ class Analysis:
     candidates: tuple[tuple[str, Target], ...]  # expressions in the site's frame that hold a device
 
 
-def _filename(code) -> str:
-    name = code.co_filename
-    return name if name.startswith("<") else os.path.abspath(name)
+def absolute(filename: str) -> str:
+    """A code object's filename as reports name it: absolute, unless it is `<string>`-like."""
+    return filename if filename.startswith("<") else os.path.abspath(filename)
 
 
 def frame_of(frame: FrameType) -> Frame:
     code = frame.f_code
-    return Frame(_filename(code), frame.f_lineno, getattr(code, "co_qualname", code.co_name))
+    return Frame(absolute(code.co_filename), frame.f_lineno, getattr(code, "co_qualname", code.co_name))
 
 
-@functools.lru_cache(maxsize=4096)
+_KINDS: dict[str, str] = {}  # filename -> kind: the few files a program runs, each classified once
+
+
 def _kind(filename: str) -> str:
     """"devlint", "torch", "library" (stdlib, installed packages) or "user"."""
+    kind = _KINDS.get(filename)
+    if kind is None:
+        kind = _KINDS[filename] = _classify(filename)
+    return kind
+
+
+def _classify(filename: str) -> str:
     if filename.startswith("<"):
         return "library" if filename.startswith("<frozen") else "user"
     path = os.path.abspath(filename)
@@ -96,6 +105,24 @@ def _kind(filename: str) -> str:
 def kind(filename: str) -> str:
     """"devlint", "torch", "library" or "user": whose code a file is."""
     return _kind(filename)
+
+
+def site_key(frame: FrameType | None) -> tuple:
+    """Where a request comes from, cheaply: the position (file, function, instruction) of
+    each frame from `frame` out to the site, devlint's own left out. Requests with the same
+    key come from the same line through the same library calls. It reads no line numbers
+    and keeps no frame, and no object's identity is part of it."""
+    key = []
+    while frame is not None:
+        code = frame.f_code
+        filename = code.co_filename
+        kind = _KINDS.get(filename) or _kind(filename)
+        if kind != "devlint":
+            key.append((filename, code.co_firstlineno, code.co_name, frame.f_lasti))
+            if kind == "user":
+                break
+        frame = frame.f_back
+    return tuple(key)
 
 
 def locate(frame: FrameType | None) -> tuple[FrameType | None, list[FrameType]]:

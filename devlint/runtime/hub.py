@@ -1,12 +1,16 @@
 """The process-wide half of the tracer: hooks installed once, shared by every session.
 
-Hooks are process-wide (patched functions) or per thread (the function mode), but
-sessions nest: `devlint run` around a program that itself calls `devlint.trace()`, a
-pytest session around a test. The hub installs the hooks when the first session
-starts and removes them when the last one stops; every hook hands its request to
-`Hub.intercept`, which judges it for each session before the call runs, records it
-where it leaks (or raises, in strict mode), runs the call, then asks the driver
-whether a context appeared and counts the bytes the call left on the GPU.
+Hooks are process-wide (patched functions) or per thread (the thorough mode's function
+mode), but sessions nest: `devlint run` around a program that itself calls
+`devlint.trace()`, a pytest session around a test. The hub installs the hooks when the
+first session starts and removes them when the last one stops, and keeps a function mode
+pushed while any thorough session runs. Every hook hands its request to `Hub.intercept`,
+which judges it for each session before the call runs, records it where it leaks (or
+raises, in strict mode), runs the call, then asks the driver whether a context appeared
+and counts the bytes the call left on the GPU.
+
+Where a request comes from is worked out once per call site and request (the memo): a
+loop that asks for a device 10,000 times from one line walks the stack to its site once.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import contextlib
 import linecache
 import sys
 import threading
+from dataclasses import dataclass, field
 
 import torch
 
 from devlint.runtime import attribution
-from devlint.runtime.devices import current_index, label
+from devlint.runtime.devices import Allowed, current_index, label
+from devlint.runtime.history import AllocatorHistory
 from devlint.runtime.oracle import ContextOracle
 from devlint.runtime.report import DeviceLeakError, Leak
 from devlint.runtime.requests import Request
@@ -31,7 +37,18 @@ class _ThreadState(threading.local):
     busy = False  # inside a judged call: the calls it makes are its own business
     map_locations: tuple = ()  # the `map_location` of each torch.load running in this thread
     restored = 0  # location tags the restore hook judged in this thread (torch.load's internals)
-    default_device = None  # the device a `torch.device(...)` context is filling in right now
+
+
+@dataclass
+class _Site:
+    """What the memo knows of one call site and request: where it is and, once it has
+    leaked, how to report it (the leak each set of allowed devices records there)."""
+
+    request: Request
+    frame: attribution.Frame
+    analysis: attribution.Analysis | None = None
+    classified: tuple[str, str, str] | None = None  # code, message, fix
+    leaks: dict[Allowed, Leak] = field(default_factory=dict)
 
 
 class Hub:
@@ -39,44 +56,61 @@ class Hub:
         self.sessions: tuple = ()  # replaced, never mutated: hooks read it without the lock
         self.thread = _ThreadState()
         self.oracle = ContextOracle()
+        self.history = AllocatorHistory()  # on once a context nobody asked for appeared on a disallowed GPU
         self.selected: dict[int, int] = {}  # thread ident -> the device that thread selected
         self.sites: dict[str, attribution.Frame] = {}  # "cuda-init", "process-group": where they happened
-        self._analyses: dict[tuple, attribution.Analysis] = {}
+        self._memo: dict[tuple, _Site] = {}  # (site key, request, thread never selected) -> the site
         self._lock = threading.RLock()
         self._patches: list = []
-        self._mode = None
+        self._mode = None  # the function mode, pushed while a thorough session runs
+
+    @property
+    def thorough(self) -> bool:
+        return self._mode is not None
 
     # -- sessions ---------------------------------------------------------------------
 
     def attach(self, session) -> None:
+        from devlint.runtime import mode
+
         with self._lock:
             if not self.sessions:
                 self._install()
+            try:
+                if session.thorough and self._mode is None:
+                    self._mode = mode.push(self)
+            except BaseException:
+                if not self.sessions:
+                    self._uninstall()
+                raise
             self.sessions = self.sessions + (session,)
 
     def detach(self, session) -> None:
+        from devlint.runtime import mode
+
         with self._lock:
             self.final_poll()
+            self._recorded_allocations(session)
             self.sessions = tuple(s for s in self.sessions if s is not session)
-            if not self.sessions:
-                self._uninstall()
+            try:
+                if self._mode is not None and not any(s.thorough for s in self.sessions):
+                    mode.remove(self._mode)
+                    self._mode = None
+            finally:
+                if not self.sessions:
+                    self._uninstall()
 
     def _install(self) -> None:
-        from devlint.runtime import mode, patches
+        from devlint.runtime import patches
 
         self.oracle = ContextOracle()
         self.oracle.poll()  # contexts from before the trace are not its business
+        self.history = AllocatorHistory()
         current = current_index()  # a device selected before tracing started counts as selected
         self.selected = {threading.get_ident(): current} if current != 0 else {}
         self.sites = {}
-        self._analyses = {}
+        self._memo = {}
         self._patches = patches.install(self)
-        try:
-            self._mode = mode.push(self)
-        except BaseException:
-            patches.uninstall(self._patches)
-            self._patches = []
-            raise
 
     def _uninstall(self) -> None:
         from devlint.runtime import mode, patches
@@ -87,14 +121,15 @@ class Hub:
             self._mode = None
             patches.uninstall(self._patches)
             self._patches = []
-            self._analyses = {}
+            self._memo = {}
+            self.history.stop()
 
     @contextlib.contextmanager
     def thread_scope(self):
         """The function mode is per thread: enter it for the life of a new thread."""
         from devlint.runtime import mode
 
-        pushed = mode.push(self) if self.sessions else None
+        pushed = mode.push(self) if self.thorough else None
         try:
             yield
         finally:
@@ -107,43 +142,44 @@ class Hub:
         """Judge `request`, run `call()`, account for what it did. `same`: an input the
         call may return unchanged (then it allocated nothing)."""
         sessions = self.sessions
-        if request is None or not sessions or self.thread.busy:
+        state = self.thread
+        if request is None or not sessions or state.busy:
             return call()
-        if self.thread.map_locations and not request.from_loader and _called_from_torch(sys._getframe(1)):
+        caller = sys._getframe(1)
+        if state.map_locations and not request.from_loader and _called_from_torch(caller):
             return call()  # torch.load's own allocations: its restore hook judged the saved locations
-        leaking = [s for s in sessions if request.always or request.index not in s.allowed]
-        located = None
-        counting = [s for s in sessions if s.track_exercised and s not in leaking]
-        if counting:
-            located = self._locate()
-            if located[0] is not None:
-                site = located[0]
-                for session in counting:
-                    session.recorder.exercise(attribution.frame_of(site).filename, site.f_lineno)
+        leaking = counting = ()
+        for session in sessions:
+            if request.always or request.index not in session.allowed.indices:
+                leaking += (session,)
+            elif session.track_exercised:
+                counting += (session,)
+        site = self._site(request, caller, bool(leaking)) if leaking or counting else None
+        if site is not None:
+            for session in counting:
+                session.recorder.exercise(site.frame.filename, site.frame.line)
         appeared = self.oracle.poll()
         if appeared:
-            located = self._locate()
-            self._unexplained(appeared, located, f"before this call (since the previous intercepted call), which asked for {label(request.index)}")
-        records = []
-        if leaking:
-            located = located or self._locate()
-            records = self._record(request, leaking, located)
+            site = site or self._site(request, caller, False)
+            self._unexplained(appeared, site.frame, f"before this call (since the previous intercepted call), which asked for {label(request.index)}")
+        records = self._record(site, leaking) if leaking else ()
         result = None
-        self.thread.busy = True
+        state.busy = True
         try:
             result = call()
             return result
         finally:
-            self.thread.busy = False
+            state.busy = False
             appeared = self.oracle.poll()
-            created = bool(records) and request.index in appeared
-            nbytes = 0 if result is same else _nbytes(result, request.index)
-            for session, record in records:
-                session.recorder.update(record, nbytes, created)
-            if created:
-                appeared.discard(request.index)
+            if records:
+                created = request.index in appeared
+                nbytes = 0 if result is same else _nbytes(result, request.index)
+                for session, record in records:
+                    session.recorder.update(record, nbytes, created)
+                appeared = appeared - {request.index}
             if appeared:
-                self._unexplained(appeared, located or self._locate(), f"during this call, which asked for {label(request.index)}")
+                site = site or self._site(request, caller, False)
+                self._unexplained(appeared, site.frame, f"during this call, which asked for {label(request.index)}")
 
     def note_site(self, name: str) -> None:
         """Remember where something first happened (CUDA initialised, a process group made)."""
@@ -160,39 +196,55 @@ class Hub:
         if appeared:
             self._unexplained(appeared, None, "after the last intercepted call")
 
-    def _locate(self):
-        return attribution.locate(sys._getframe(2))
+    def _site(self, request: Request, caller, leaking: bool) -> _Site:
+        """The memo: where `request`, made from `caller`, comes from, worked out once per
+        call site (the frames from the caller out to the user's line) and request. A
+        leaking site is also analysed once: its origin, stack, callee and suggestion."""
+        never_selected = request.via_current and self._thread_never_selected(request.index)
+        key = (attribution.site_key(caller), request, never_selected)
+        site = self._memo.get(key)
+        if site is not None and (site.classified is not None or not leaking):
+            return site
+        site_frame, inner = attribution.locate(caller)
+        if site is None:
+            site = _Site(request, attribution.frame_of(site_frame) if site_frame is not None else UNKNOWN_SITE)
+        if leaking:
+            analysis = attribution.analyze(site_frame, inner, request.index) if site_frame is not None else None
+            site.analysis, site.classified = analysis, self._classify(request, analysis, never_selected)
+        self._memo[key] = site
+        return site
 
-    def _record(self, request: Request, sessions, located) -> list:
-        site_frame, inner = located
-        site = attribution.frame_of(site_frame) if site_frame is not None else UNKNOWN_SITE
-        key = (site.filename, site.line, request.code, request.index)
-        analysis = self._analyses.get(key)
-        if analysis is None and site_frame is not None:
-            analysis = self._analyses[key] = attribution.analyze(site_frame, inner, request.index)
-        code, message, fix = self._classify(request, analysis)
+    def _record(self, site: _Site, sessions) -> list:
         records = []
         for session in sessions:
-            leak = Leak(
-                code=code,
-                message=message,
-                filename=site.filename,
-                line=site.line,
-                function=site.function,
-                device=label(request.index),
-                kind=request.kind,
-                suggestion=_suggest(fix, analysis, session.allowed),
-                origin=str(analysis.origin) if analysis and analysis.origin else None,
-                stack=analysis.stack if analysis else (),
-                source_line=linecache.getline(site.filename, site.line).strip() or None,
-            )
+            leak = site.leaks.get(session.allowed)
+            if leak is None:
+                leak = site.leaks[session.allowed] = self._leak(site, session.allowed)
             records.append((session, session.recorder.add(leak)))
         for session, record in records:
             if session.strict:
                 raise DeviceLeakError.for_leak(record, session.allowed.labels)
         return records
 
-    def _classify(self, request: Request, analysis) -> tuple[str, str, str]:
+    def _leak(self, site: _Site, allowed: Allowed) -> Leak:
+        """The record a leak at `site` starts from, for a session allowing `allowed`."""
+        code, message, fix = site.classified
+        analysis, frame = site.analysis, site.frame
+        return Leak(
+            code=code,
+            message=message,
+            filename=frame.filename,
+            line=frame.line,
+            function=frame.function,
+            device=label(site.request.index),
+            kind=site.request.kind,
+            suggestion=_suggest(fix, analysis, allowed),
+            origin=str(analysis.origin) if analysis and analysis.origin else None,
+            stack=analysis.stack if analysis else (),
+            source_line=linecache.getline(frame.filename, frame.line).strip() or None,
+        )
+
+    def _classify(self, request: Request, analysis, never_selected: bool) -> tuple[str, str, str]:
         """The code, message and fix of a leak: the request's own, unless a library was
         called without its `device` (DL012) or a thread never selected one (DL102)."""
         callee = analysis.callee if analysis else None
@@ -203,7 +255,7 @@ class Hub:
                 f"`{callee.name}` was called without `device` (its default: {callee.default}); inside it, {request.message}",
                 f"pass `device={{device}}`{also} to `{callee.name}`",
             )
-        if request.via_current and self._thread_never_selected(request.index):
+        if never_selected:
             thread = threading.current_thread().name
             return (
                 "DL102",
@@ -218,13 +270,16 @@ class Hub:
         selected = self.selected
         return threading.get_ident() not in selected and any(other != index for other in selected.values())
 
-    def _unexplained(self, appeared: set[int], located, when: str) -> None:
-        site_frame = located[0] if located else None
-        site = attribution.frame_of(site_frame) if site_frame is not None else UNKNOWN_SITE
+    def _unexplained(self, appeared: set[int], site: attribution.Frame | None, when: str) -> None:
+        """DL101 at `site`, the intercepted call nearest to where the contexts appeared; from
+        now on the allocator records where allocations come from (history.py)."""
+        known = site is not None and site is not UNKNOWN_SITE
+        site = site or UNKNOWN_SITE
         for index in sorted(appeared):
             for session in self.sessions:
                 if index in session.allowed:
                     continue
+                self.history.start()
                 leak = Leak(
                     code="DL101",
                     message=f"a CUDA context (~0.5 GiB) appeared on {label(index)} {when}, and no intercepted call asked for {label(index)}",
@@ -234,9 +289,30 @@ class Hub:
                     device=label(index),
                     kind="context",
                     suggestion=_suggest("call `torch.cuda.set_device({device})` first, so code that uses the current device lands there, or launch with CUDA_VISIBLE_DEVICES", None, session.allowed),
-                    stack=(str(site),) if site_frame is not None else (),
+                    stack=(str(site),) if known else (),
                 )
                 session.recorder.add(leak)
+
+    def _recorded_allocations(self, session) -> None:
+        """DL106: what the allocator recorded on GPUs `session` may not use, by user line."""
+        for site, index, count, nbytes in self.history.allocations(lambda index: index not in session.allowed):
+            leak = Leak(
+                code="DL106",
+                message=(
+                    f"the CUDA caching allocator recorded allocations on {label(index)} made here, by a call no hook of the "
+                    "tracer saw (a factory bound before tracing began, a method called through its class, C++ code); "
+                    "it records from the moment a context nobody asked for appeared there (DL101)"
+                ),
+                filename=site.filename,
+                line=site.line,
+                function=site.function,
+                device=label(index),
+                kind="allocation",
+                suggestion=_suggest("give the call on this line a device, e.g. `device={device}`, or rerun with `--thorough` to have it judged before it runs", None, session.allowed),
+                stack=(str(site),),
+                source_line=linecache.getline(site.filename, site.line).strip() or None,
+            )
+            session.recorder.update(session.recorder.add(leak, count), nbytes, False)
 
 
 def _called_from_torch(frame) -> bool:

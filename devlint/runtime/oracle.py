@@ -31,19 +31,25 @@ class ContextOracle:
     are not asked again, so polling costs nothing once every GPU is accounted for."""
 
     def __init__(self) -> None:
-        self.seen: set[int] = set()
-        self.count: int | None = None  # fixed once CUDA is initialised
+        self.unseen: list[int] | None = None  # devices with no context yet; known once CUDA is initialised
 
-    def poll(self) -> set[int]:
-        if not can_ask():
-            return set()
-        if self.count is None:
-            self.count = torch.cuda.device_count()
-        if len(self.seen) == self.count:
-            return set()
-        new = {i for i in range(self.count) if i not in self.seen and _has_context(i)}
-        self.seen |= new
+    def poll(self) -> frozenset[int]:
+        """Runs around every intercepted call: cheap before CUDA is initialised and once
+        every GPU is accounted for."""
+        unseen = self.unseen
+        if unseen is None:
+            if not can_ask():
+                return _NONE
+            unseen = self.unseen = list(range(torch.cuda.device_count()))
+        if not unseen:
+            return _NONE
+        new = frozenset(i for i in unseen if _has_context(i))
+        if new:
+            self.unseen = [i for i in unseen if i not in new]
         return new
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

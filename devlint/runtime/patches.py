@@ -1,27 +1,30 @@
-"""Process-wide wrappers for what a function mode does not see.
+"""Process-wide wrappers: the calls that can choose a device, judged where they live.
 
-`torch.cuda.*` runtime calls, the legacy CUDA constructors, the location tags that
-`torch.load` restores, storages, `DataParallel`, default-device setters, process
-groups, `CUDA_VISIBLE_DEVICES` writes and thread starts. The names come from the rule
-catalog (the same tables the static checks read); each table is installed by one
-function below, and every patch records exactly what it replaced so that uninstalling
-restores it, in reverse order.
+Factories, `device=` calls and tensor moves (placements.py), `torch.cuda.*` runtime
+calls, the legacy CUDA constructors, the location tags that `torch.load` restores,
+storages, `DataParallel`, default-device setters and contexts, process groups,
+`CUDA_VISIBLE_DEVICES` writes and thread starts. Ops that only follow their inputs'
+devices (arithmetic, views, `nn.functional`) are not touched, so they cost nothing. The
+names come from the rule catalog (the same tables the static checks read); each table is
+installed by one function below, and every patch records exactly what it replaced so that
+uninstalling restores it, in reverse order.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import inspect
 import os
 import threading
 from dataclasses import dataclass
+from types import MethodType
 
 import torch
+import torch.utils._device
 
 from devlint import catalog
-from devlint.runtime import distributed, legacy
+from devlint.runtime import distributed, legacy, placements
 from devlint.runtime.devices import Target, current_index, label, target, visible_count
 from devlint.runtime.requests import Request, placement
 
@@ -38,6 +41,39 @@ class Patch:
             setattr(self.owner, self.name, self.original)
         else:
             delattr(self.owner, self.name)
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """An entry devlint added to one of torch's own tables."""
+
+    table: dict
+    key: object
+
+    def undo(self) -> None:
+        self.table.pop(self.key, None)
+
+
+class JudgedMethod:
+    """A Tensor method judged when it is called on a tensor.
+
+    Looked up on the class, it is torch's own method: torch hands `torch.Tensor.to` to
+    `__torch_function__` handlers, and some compare it with the methods they know
+    (`nn.UninitializedParameter`, torchvision's tv_tensors), so it must stay the same object.
+    """
+
+    __slots__ = ("original", "call")
+
+    def __init__(self, original, call) -> None:
+        self.original = original
+        self.call = call
+
+    def __get__(self, tensor, owner=None):
+        return self.original if tensor is None else MethodType(self.call, tensor)
+
+
+# Under torch.compile the wrappers stay out of the traced graph (torch < 2.3 has no such check).
+_is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)
 
 
 def resolve(dotted: str):
@@ -61,7 +97,7 @@ def resolve(dotted: str):
 class _Installer:
     def __init__(self, hub) -> None:
         self.hub = hub
-        self.patches: list[Patch] = []
+        self.patches: list = []  # Patch, TableEntry: each knows how to undo itself
 
     def replace(self, owner, name: str, make) -> None:
         """Set `owner.name` to `make(current)`; the current value is what callers reach."""
@@ -282,7 +318,7 @@ def _restore_hook(installer: _Installer) -> None:
         mapping = mappings[-1] if mappings else None
         if isinstance(mapping, dict) and location in mapping.values():
             request = placement(where, f"`map_location` mapping to {location!r}", "DL002", "map to {device}")
-            return dataclasses.replace(request, from_loader=True)
+            return request._replace(from_loader=True)
         return Request(
             where.index,
             "DL005",
@@ -388,26 +424,81 @@ def _setters(installer: _Installer) -> None:
 
 
 def _device_contexts(installer: _Installer) -> None:
-    """A `torch.device(...)` context entered after the function mode sits above it and
-    fills in `device` before the mode sees a factory call: say so to the mode, so the
-    call is judged as using the default device (DL010), not as an explicit `device=`."""
+    """A factory left without `device` while a `torch.device(...)` context or
+    `set_default_device` is in effect is judged where torch fills in the device: in the
+    context's own `__torch_function__`, which runs only while a default device is set. It
+    sees factories bound before tracing began (`from torch import zeros`) too."""
     hub = installer.hub
+    names = placements.default_device_factories()
 
     def make(original):
         @functools.wraps(original)
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            if not hub.sessions or (kwargs or {}).get("device") is not None:
-                return original(self, func, types, args, kwargs)
-            state = hub.thread
-            outer, state.default_device = state.default_device, self.device
             try:
+                name = names.get(func)
+            except TypeError:  # an unhashable callable: none of the factories
+                name = None
+            if name is None or not hub.sessions or hub.thread.busy or (kwargs or {}).get("device") is not None:
                 return original(self, func, types, args, kwargs)
-            finally:
-                state.default_device = outer
+            request = placements.default_device(name, self.device)
+            return hub.intercept(request, lambda: original(self, func, types, args, kwargs))
 
         return __torch_function__
 
     installer.replace(torch.utils._device.DeviceContext, "__torch_function__", make)
+
+
+# -- factories, `device=` calls, tensor moves ------------------------------------------------
+
+
+def _placements(installer: _Installer) -> None:
+    """Functions are replaced where they live (a module's `zeros` binding made before
+    tracing is not, see README) and registered with TorchScript as the op they stand for;
+    Tensor methods get a JudgedMethod."""
+    hub = installer.hub
+    builtins = _torchscript_builtins()
+    for found in placements.placements():
+        if found.method:
+            installer.replace(found.owner, found.attribute, lambda original, found=found: JudgedMethod(original, _judged(hub, found, original)))
+            continue
+        installer.replace(found.owner, found.attribute, lambda original, found=found: _judged(hub, found, original))
+        op = builtins.get(id(found.original))
+        if op is not None:
+            wrapper = getattr(found.owner, found.attribute)
+            builtins[id(wrapper)] = op
+            installer.patches.append(TableEntry(builtins, id(wrapper)))
+
+
+def _judged(hub, found: placements.Placement, original):
+    """`original`, judged first: its hot path is a few attribute reads and the judge."""
+    judge, takes_types, thread = found.judge, found.takes_types, hub.thread
+
+    @functools.wraps(original)
+    def call(*args, **kwargs):
+        if not hub.sessions or thread.busy or _is_compiling():
+            return original(*args, **kwargs)
+        if takes_types:
+            args = tuple(legacy.unwrap(a) for a in args)
+            kwargs = {k: legacy.unwrap(v) for k, v in kwargs.items()}
+        request = judge(args, kwargs)
+        if request is None:
+            return original(*args, **kwargs)
+        same = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        return hub.intercept(request, lambda: original(*args, **kwargs), same)
+
+    return call
+
+
+def _torchscript_builtins() -> dict:
+    """TorchScript's table of the Python functions it compiles as ops, keyed by `id()`
+    (a private table; empty when this torch has none). A wrapped `torch.zeros` must be
+    in it, or `torch.jit.script` fails on code that calls it."""
+    try:
+        from torch.jit import _builtins
+
+        return _builtins._get_builtin_table()
+    except (ImportError, AttributeError):
+        return {}
 
 
 # -- DL009: CUDA_VISIBLE_DEVICES after CUDA initialised -------------------------------------
@@ -455,13 +546,13 @@ def _visible_devices(installer: _Installer) -> None:
 
 
 def _threads(installer: _Installer) -> None:
-    """Enter the function mode in every thread started while tracing."""
+    """Enter the function mode in every thread started while a thorough session runs."""
     hub = installer.hub
 
     def make(original):
         @functools.wraps(original)
         def start(self):
-            if hub.sessions:
+            if hub.thorough:
                 run = self.run
 
                 def run_traced():
@@ -477,6 +568,8 @@ def _threads(installer: _Installer) -> None:
 
 
 _TABLES = (
+    _device_contexts,  # first: torch caches its default-device factories by identity on first use
+    _placements,
     _current_device_calls,
     _stream_methods,
     _event_methods,
@@ -487,14 +580,13 @@ _TABLES = (
     _storages,
     _data_parallel,
     _setters,
-    _device_contexts,
     distributed.install,
     _visible_devices,
     _threads,
 )
 
 
-def install(hub) -> list[Patch]:
+def install(hub) -> list:
     installer = _Installer(hub)
     try:
         for table in _TABLES:
@@ -505,6 +597,6 @@ def install(hub) -> list[Patch]:
     return installer.patches
 
 
-def uninstall(patches: list[Patch]) -> None:
+def uninstall(patches: list) -> None:
     for patch in reversed(patches):
         patch.undo()

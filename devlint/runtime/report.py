@@ -136,13 +136,18 @@ class Recorder:
             items = sorted(self._exercised.items())
         return [{"filename": f, "line": n, "count": c} for (f, n), c in items]
 
-    def add(self, leak: Leak) -> Leak:
-        """Count one more request at `leak`'s site; returns the site's record."""
+    def add(self, leak: Leak, count: int = 1) -> Leak:
+        """Count `count` more requests at `leak`'s site; returns the site's record (a copy
+        of `leak` the first time, so one leak can start the records of several sessions)."""
+        key = leak.key
         with self._lock:
-            record = self._leaks.setdefault(leak.key, leak)
-            record.count += 1
+            record = self._leaks.get(key)
+            first = record is None
+            if first:
+                record = self._leaks[key] = replace(leak)
+            record.count += count
             if self.log is not None:
-                self.log.counted(record, first=record is leak)
+                self.log.counted(record, first=first)
             return record
 
     def update(self, record: Leak, nbytes: int, created_context: bool) -> None:

@@ -1,29 +1,35 @@
 """Tracing sessions: what `devlint.trace()`, `devlint run` and the pytest plugin hold.
 
 A Tracer is one session: the devices it allows, whether it raises at the first leak,
-and its own leak records. Sessions share the process-wide hooks (see hub.py), so they
+whether it is thorough (a function mode over every torch call, instead of hooks on the
+calls that can choose a device only), and its own leak records. Sessions share the process-wide hooks (see hub.py), so they
 nest; each judges every request against its own allowed devices. For per-test use,
 `snapshot()` marks a moment and `leaks(since=mark)` returns only what came after it.
 """
 
 from __future__ import annotations
 
+import os
+
 from devlint.runtime import job, oracle, report
-from devlint.runtime.devices import parse_allowed
+from devlint.runtime.devices import DeviceError, parse_allowed
 from devlint.runtime.hub import HUB
 from devlint.runtime.report import Leak, Recorder, Snapshot
 
 
 class Tracer:
-    def __init__(self, device=None, *, strict: bool = False, exercised: bool = False, log=None) -> None:
+    def __init__(self, device=None, *, strict: bool = False, exercised: bool = False, thorough: bool | None = None, log=None) -> None:
         """`device`: one device or several (`"cuda:1"`, `1`, `"auto"`, `"cpu"`); None reads
         DEVLINT_DEVICE, else `auto`. Raises DeviceError for a device it cannot use.
         `exercised`: also count the user lines whose requests did not leak (for the report,
         so `devlint check --runtime-report` can tell a finding that ran clean).
+        `thorough`: judge every torch call through a function mode, which sees what the cheap
+        default cannot (README) at a cost on every op; None reads DEVLINT_THOROUGH.
         `log`: a job's process log (job.py) that every leak is streamed to."""
         self.allowed = parse_allowed(device)
         self.strict = strict
         self.track_exercised = exercised
+        self.thorough = env_flag(THOROUGH_ENV) if thorough is None else bool(thorough)
         self.recorder = Recorder(log)
         self.running = False
 
@@ -61,7 +67,20 @@ class Tracer:
         return report.build(command, self.allowed.labels, self.leaks(), gpus, notes, self.recorder.exercised(), job.identity())
 
 
-def trace(device=None, *, strict: bool = False, exercised: bool = False) -> Tracer:
+def trace(device=None, *, strict: bool = False, exercised: bool = False, thorough: bool | None = None) -> Tracer:
     """Trace a block: `with devlint.trace(device="cuda:1") as tracer: ...`, then
-    `tracer.leaks()`. With `strict=True` the first leaking call raises DeviceLeakError."""
-    return Tracer(device, strict=strict, exercised=exercised)
+    `tracer.leaks()`. With `strict=True` the first leaking call raises DeviceLeakError;
+    with `thorough=True` every torch call is judged (slower, sees more)."""
+    return Tracer(device, strict=strict, exercised=exercised, thorough=thorough)
+
+
+THOROUGH_ENV = "DEVLINT_THOROUGH"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def env_flag(name: str, environ=os.environ) -> bool:
+    """A yes/no environment variable, read the way click reads `--strict`'s; unset is no."""
+    value = environ.get(name, "").strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise DeviceError(f"{name}={environ[name]!r}: use 1 or 0")

@@ -12,6 +12,8 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from devlint.runtime import attribution
 from devlint.runtime.tracer import Tracer
 
+pytestmark = pytest.mark.usefixtures("tracing_mode")  # every test, in both tracing modes
+
 LIBRARY = '''
 import torch
 

@@ -278,3 +278,31 @@ def test_the_wheel_installs_the_startup_pth():
     assert '"devlint/_site/devlint_startup.pth" = "devlint_startup.pth"' in pyproject
     line = (ROOT / "devlint" / "_site" / children.PTH_NAME).read_text()
     assert line.startswith("import os; ") and '"DEVLINT_JOB" in os.environ and' in line  # inert without a job
+
+
+THROUGH_THE_CLASS_IN_CHILDREN = """
+import multiprocessing as mp
+import subprocess
+import sys
+
+import torch
+
+
+def in_spawn():
+    try:
+        torch.Tensor.to(torch.ones(1), "cuda")  # line 11: only a thorough tracer sees it
+    except (AssertionError, RuntimeError):
+        pass
+
+
+if __name__ == "__main__":
+    child = mp.get_context("spawn").Process(target=in_spawn)
+    child.start()
+    child.join()
+"""
+
+
+@pytest.mark.parametrize("options, lines", [([], []), (["--thorough"], [11])], ids=["default", "thorough"])
+def test_the_tracing_mode_travels_to_children(tmp_path, options, lines):
+    _, report = devlint_run(tmp_path, THROUGH_THE_CLASS_IN_CHILDREN, *options)
+    assert sorted(by_line(report)) == lines

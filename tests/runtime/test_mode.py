@@ -1,13 +1,16 @@
-"""The function mode: factories and tensor moves, judged before they run (a CPU build then fails them)."""
+"""Factories and tensor moves, judged before they run (a CPU build then fails them), in both tracing modes."""
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 from rt_helpers import next_line, sites
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from devlint.runtime import mode
+from devlint.runtime import placements
 from devlint.runtime.tracer import Tracer
+
+pytestmark = pytest.mark.usefixtures("tracing_mode")  # every test, in both tracing modes
 
 
 def test_cuda_without_index_is_dl001(tracer):
@@ -81,8 +84,8 @@ def test_type_strings_move_cpu_tensors_to_the_current_device(tracer, attempt):
 
 def test_a_tensor_already_on_a_gpu_keeps_its_device_under_type():
     on_gpu = SimpleNamespace(is_cuda=True)
-    assert mode._tensor_type((on_gpu, "torch.cuda.FloatTensor"), {}) is None
-    assert mode._tensor_type((torch.ones(1), "torch.cuda.FloatTensor"), {}).code == "DL003"
+    assert placements.tensor_type((on_gpu, "torch.cuda.FloatTensor"), {}) is None
+    assert placements.tensor_type((torch.ones(1), "torch.cuda.FloatTensor"), {}).code == "DL003"
 
 
 def test_module_moves_are_seen_per_parameter_and_attributed_to_the_caller(attempt):

@@ -13,19 +13,7 @@ from devlint.runtime import oracle
 from devlint.runtime.devices import Allowed
 from devlint.runtime.tracer import Tracer
 
-
-@pytest.fixture
-def driver(monkeypatch):
-    """Two GPUs, CUDA initialised, current device 0; `contexts` is what the driver reports.
-    `torch.cuda.synchronize(d)` creates a context on d (or on the current device)."""
-    contexts = set()
-    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    monkeypatch.setattr(torch._C, "_cuda_getDevice", lambda: 0, raising=False)
-    monkeypatch.setattr(torch._C, "_cuda_hasPrimaryContext", lambda index: index in contexts, raising=False)
-    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda index: 2048 if index in contexts else 0)
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: contexts.add(0 if device is None else device))
-    return contexts
+pytestmark = pytest.mark.usefixtures("tracing_mode")  # every test, in both tracing modes
 
 
 def test_polling_reports_each_new_context_once(driver):

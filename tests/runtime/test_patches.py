@@ -12,44 +12,53 @@ import torch.distributed as dist
 from rt_helpers import next_line, sites
 
 from devlint.runtime.hub import HUB
+from devlint.runtime.patches import Patch
 from devlint.runtime.tracer import Tracer
+
+pytestmark = pytest.mark.usefixtures("tracing_mode")  # every test, in both tracing modes
 
 
 def _patched_attributes():
     with Tracer("cuda:1"):
-        return [(patch.owner, patch.name) for patch in HUB._patches]
+        return [(patch.owner, patch.name) for patch in HUB._patches if isinstance(patch, Patch)]
 
 
 def _values(pairs):
     return [vars(owner).get(name, "<inherited>") for owner, name in pairs]
 
 
-def test_every_patch_is_restored_exactly(attempt):
+def test_every_patch_is_restored_exactly(tracing_mode):
     pairs = _patched_attributes()
     before = _values(pairs)
+    builtins = dict(torch.jit._builtins._get_builtin_table())
     stack = torch._C._len_torch_function_stack()
     with Tracer("cuda:1"):
         during = _values(pairs)
-        assert torch._C._len_torch_function_stack() == stack + 1
+        assert torch._C._len_torch_function_stack() == stack + (tracing_mode == "thorough")  # the mode only when thorough
+        assert len(torch.jit._builtins._get_builtin_table()) > len(builtins)  # the wrapped factories, as TorchScript ops
     assert _values(pairs) == before
     assert all(now is not then for now, then in zip(during, before))
     assert torch._C._len_torch_function_stack() == stack
+    assert torch.jit._builtins._get_builtin_table() == builtins
 
 
 def test_the_catalog_drives_the_patches():
     names = {f"{getattr(owner, '__name__', owner)}.{name}" for owner, name in _patched_attributes()}
     for expected in ("torch.cuda.synchronize", "torch.cuda.mem_get_info", "torch.cuda.FloatTensor", "torch.load", "Stream.__new__", "Event.record", "DataParallel.__init__"):
         assert expected in names
+    for expected in ("torch.zeros", "torch.fft.fftfreq", "torch.zeros_like", "Tensor.new_zeros", "Tensor.to", "Tensor.cuda", "Tensor.type"):
+        assert expected in names  # DL011's factories, DL002's device keywords, the tensor moves
 
 
 @pytest.mark.parametrize("exception", [ValueError, KeyboardInterrupt])
 def test_patches_are_restored_when_the_traced_code_raises(exception):
     pairs = _patched_attributes()
     before = _values(pairs)
+    stack = torch._C._len_torch_function_stack()
     with pytest.raises(exception), Tracer("cuda:1"):
         raise exception()
     assert _values(pairs) == before
-    assert HUB.sessions == ()
+    assert HUB.sessions == () and torch._C._len_torch_function_stack() == stack
 
 
 def test_current_device_calls_are_dl006(tracer, attempt):
@@ -196,7 +205,7 @@ def test_barrier_on_an_nccl_group_without_devices_is_dl013(process_group, monkey
     assert "device_id" in leak.suggestion
 
 
-def test_threads_started_while_tracing_are_traced_and_released(attempt):
+def test_threads_started_while_tracing_are_traced_and_released(attempt, tracing_mode):
     stacks = []
 
     def work(go):
@@ -213,9 +222,10 @@ def test_threads_started_while_tracing_are_traced_and_released(attempt):
         outliving = threading.Thread(target=work, args=(late,))
         outliving.start()
     late.set()
-    outliving.join()  # runs after tracing stopped: its mode passes everything through
+    outliving.join()  # runs after tracing stopped: its mode (if any) passes everything through
     assert [leak.count for leak in tracer.leaks()] == [1]
     after = threading.Thread(target=work, args=(early,))
     after.start()
     after.join()
-    assert stacks == [1, 1, 0]
+    pushed = int(tracing_mode == "thorough")  # only a thorough session needs a mode in each thread
+    assert stacks == [pushed, pushed, 0]

@@ -32,8 +32,12 @@ def devlint_run(tmp_path, *args, env=None, source=LEAKY, report=None):
     return result, loaded
 
 
-def test_a_leak_exits_1_with_the_report_and_summary_on_stderr(tmp_path):
-    result, report = devlint_run(tmp_path, "--device", "cuda:1", "program.py", "--flag", "-m", "x")
+MODES = pytest.mark.parametrize("mode", [[], ["--thorough"]], ids=["default", "thorough"])
+
+
+@MODES
+def test_a_leak_exits_1_with_the_report_and_summary_on_stderr(tmp_path, mode):
+    result, report = devlint_run(tmp_path, *mode, "--device", "cuda:1", "program.py", "--flag", "-m", "x")
     assert result.returncode == 1, result.stderr
     assert result.stdout == "program output ['--flag', '-m', 'x']\n"  # untouched, arguments passed through
     assert "devlint: 1 leak site on GPUs this run may not use (allowed: cuda:1)" in result.stderr
@@ -96,7 +100,8 @@ def test_a_module_runs_with_dash_m(tmp_path):
     assert " -m app.main --device cuda:0" in report["command"]
 
 
-def test_work_in_threads_the_program_left_running_is_traced(tmp_path):
+@MODES
+def test_work_in_threads_the_program_left_running_is_traced(tmp_path, mode):
     source = """
     import threading, time, torch
 
@@ -109,8 +114,25 @@ def test_work_in_threads_the_program_left_running_is_traced(tmp_path):
 
     threading.Thread(target=late).start()
     """
-    result, report = devlint_run(tmp_path, "--device", "cuda:1", "program.py", source=source)
+    result, report = devlint_run(tmp_path, *mode, "--device", "cuda:1", "program.py", source=source)
     assert [(leak["code"], leak["line"]) for leak in report["leaks"]] == [("DL002", 7)]
+
+
+THROUGH_THE_CLASS = """
+import torch
+
+try:
+    torch.Tensor.to(torch.ones(1), "cuda")  # line 5: only the thorough mode sees calls made through the class
+except (AssertionError, RuntimeError):
+    pass
+"""
+
+
+@pytest.mark.parametrize("args, env, leaks", [([], {}, []), (["--thorough"], {}, [("DL002", 5)]), ([], {"DEVLINT_THOROUGH": "1"}, [("DL002", 5)])])
+def test_thorough_is_an_option_or_the_environment(tmp_path, args, env, leaks):
+    result, report = devlint_run(tmp_path, *args, "--device", "cuda:1", "program.py", source=THROUGH_THE_CLASS, env=env)
+    assert result.returncode == (1 if leaks else 0), result.stderr
+    assert [(leak["code"], leak["line"]) for leak in report["leaks"]] == leaks
 
 
 @pytest.mark.parametrize("device, message", [("cuda", "names no GPU"), ("auto", "exactly one visible GPU")])
@@ -126,7 +148,7 @@ def test_a_report_that_cannot_be_written_is_an_error(tmp_path):
     assert result.returncode == 2 and "cannot write the report" in result.stderr
 
 
-@pytest.mark.parametrize("code", ["DL001", "DL002", "DL003", "DL004", "DL005", "DL006", "DL007", "DL008", "DL009", "DL010", "DL012", "DL013", "DL101", "DL102", "DL103", "DL104", "DL105"])
+@pytest.mark.parametrize("code", ["DL001", "DL002", "DL003", "DL004", "DL005", "DL006", "DL007", "DL008", "DL009", "DL010", "DL012", "DL013", "DL101", "DL102", "DL103", "DL104", "DL105", "DL106"])
 def test_every_code_the_runtime_emits_has_a_rule_page(code):
     result = subprocess.run([sys.executable, "-m", "devlint", "rule", code], capture_output=True, text=True, env=repo_environment())
     assert result.returncode == 0 and result.stdout.startswith(f"# {code} ")

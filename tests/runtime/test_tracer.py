@@ -14,6 +14,8 @@ from devlint.runtime.hub import HUB
 from devlint.runtime.report import DeviceLeakError
 from devlint.runtime.tracer import Tracer, trace
 
+pytestmark = pytest.mark.usefixtures("tracing_mode")  # every test, in both tracing modes
+
 
 def test_trace_is_the_context_manager_behind_devlint_trace(attempt):
     assert devlint.trace is trace and devlint.DeviceLeakError is DeviceLeakError
@@ -74,12 +76,17 @@ def test_start_and_stop_are_explicit_and_stop_is_idempotent():
     assert HUB.sessions == ()
 
 
-def test_a_tracer_can_run_in_a_worker_thread(attempt):
+def test_a_tracer_can_run_in_a_worker_thread_and_restores_everything_there(attempt):
     results = {}
+    zeros, to = torch.zeros, vars(torch._C.TensorBase)["to"]
 
     def work():
         with Tracer("cuda:1") as tracer:
             attempt(lambda: torch.zeros(1, device="cuda"))
+            results["patched"] = torch.zeros is not zeros and "to" in vars(torch.Tensor)
+            inner = threading.Thread(target=lambda: None)  # a thread started while tracing
+            inner.start()
+            inner.join()
         results["leaks"] = tracer.leaks()
         results["stack"] = torch._C._len_torch_function_stack()
 
@@ -87,7 +94,8 @@ def test_a_tracer_can_run_in_a_worker_thread(attempt):
     worker.start()
     worker.join()
     assert [leak.code for leak in results["leaks"]] == ["DL002"]
-    assert results["stack"] == 0
+    assert results["patched"] and results["stack"] == 0
+    assert torch.zeros is zeros and "to" not in vars(torch.Tensor) and torch.Tensor.to is to
 
 
 def test_the_tracer_never_initialises_cuda_itself(monkeypatch):

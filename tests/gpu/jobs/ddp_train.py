@@ -71,7 +71,8 @@ def main():
     dist.barrier()
     if os.environ.get("DDP_PROBE"):
         probe(os.environ["DDP_PROBE"], rank)
-    print(json.dumps({"rank": rank, "pid": os.getpid(), "loss": value, "step_ms": 1000 * sum(times) / len(times)}), flush=True)
+    line = json.dumps({"rank": rank, "pid": os.getpid(), "loss": value, "step_ms": 1000 * sum(times) / len(times)})
+    print(line + "\n", end="", flush=True)  # one write: the ranks share the pipe and leave the barrier together
     dist.destroy_process_group()
 
 

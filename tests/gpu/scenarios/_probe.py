@@ -7,6 +7,11 @@ import json
 import os
 import subprocess
 
+# The GPU a scenario means to use: cuda:1 on two GPUs. scenario_check.py sets 0 when it runs
+# the scenarios with only the CPU allowed (one GPU is enough then: every CUDA touch leaks).
+GPU = int(os.environ.get("DEVLINT_SCENARIO_GPU", "1"))
+INTENDED = f"cuda:{GPU}"
+
 
 def _nvml_memory(pid):
     """{physical GPU index: bytes this PID holds}, and where the numbers came from."""

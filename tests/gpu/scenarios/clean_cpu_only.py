@@ -1,5 +1,6 @@
 """A CPU-only program: no CUDA initialisation, no context anywhere."""
 # devlint: --device cuda:1
+# cpu: clean (no CUDA at all, so also clean with only the CPU allowed)
 import _probe  # noqa: F401
 import torch
 

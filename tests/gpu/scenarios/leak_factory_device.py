@@ -1,7 +1,7 @@
 """`device="cuda"` in a factory."""
 # devlint: --device cuda:1
-import _probe  # noqa: F401
+import _probe
 import torch
 
-intended = torch.ones(1, device="cuda:1")
+intended = torch.ones(1, device=_probe.INTENDED)  # cpu: DL008
 x = torch.zeros(1024, device="cuda")  # expect: DL002

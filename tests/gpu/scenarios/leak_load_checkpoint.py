@@ -2,8 +2,8 @@
 # devlint: --device cuda:1
 import os
 
-import _probe  # noqa: F401
+import _probe
 import torch
 
-intended = torch.ones(1, device="cuda:1")
+intended = torch.ones(1, device=_probe.INTENDED)  # cpu: DL008
 state = torch.load(os.environ["DEVLINT_CHECKPOINT"])  # expect: DL005

@@ -2,15 +2,15 @@
 # devlint: --device cuda:1
 import threading
 
-import _probe  # noqa: F401
+import _probe
 import torch
 
-torch.cuda.set_device(1)
-intended = torch.ones(1, device="cuda")
+torch.cuda.set_device(_probe.GPU)  # cpu: DL006
+intended = torch.ones(1, device="cuda")  # cpu: DL002
 
 
 def worker():
-    torch.cuda.synchronize()  # expect: DL102
+    torch.cuda.synchronize()  # expect: DL102, cpu: DL006 (with GPU0 selected, no thread misses a selection)
 
 
 thread = threading.Thread(target=worker)
