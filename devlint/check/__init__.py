@@ -100,7 +100,10 @@ def run(options: Options) -> int:
         from devlint.check import fix
 
         def reindex(python: dict[str, bytes]):
-            works = [w if w.file.display not in python else replace(w, data=python[w.file.display]) for w in result.works]
+            works = [
+                replace(w, data=python[w.file.display], key=cache.content_key(python[w.file.display])) if w.file.display in python else w
+                for w in result.works
+            ]
             return lint.build_index(works, jobs, results_cache)
 
         outcome = fix.fix_files(findings, result, suppression, options.unsafe_fixes, write=not options.diff, reindex=reindex)

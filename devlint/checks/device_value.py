@@ -120,10 +120,3 @@ class DeviceValueCheck(Check):
         if not source.is_device:
             edits.extend(options.comparisons_kept_true(literal, ctx))
         return ctx.fix(self.code, f"Use `{new}`: {source.why}", *edits)
-
-        for node in [*ctx.ancestors, *ast.walk(expr)]:  # an `if` around it, or `"cuda" if ok else ...`
-            if isinstance(node, (ast.If, ast.IfExp)) and checks_cuda(node.test, set()):
-                branch = node.body if isinstance(node, ast.If) else [node.body]
-                if any(encloses(b, literal) for b in branch):
-                    return True
-        return False

@@ -2,7 +2,6 @@
 
 import json
 import py_compile
-import textwrap
 from pathlib import Path
 
 import pytest
