@@ -100,7 +100,7 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.program == "compare":
-        a, b = torch.load(args.a), torch.load(args.b)
+        a, b = torch.load(args.a, map_location="cpu"), torch.load(args.b, map_location="cpu")
         diff = (a - b).abs().max().item() if a.shape == b.shape else float("inf")
         same = a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
         print(f"shapes {tuple(a.shape)} {tuple(b.shape)}, max abs difference {diff:.3g}: {'same' if same else 'DIFFERENT'}")

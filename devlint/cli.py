@@ -175,6 +175,20 @@ def report_merge_command(sources, output):
     click.echo(summary.render(joined), err=True, nl=False)
 
 
+@cli.command("server")
+@click.option("--stdio", is_flag=True, help="Speak LSP on stdin/stdout (the default and only transport; accepted for editors that pass it).")
+def server_command(stdio):
+    """Run the language server for editors (LSP over stdio): diagnostics as you type,
+    quick fixes, `# noqa` and the rule's explanation on hover. Needs the `server` extra."""
+    try:
+        from devlint.server.protocol import serve
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("pygls", "lsprotocol", "cattrs", "attrs"):
+            raise
+        _fail("`devlint server` needs the `server` extra: pip install 'devlint[server]'")
+    sys.exit(serve())
+
+
 def main() -> None:
     try:
         cli(prog_name="devlint")

@@ -27,7 +27,7 @@ DEFAULT_EXCLUDE = (
 
 _KEYS = {
     "select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude",
-    "device", "respect-gitignore",
+    "device", "respect-gitignore", "runtime-report",
 }
 
 
@@ -47,6 +47,7 @@ class Settings:
     extend_exclude: list[str] = field(default_factory=list)
     device: list[str] = field(default_factory=list)
     respect_gitignore: bool = True
+    runtime_report: Path | None = None  # a `devlint run` report to merge, relative to the config file
 
     def enabled(
         self,
@@ -181,6 +182,11 @@ def load(config_path: Path | None, root: Path) -> Settings:
     if not isinstance(gitignore, bool):
         raise ConfigError(f"{config_path}: `respect-gitignore` must be true or false")
     settings.respect_gitignore = gitignore
+    report = table.get("runtime-report", table.get("runtime_report"))
+    if report is not None:
+        if not isinstance(report, str) or not report.strip():
+            raise ConfigError(f"{config_path}: `runtime-report` must be a path (a string)")
+        settings.runtime_report = settings.root / report
     # Validate selectors now, so a typo is an error even for rules that never fire.
     settings.enabled()
     for codes in pfi.values():

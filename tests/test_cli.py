@@ -73,6 +73,7 @@ def test_per_file_ignores(run_devlint, project):
         ('[tool.devlint]\nselct = ["DL001"]\n', "unknown option"),
         ("[tool.devlint\n", "invalid TOML"),
         ('[tool.devlint]\nselect = 3\n', "must be a list"),
+        ('[tool.devlint]\nruntime-report = ["a.json"]\n', "`runtime-report` must be a path"),
     ],
 )
 def test_config_errors_exit_2_with_one_line(run_devlint, project, config, message):
@@ -160,3 +161,25 @@ def test_messages_quoting_multiline_code_stay_on_one_line(run_devlint, tmp_path)
     code, out, _ = run_devlint("check", tmp_path, "--output-format", "json")
     (finding,) = json.loads(out)
     assert "\n" not in finding["message"] and "`Net( width=3, ).cuda()`" in finding["message"]
+
+
+def test_server_without_its_extra_says_how_to_install_it():
+    script = textwrap.dedent(
+        """
+        import sys
+
+        class NoPygls:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("pygls", "lsprotocol"):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return None
+
+        sys.meta_path.insert(0, NoPygls())
+        from devlint.cli import main
+        sys.argv = ["devlint", "server"]
+        main()
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "devlint: error: `devlint server` needs the `server` extra: pip install 'devlint[server]'"

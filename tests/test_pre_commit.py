@@ -51,6 +51,30 @@ def pre_commit_home(tmp_path_factory):
     return tmp_path_factory.mktemp("pre-commit-home")
 
 
+# What pip says when it cannot reach a package index.
+_OFFLINE = (
+    "NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
+    "Name or service not known", "Network is unreachable", "Connection refused", "ConnectTimeout",
+    "Max retries exceeded", "No matching distribution found", "Could not find a version that satisfies",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hook_environment(hook_repo, pre_commit_home, tmp_path_factory):
+    """The hook's environment, installed once for every test here. pre-commit builds it with
+    pip from the package index: where none is reachable (an offline GPU cluster) these tests
+    skip, as the GPU tests skip without GPUs; any other failure fails them."""
+    project = _project(tmp_path_factory.mktemp("install"), hook_repo, pre_commit_home)
+    env = {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(pre_commit_home), "PIP_RETRIES": "1"}
+    result = subprocess.run([sys.executable, "-m", "pre_commit", "install-hooks"], cwd=project, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        log = Path(pre_commit_home) / "pre-commit.log"
+        said = result.stdout + result.stderr + (log.read_text(errors="replace") if log.is_file() else "")
+        if any(marker in said for marker in _OFFLINE):
+            pytest.skip("no package index reachable: pre-commit cannot install the hook environment")
+        pytest.fail(f"pre-commit could not install the hook environment:\n{said[-3000:]}")
+
+
 def _project(tmp_path, hook_repo, pre_commit_home, hook="devlint"):
     repo, sha = hook_repo
     project = tmp_path / "project"

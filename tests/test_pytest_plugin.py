@@ -68,7 +68,7 @@ def suite(pytester, monkeypatch):
 
 
 def run(pytester, *args):
-    return pytester.runpytest(*PLUGIN, "-p", "no:cacheprovider", *args)
+    return pytester.runpytest(*PLUGIN, "-p", "no:cacheprovider", "-p", "no:asyncio", *args)  # the inner suites need no asyncio (pytest-lsp brings it)
 
 
 def test_off_unless_asked(suite):

@@ -73,13 +73,17 @@ def run(options: Options) -> int:
             click.echo(f"devlint: error: {message}", err=True)
         return EXIT_ERROR
     report = None
-    if options.runtime_report:
+    reports = list(options.runtime_report) or ([settings.runtime_report] if settings.runtime_report else [])
+    if reports:
         from devlint.check import merge
 
         try:
-            report = merge.load_all(list(options.runtime_report))
+            report = merge.load_all(reports)
         except merge.ReportError as exc:
-            return _error(str(exc))
+            if options.runtime_report or settings.runtime_report.exists():
+                return _error(str(exc))
+            # named in config but not produced yet (a report CI writes): check without it
+            click.echo(f"devlint: {exc} (`runtime-report` in {settings.config_path}): checking without it", err=True)
 
     jobs = options.jobs or lint.default_jobs()
     results_cache = cache.Cache(settings.root, cache.header_key(enabled), enabled=options.use_cache)
@@ -97,7 +101,10 @@ def run(options: Options) -> int:
         from devlint.check import fix
 
         def reindex(python: dict[str, bytes]):
-            works = [w if w.file.display not in python else replace(w, data=python[w.file.display]) for w in result.works]
+            works = [
+                replace(w, data=python[w.file.display], key=cache.content_key(python[w.file.display])) if w.file.display in python else w
+                for w in result.works
+            ]
             return lint.build_index(works, jobs, results_cache)
 
         outcome = fix.fix_files(

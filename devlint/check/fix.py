@@ -19,6 +19,7 @@ import warnings
 from dataclasses import dataclass, field, replace
 
 from devlint.check.write import WriteError, write_all
+from devlint.codemod import CodemodError, rewrite, text_edits
 from devlint.findings import Applicability, Finding, Fix, Operation
 from devlint.static import analyze
 from devlint.static.source import Source
@@ -135,10 +136,13 @@ def diff(display: str, before: str, after: str) -> str:
 # --- structural fixes ---------------------------------------------------------------
 
 
-def _rewrite(operations: list[Operation], texts: dict[str, str]) -> dict[str, str]:
-    """New texts of the files `operations` touch; raises CodemodError for any that fails."""
-    from devlint.codemod import CodemodError, rewrite
+class _NoCodemods(Exception):
+    """libcst is missing: structural fixes cannot be made (the text fixes still can)."""
 
+
+def _rewrite(operations: list[Operation], texts: dict[str, str]) -> dict[str, str]:
+    """New texts of the files `operations` touch; raises CodemodError for any that fails,
+    _NoCodemods without libcst."""
     by_file: dict[str, list[Operation]] = {}
     for op in operations:
         by_file.setdefault(op.span.filename, []).append(op)
@@ -146,7 +150,10 @@ def _rewrite(operations: list[Operation], texts: dict[str, str]) -> dict[str, st
     for name, ops in sorted(by_file.items()):
         if name not in texts:
             raise CodemodError(f"{name} is not among the checked files")
-        new = rewrite(texts[name], ops, name)
+        try:
+            new = rewrite(texts[name], ops, name)
+        except ImportError as exc:
+            raise _NoCodemods(f"structural fixes need libcst, which is not installed ({exc})") from exc
         if not parses(new):
             raise CodemodError(f"{name}: the result would not parse")
         out[name] = new
@@ -157,8 +164,6 @@ def materialize(findings: list[Finding], works: list) -> list[Finding]:
     """Planned structural fixes with their edits (for the formats that carry edits: JSON,
     SARIF, the editor); one that cannot be carried out becomes display-only. An edit names
     its file where that is not the finding's own."""
-    from devlint.codemod import CodemodError, text_edits
-
     texts: dict[str, str] = {}
     rewritten: dict[tuple, dict[str, str] | str] = {}  # plan -> new texts, or why it failed
     out = []
@@ -173,7 +178,7 @@ def materialize(findings: list[Finding], works: list) -> list[Finding]:
         if plan not in rewritten:
             try:
                 rewritten[plan] = _rewrite(list(plan), texts)
-            except CodemodError as exc:
+            except (CodemodError, _NoCodemods) as exc:
                 rewritten[plan] = str(exc)
         new = rewritten[plan]
         if isinstance(new, str):
@@ -197,8 +202,6 @@ class _Structural:
 def _structural(findings: list[Finding], texts: dict[str, str]) -> _Structural:
     """Carry out every chosen structural fix at once; if that fails, each alone, keeping
     those that work."""
-    from devlint.codemod import CodemodError
-
     result = _Structural()
     plans: dict[tuple, list[Finding]] = {}
     for f in findings:
@@ -206,6 +209,9 @@ def _structural(findings: list[Finding], texts: dict[str, str]) -> _Structural:
     good = list(plans)
     try:
         result.texts = _rewrite([op for plan in good for op in plan], texts) if good else {}
+    except _NoCodemods as exc:
+        result.dropped.append(f"{len(findings)} fix{'es' * (len(findings) != 1)} not applied: {exc}")
+        return result
     except CodemodError:
         good = []
         for plan, owners in plans.items():

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from devlint.findings import AddArgument, AddParameter, Applicability, Finding, Fix, Operation, Threading
-from devlint.static.callers import CallSite, ProjectCalls, Target
+from devlint.static.callers import ProjectCalls, Target
 
 BOUND = 6  # functions one fix may thread a device through
 

@@ -207,8 +207,6 @@ class DeviceValueCheck(Check):
         return ctx.fix(self.code, f"Use `{new}`: {source.why}", *edits)
 
 
-
-
 _DEVICE_KEYWORDS = frozenset({"map_location", "device_ids", "output_device"})
 
 

@@ -5,12 +5,26 @@ Analysis stays on `ast` (about 20x cheaper to parse); libcst parses only the fil
 chosen structural fix touches, and keeps what a text edit could not: multi-line
 signatures, decorators, `*args`, keyword-only and positional-only markers, trailing
 commas and comments. A rewrite is then expressed as text edits (edits.py), so every
-fix, structural or not, is shown, serialised and applied the same way.
+fix, structural or not, is shown, serialised and applied the same way. libcst is
+imported only when a rewrite is made: without it, the text fixes still work.
 """
 
 from __future__ import annotations
 
 from devlint.codemod.edits import text_edits
-from devlint.codemod.transform import CodemodError, rewrite
+from devlint.findings import Operation
+
+
+class CodemodError(Exception):
+    """A structural fix that cannot be applied to a file, said in one line."""
+
+
+def rewrite(text: str, operations: list[Operation], filename: str) -> str:
+    """`text` with `operations` carried out. Raises CodemodError, never leaves half of them;
+    ImportError when libcst is not installed."""
+    from devlint.codemod.transform import rewrite as with_libcst
+
+    return with_libcst(text, operations, filename)
+
 
 __all__ = ["CodemodError", "rewrite", "text_edits"]

@@ -11,13 +11,10 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from devlint.codemod import CodemodError
 from devlint.findings import AddArgument, AddParameter, Operation
 
 _NO_SPACE = cst.SimpleWhitespace("")
-
-
-class CodemodError(Exception):
-    """A structural fix that cannot be applied to a file, said in one line."""
 
 
 def _key(start: tuple[int, int], end: tuple[int, int] | None = None):

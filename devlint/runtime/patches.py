@@ -25,7 +25,7 @@ import torch.utils._device
 
 from devlint import catalog
 from devlint.runtime import distributed, legacy, placements
-from devlint.runtime.devices import Target, current_index, label, target, visible_count
+from devlint.runtime.devices import Target, current_index, label, target
 from devlint.runtime.requests import Request, placement
 
 

@@ -53,6 +53,11 @@ def _index_defaults_to_zero(text: str) -> bool:
     return False
 
 
+def worth_collecting(text: str, module: str = "") -> bool:
+    """Can this file (its text, its dotted module name) hold facts the index needs?"""
+    return catalog_module(module) or text_worth_collecting(text)
+
+
 def text_worth_collecting(text: str) -> bool:
     """Can a file with this text hold facts the index needs? (A file the catalog describes,
     `catalog_module`, is collected whatever its text.) Cached with the file's content."""

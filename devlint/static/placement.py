@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 from devlint import catalog
 from devlint.static.context import FileContext
-from devlint.static.devices import names_a_device
 from devlint.static.names import argument, keyword
 
 # Methods that keep a tensor where it is: `torch.arange(n).float().cuda()` is still

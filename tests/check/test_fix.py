@@ -3,7 +3,6 @@
 import os
 import stat
 
-import pytest
 
 from devlint.check import fix as fixing
 from devlint.check import write

@@ -1,10 +1,8 @@
 """The check pipeline: parallel == serial, the prefilter drops nothing, the cache is exact."""
 
 from pathlib import Path
-import json
 import textwrap
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 from devlint import catalog

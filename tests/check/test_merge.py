@@ -123,3 +123,15 @@ def test_leaks_in_files_that_no_longer_exist_are_named_not_placed(run_devlint, p
     code, findings, err = _json(run_devlint, project, report)
     assert "deleted.py, which no longer exists: its 1 leak site(s) were not placed" in err
     assert not any(f["code"] == "DL001" for f in findings)
+
+
+def test_report_named_in_config_is_merged_and_a_missing_one_is_only_noted(run_devlint, project):
+    (project / "pyproject.toml").write_text('[tool.devlint]\nruntime-report = "runs/report.json"\n')
+    code, out, err = run_devlint("check", project / "app.py", "--output-format", "json", "--no-cache")
+    assert code == 1 and "runs/report.json" in err and "checking without it" in err
+    assert [f["runtime"] for f in json.loads(out)] == [None]
+    (project / "runs").mkdir()
+    _report(project, [_leak(project, 7, "DL005", "    weights = torch.load('w.pth')")]).rename(project / "runs" / "report.json")
+    code, out, err = run_devlint("check", project / "app.py", "--output-format", "json", "--no-cache")
+    (load,) = json.loads(out)
+    assert load["runtime"]["count"] == 2 and err == ""

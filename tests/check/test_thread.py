@@ -2,7 +2,6 @@
 
 import json
 import py_compile
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -233,3 +232,22 @@ def test_a_chain_longer_than_the_bound_is_not_half_threaded(run_devlint, tmp_pat
     before = (tmp_path / "m.py").read_text()
     _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
     assert (tmp_path / "m.py").read_text() == before
+
+
+def test_without_libcst_the_text_fixes_still_apply_and_the_structural_ones_say_why(tmp_path):
+    """libcst is a dependency, but an environment that lost it must not lose every fix."""
+    import subprocess
+    import sys
+
+    _project(tmp_path, {"helpers.py": HELPERS, "pipeline.py": PIPELINE, "loader.py": "import torch\n\n\ndef load(path, device):\n    return torch.load(path)\n"})
+    script = (
+        "import sys; sys.modules['libcst'] = None\n"
+        "from devlint.cli import main\n"
+        "sys.argv = ['devlint', 'check', '.', '--fix', '--unsafe-fixes', '--no-cache']\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert "structural fixes need libcst, which is not installed" in done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert "map_location=device" in _text(tmp_path, "loader.py")  # a text fix
+    assert _text(tmp_path, "helpers.py") == HELPERS.lstrip()  # the structural one, untouched

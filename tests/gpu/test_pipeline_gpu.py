@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _devlint(*args, cwd):
     env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "DEVLINT_DEVICE")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(cwd), str(cwd / "site-packages")])
+    # Keep what PYTHONPATH already held: the machine's own packages (libcst for the fixes) may be there.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(cwd), str(cwd / "site-packages"), os.environ.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-m", "devlint", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -4,7 +4,7 @@ at its user line; never started before CUDA is initialised or over the program's
 
 import pytest
 import torch
-from rt_helpers import next_line, sites
+from rt_helpers import next_line
 
 from devlint.runtime.history import AllocatorHistory
 from devlint.runtime.tracer import Tracer
