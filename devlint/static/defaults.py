@@ -30,6 +30,9 @@ from devlint.static.scope import Scope, _shallow
 from devlint.static.suggest import INDEX_NAMES
 
 CURRENT_DEVICE = "the current device, GPU0 unless set_device chose another"
+# Parameters naming the GPU to use, whose default 0 is GPU0 (a rank is 0 on purpose outside a
+# distributed job, so `local_rank=0` is left alone).
+GPU_INDEX_NAMES = tuple(name for name in INDEX_NAMES if name != "local_rank")
 GPU0 = "GPU0, whatever GPU the program was told to use"
 _GIVEN = object()  # a value the caller passed: not None, not empty, not known
 _MAX_DEPTH = 6
@@ -74,11 +77,6 @@ class Found:
     unused: list[tuple[str, str, int | None]]  # (function, parameter, position) never read
 
 
-def _loaded_names(function: ast.AST) -> set[str]:
-    """Every name a function (and what it nests) reads."""
-    return {n.id for n in walk.nodes(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
 def _device_like(name: str) -> bool:
     return names_a_device(name) or name in INDEX_NAMES
 
@@ -115,8 +113,8 @@ def of_function(scope: Scope, qualname: str, where: str, text) -> Found:
     gives a node's source)."""
     found = Found([], [], [])
     params = [p for p in scope.params if _device_like(p)]
-    loaded = _loaded_names(scope.node) if params else set()
-    uses = _Uses(scope)
+    uses = _Uses(scope, set(params)) if params else None
+    loaded = uses.read if uses else set()
     for param in params:
         default = scope.defaults.get(param)
         entry = _param_default(scope, param, default, text) if default is not None else None
@@ -153,7 +151,7 @@ def of_dataclass(node: ast.ClassDef, qualname: str, where: str) -> list[Default]
     return [
         Default(qualname, field.target.id, i, "0", where, means=GPU0, index=True)
         for i, field in enumerate(fields)
-        if field.target.id in INDEX_NAMES and _is_zero(field.value)
+        if field.target.id in GPU_INDEX_NAMES and _is_zero(field.value)
     ]
 
 
@@ -175,7 +173,7 @@ def _param_default(scope: Scope, param: str, default: ast.expr, text) -> dict | 
         none = isinstance(default, ast.Constant) and default.value is None
         if (device.kind is Kind.CURRENT and written) or (none and _none_becomes_cuda(scope, param)):
             return {"default": text(default) + (" -> 'cuda'" if none else ""), "none_means_cuda": none}
-    if param in INDEX_NAMES and _is_zero(default):
+    if param in GPU_INDEX_NAMES and _is_zero(default):
         return {"default": "0", "means": GPU0, "index": True}
     if _falsy(default):
         return _helper(scope, param, default, text)
@@ -194,7 +192,7 @@ def _kwargs_index_defaults(scope: Scope, kwargs: str) -> list[str]:
             and node.func.value.id == kwargs
             and len(node.args) == 2
             and isinstance(node.args[0], ast.Constant)
-            and node.args[0].value in INDEX_NAMES
+            and node.args[0].value in GPU_INDEX_NAMES
             and _is_zero(node.args[1])
         ):
             keys.append(node.args[0].value)
@@ -346,27 +344,34 @@ def _visible_devices(target: ast.expr) -> bool:
 
 
 class _Uses:
-    """Where a function reads each parameter: itself (`used`), or only to pass it on to
-    another callable, as (callee, position, keyword, conditional)."""
+    """Where a function reads each of some names (its device parameters): itself (`used`),
+    or only to pass it on to another callable, as (callee, position, keyword, conditional).
+    One walk of the function finds every read and its parent."""
 
-    def __init__(self, scope: Scope):
+    def __init__(self, scope: Scope, names: set[str]):
         self.scope = scope
-        self._parents: dict[int, ast.AST] | None = None
+        self._reads: dict[str, list[ast.Name]] = {}
+        self._parents: dict[int, ast.AST] = {}
+        stack = [scope.node]
+        while stack:
+            node = stack.pop()
+            below = walk.children(node)
+            for child in below:
+                self._parents[id(child)] = node
+            if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
+                self._reads.setdefault(node.id, []).append(node)
+            stack.extend(below)
         self._read_by_class: set[str] | None = None  # `self.<attr>` its class reads
 
-    def _parent_map(self) -> dict[int, ast.AST]:
-        if self._parents is None:
-            self._parents = walk.parents(self.scope.node)
-        return self._parents
+    @property
+    def read(self) -> set[str]:
+        return set(self._reads)
 
     def of(self, param: str) -> tuple[bool, list[tuple[str, int | None, str | None, bool]]]:
-        parents = self._parent_map()
         used, passes = False, []
-        for node in walk.nodes(self.scope.node):
-            if not (isinstance(node, ast.Name) and node.id == param and isinstance(node.ctx, ast.Load)):
-                continue
-            parent = parents.get(id(node))
-            passed = self._passed(node, parent, parents)
+        for node in self._reads.get(param, []):
+            parent = self._parents.get(id(node))
+            passed = self._passed(node, parent, self._parents)
             if passed is not None:
                 passes.append(passed)
             elif not self._dead_store(node, parent):
