@@ -71,3 +71,15 @@ def test_every_static_rule_has_a_bad_and_a_good_example(rule):
 
 def test_a_threaded_fix_across_two_modules_is_among_the_examples():
     assert any(e.good and len(e.bad) > 1 for rule in RULES for e in rule.examples)
+
+
+def test_every_static_rule_has_its_check_module_and_nothing_else_is_one():
+    from pathlib import Path
+
+    from devlint.checks import all_checks, module_name
+
+    assert [check.code for check in all_checks()] == [rule.code for rule in RULES]
+    package = Path(__file__).resolve().parents[2] / "devlint" / "checks"
+    named = {module_name(rule).rsplit(".", 1)[-1] for rule in RULES}
+    modules = {p.stem for p in package.glob("dl[0-9]*.py")}
+    assert modules == named  # a stray module would be a rule the catalog does not know
