@@ -8,13 +8,13 @@ exit code 2.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from devlint import config as config_module
-from devlint.check import cache, discover, lint, selected, thread
+from devlint.check import cache, discover, lint, thread
 from devlint.check.suppress import Suppression
 from devlint.output import render
 
@@ -89,8 +89,7 @@ def run(options: Options) -> int:
     results_cache = cache.Cache(settings.root, cache.header_key(enabled), enabled=options.use_cache)
     suppression = Suppression(settings, enabled)
     result = lint.lint(files, suppression, jobs, results_cache)
-    selections = selected.CallerSelections(result.works, result.index)
-    findings = thread.plan(selections.drop(result.findings), result.works, result.index, selections.calls)
+    findings, selections = thread.project_findings(result)
     if report is not None:
         from devlint.check import merge
 
@@ -101,11 +100,7 @@ def run(options: Options) -> int:
         from devlint.check import fix
 
         def reindex(python: dict[str, bytes]):
-            works = [
-                replace(w, data=python[w.file.display], key=cache.content_key(python[w.file.display])) if w.file.display in python else w
-                for w in result.works
-            ]
-            return lint.build_index(works, jobs, results_cache)
+            return lint.build_index(lint.with_python(result.works, python), jobs, results_cache)
 
         outcome = fix.fix_files(
             findings, result, suppression, options.unsafe_fixes, write=not options.diff, reindex=reindex, excuse=selections.drop_in_text
@@ -122,8 +117,7 @@ def run(options: Options) -> int:
         fixed, changed = outcome.fixed, sorted(outcome.contents)
         if outcome.contents:
             result = lint.lint_works(lint.replaced(result.works, outcome.contents), suppression, jobs, results_cache)
-            again = selected.CallerSelections(result.works, result.index)
-            findings = thread.plan(again.drop(result.findings), result.works, result.index, again.calls) + outcome.unapplied_runtime
+            findings = thread.project_findings(result)[0] + outcome.unapplied_runtime
             findings.sort(key=lambda f: f.sort_key)
     if options.output_format in ("json", "sarif"):
         from devlint.check.fix import materialize

@@ -10,10 +10,10 @@ it, with the same result as a serial run (output is sorted).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from devlint import catalog
-from devlint.check.cache import Cache
+from devlint.check.cache import Cache, content_key
 from devlint.check.read import Work, from_bytes, read
 from devlint.check.suppress import Suppression
 from devlint.findings import Finding
@@ -205,6 +205,15 @@ def lint_works(works: list[Work], suppression: Suppression, jobs: int = 1, cache
     findings = [f for work, found in zip(works, per_file) for f in suppression.per_file(found, work.file)]
     findings.sort(key=lambda f: f.sort_key)
     return Result(works, index, checks, findings, from_cache)
+
+
+def with_python(works: list[Work], python: dict[str, bytes]) -> list[Work]:
+    """`works` with some files' Python replaced (a notebook's cells joined), under fresh
+    cache keys: what the fix stage re-indexes between its structural and text fixes."""
+    return [
+        replace(w, data=python[w.file.display], key=content_key(python[w.file.display])) if w.file.display in python else w
+        for w in works
+    ]
 
 
 def replaced(works: list[Work], contents: dict[str, bytes]) -> list[Work]:

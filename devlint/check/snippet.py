@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from devlint import catalog
-from devlint.check import fix, lint, selected, thread
+from devlint.check import fix, lint, thread
 from devlint.check.discover import SourceFile
 from devlint.check.read import Work
 from devlint.check.suppress import Suppression
@@ -30,8 +30,7 @@ def _lint(works: list[Work], enabled: frozenset[str] | None):
     enabled = frozenset(catalog.load()) if enabled is None else enabled
     suppression = Suppression(Settings(root=Path(".")), enabled)
     linted = lint.lint_works(works, suppression)
-    selections = selected.CallerSelections(linted.works, linted.index)
-    findings = thread.plan(selections.drop(linted.findings), linted.works, linted.index, selections.calls)
+    findings, selections = thread.project_findings(linted)
     return linted, suppression, findings, selections
 
 
@@ -45,7 +44,7 @@ def fix_modules(modules: dict[str, str], unsafe: bool = False, enabled: frozense
     linted, suppression, findings, selections = _lint(works, enabled)
 
     def reindex(python: dict[str, bytes]):
-        return lint.build_index(lint.replaced(works, python), 1, lint.Cache.disabled())
+        return lint.build_index(lint.with_python(works, python), 1, lint.Cache.disabled())
 
     outcome = fix.fix_files(findings, linted, suppression, unsafe, write=False, reindex=reindex, excuse=selections.drop_in_text)
     texts = {name: outcome.contents[name].decode("utf-8") if name in outcome.contents else text for name, text in modules.items()}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from devlint.check.selected import CallerSelections
 from devlint.findings import AddArgument, AddParameter, Applicability, Finding, Fix, Operation, Threading
 from devlint.static.callers import ProjectCalls, Target
 
@@ -102,6 +103,14 @@ def _message(request: Threading, chain: _Chain, files: list[str]) -> str:
     if len(files) > 1:
         text += f" (changes {len(files)} files: {', '.join(files)})"
     return text
+
+
+def project_findings(linted) -> tuple[list[Finding], CallerSelections]:
+    """The findings of a lint result after the project-wide stages: those whose every
+    caller selected the GPU first are dropped (selected.py), the threaded fixes planned.
+    The selections come back too: the fix stage's re-checks drop the same findings."""
+    selections = CallerSelections(linted.works, linted.index)
+    return plan(selections.drop(linted.findings), linted.works, linted.index, selections.calls), selections
 
 
 def plan(findings: list[Finding], works: list, index, calls: ProjectCalls | None = None) -> list[Finding]:
