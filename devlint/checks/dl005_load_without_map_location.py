@@ -25,6 +25,8 @@ class LoadWithoutMapLocation(Check):
             return
         if not self._becomes_state(node, ctx):
             return  # data the code only reads (eval results, a list of boxes): see _becomes_state
+        if self._local_copy_of_download(node, ctx):
+            return  # the published file, which the rule leaves to the runtime: see the rule's rationale
         short = name.rsplit(".", 1)[-1] if name.startswith("torch.hub") else name
         message = f"`{short}` without `map_location` puts each tensor back on the device it was saved from (usually cuda:0)"
         ctx.report(self.code, node, message, self._fix(node, ctx))
@@ -38,8 +40,35 @@ class LoadWithoutMapLocation(Check):
         weights are (the reason this rule leaves `load_state_dict_from_url` to the runtime)."""
         function = ctx.scope.function
         root = function.node if function is not None else ctx.tree
-        parents = ctx.memo(f"DL005 parents {id(root)}", lambda: walk.parents(root))
-        return _reaches_state(node, root, parents, set())
+        return _reaches_state(node, root, self._parents(ctx), set())
+
+    def _local_copy_of_download(self, node: ast.Call, ctx: FileContext) -> bool:
+        """Is this load one branch of `if ...: w = load_state_dict_from_url(URL) else:
+        w = torch.load(path)`? The path is a local copy of the published file (face-alignment's
+        and Wav2Lip's detectors take one to work offline): the same weights, treated alike
+        downstream, so the load gets the same verdict as the download."""
+        assign = self._parents(ctx).get(id(node))
+        if not (isinstance(assign, ast.Assign) and assign.value is node):
+            return False
+        names = {t.id for t in assign.targets if isinstance(t, ast.Name)}
+        branch = self._parents(ctx).get(id(assign))
+        if not names or not isinstance(branch, ast.If):
+            return False
+        other = branch.orelse if any(s is assign for s in branch.body) else branch.body
+        downloads = placement.downloads()
+        return any(
+            isinstance(n, ast.Assign)
+            and isinstance(n.value, ast.Call)
+            and ctx.qualname(n.value.func) in downloads
+            and any(isinstance(t, ast.Name) and t.id in names for t in n.targets)
+            for statement in other
+            for n in walk.nodes(statement)
+        )
+
+    def _parents(self, ctx: FileContext) -> dict:
+        function = ctx.scope.function
+        root = function.node if function is not None else ctx.tree
+        return ctx.memo(f"DL005 parents {id(root)}", lambda: walk.parents(root))
 
     def _fix(self, node: ast.Call, ctx: FileContext):
         found = ctx.suggest_device(node)

@@ -50,6 +50,12 @@ def loaders() -> dict[str, int]:
 
 
 @functools.cache
+def downloads() -> frozenset[str]:
+    """Loaders of published weights by URL, which DL005 leaves to the runtime."""
+    return frozenset(entry["name"] for entry in catalog.api("DL005", "downloads", []))
+
+
+@functools.cache
 def legacy_constructors() -> dict[str, str]:
     """`FloatTensor` -> `torch.float32`, for the typed constructors under torch.cuda."""
     return catalog.api("DL004", "constructors", {})
