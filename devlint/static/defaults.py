@@ -108,6 +108,17 @@ def _none_becomes_cuda(scope: Scope, param: str) -> bool:
     return False
 
 
+def may_default(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Can of_function find anything in this function: has its signature a device-like
+    parameter, or `**kwargs` (read for `kwargs.get("device_id", 0)`)? Asked before its scope
+    is built, which walks the body."""
+    args = node.args
+    if args.kwarg is not None:
+        return True
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs, *([args.vararg] if args.vararg else [])]
+    return any(_device_like(a.arg) for a in every)
+
+
 def of_function(scope: Scope, qualname: str, where: str, text) -> Found:
     """The defaults, forwards and unused device parameters of one function (`text(node)`
     gives a node's source)."""

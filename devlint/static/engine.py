@@ -11,6 +11,7 @@ import ast
 from collections import defaultdict
 from typing import ClassVar
 
+from devlint import catalog
 from devlint.static.context import FileContext
 from devlint.static.walk import children
 
@@ -22,9 +23,14 @@ class Check:
     code: ClassVar[str]
 
     def wanted(self, ctx: FileContext) -> bool:
-        """Can this file hold a finding of this check? Asked once per file: a check that
-        can only fire in files naming some library is then not called on every node."""
-        return True
+        """Can this file hold a finding of this check? Asked once per file, so that a check
+        is not called on every node of a file it cannot fire on. By default: does the text
+        contain one of the rule's triggers, which every file with a finding of it contains
+        (a rule without triggers, such as DL012 whose names come from the index, always runs)."""
+        rule = catalog.load().get(self.code)  # None for a walker that is no rule (static/callers.py)
+        words = rule.triggers if rule is not None else ()
+        text = ctx.source.text
+        return not words or any(word in text for word in words)
 
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)

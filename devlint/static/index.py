@@ -28,7 +28,7 @@ from devlint.static import defaults as definitions
 from devlint.static import placement
 from devlint.static.context import FileContext
 from devlint.static.defaults import Default, Forward
-from devlint.static.scope import Scope, _sets_visible_devices
+from devlint.static.scope import Scope, _sets_visible_devices, _shallow
 
 # Files worth collecting from: a `device` defaulting to "cuda" (or a device parameter to
 # None or '', in a file that writes "cuda" or sets CUDA_VISIBLE_DEVICES somewhere), a GPU
@@ -137,50 +137,69 @@ def class_qualname(scope: Scope) -> str | None:
 
 def _def_qualname(scope: Scope) -> str | None:
     """module.func or module.Class for a function at module level or a class's __init__."""
-    node = scope.node
-    parent = scope.parent
-    if parent is None or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    if scope.parent is None:
         return None
-    prefix = f"{scope.module_name}." if scope.module_name else ""
-    if parent.kind == "module":
+    return _qualname_in(scope.parent, scope.node)
+
+
+def _qualname_in(outer: Scope, node: ast.AST) -> str | None:
+    """_def_qualname of `node` defined directly in `outer`, without building its scope."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    prefix = f"{outer.module_name}." if outer.module_name else ""
+    if outer.kind == "module":
         return prefix + node.name
-    if parent.kind == "class" and parent.parent is not None and parent.parent.kind == "module":
+    if outer.kind == "class" and outer.parent is not None and outer.parent.kind == "module":
         if node.name == "__init__":
-            return prefix + parent.node.name
-        return f"{prefix}{parent.node.name}.{node.name}"
+            return prefix + outer.node.name
+        return f"{prefix}{outer.node.name}.{node.name}"
     return None
 
 
-class _Collector:
-    """Engine visitors that record facts instead of findings."""
+def _definitions(outer: Scope):
+    """(node, the scope it is defined in) for each function and class the index can name:
+    at module level (under `if`/`try` too) and in module-level classes, in source order."""
+    for node in _shallow(outer.body):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node, outer
+            if isinstance(node, ast.ClassDef) and outer.kind == "module":
+                yield from _definitions(outer.child(node))
+
+
+def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
+    """Device defaults of the file's named definitions. Only the module's and its classes'
+    own statements are walked, and a function's body only when its signature has a device
+    parameter or `**kwargs`: most of a file is never visited."""
+    for node, outer in _definitions(ctx.module_scope):
+        if isinstance(node, ast.ClassDef):
+            qualname = class_qualname(outer.child(node))
+            if qualname is not None:
+                _note_definition(facts, qualname)
+                facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
+            continue
+        qualname = _qualname_in(outer, node)
+        if qualname is None:
+            continue
+        _note_definition(facts, qualname)
+        if definitions.may_default(node):
+            found = definitions.of_function(outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text)
+            facts.defaults.extend(found.defaults)
+            facts.forwards.extend(found.forwards)
+            facts.unused.extend(found.unused)
+
+
+def _note_definition(facts: FileFacts, qualname: str) -> None:
+    if qualname.rsplit(".", 1)[-1] in _catalog_names() and qualname not in facts.definitions:
+        facts.definitions.append(qualname)
+
+
+class _CallCollector:
+    """Engine visitors that record the facts of calls: process groups and type strings."""
 
     code = "index"
 
     def __init__(self, facts: FileFacts):
         self.facts = facts
-
-    def visit_FunctionDef(self, node: ast.FunctionDef, ctx: FileContext) -> None:
-        scope = ctx.scope.child(node)
-        qualname = _def_qualname(scope)
-        if qualname is None:
-            return
-        self._note_definition(qualname)
-        found = definitions.of_function(scope, qualname, f"{ctx.filename}:{node.lineno}", ctx.text)
-        self.facts.defaults.extend(found.defaults)
-        self.facts.forwards.extend(found.forwards)
-        self.facts.unused.extend(found.unused)
-
-    visit_AsyncFunctionDef = visit_FunctionDef
-
-    def visit_ClassDef(self, node: ast.ClassDef, ctx: FileContext) -> None:
-        qualname = class_qualname(ctx.scope.child(node))
-        if qualname is not None:
-            self._note_definition(qualname)
-            self.facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
-
-    def _note_definition(self, qualname: str) -> None:
-        if qualname.rsplit(".", 1)[-1] in _catalog_names() and qualname not in self.facts.definitions:
-            self.facts.definitions.append(qualname)
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
@@ -244,10 +263,20 @@ class _RuntimeCollector:
 
 
 def collect(ctx: FileContext) -> FileFacts:
+    """The facts of one file. The engine's walk of every node runs only for the files whose
+    text can hold call or runtime facts; definitions need no walk (_collect_definitions)."""
     from devlint.static import engine
 
     facts = FileFacts()
-    engine.run(ctx, [_Collector(facts), _RuntimeCollector(facts)])
+    _collect_definitions(ctx, facts)
+    text = ctx.source.text
+    walkers: list = []
+    if ".type(" in text or "init_process_group" in text:
+        walkers.append(_CallCollector(facts))
+    if "triton" in text or "numba" in text or "CUDA_VISIBLE_DEVICES" in text:
+        walkers.append(_RuntimeCollector(facts))
+    if walkers:
+        engine.run(ctx, walkers)
     return facts
 
 

@@ -1,5 +1,6 @@
 """The check pipeline: parallel == serial, the prefilter drops nothing, the cache is exact."""
 
+from dataclasses import replace
 from pathlib import Path
 import textwrap
 
@@ -42,12 +43,34 @@ def _example_tree(tmp_path):
 
 
 def test_prefilter_drops_no_finding(tmp_path, monkeypatch):
+    """Neither the file prefilter (any rule's trigger) nor each check's own (its rule's
+    triggers) loses a finding on the fixtures or on any catalog example."""
     trees = [ROOT / "fixtures", _example_tree(tmp_path)]
     filtered = [_keys(_lint([t], t)) for t in trees]
-    monkeypatch.setattr(linter, "_triggers", lambda enabled, index: ("",))  # "" is in every text
+    rules = catalog.load()
+    everywhere = {code: replace(rule, triggers=("",) if rule.triggers else ()) for code, rule in rules.items()}
+    monkeypatch.setattr(catalog, "load", lambda: everywhere)  # "" is in every text
     unfiltered = [_keys(_lint([t], t)) for t in trees]
     assert filtered == unfiltered
     assert all(filtered)
+
+
+def test_a_check_skips_a_file_without_its_triggers(tmp_path):
+    """DL005's check is not run on a file that never says `load`: the per-check prefilter
+    is what keeps the walk cheap, and it must not skip an aliased `torch.load`."""
+    from devlint.checks import all_checks
+    from devlint.static import analyze
+    from devlint.static import index as project_index
+
+    dl005 = next(c for c in all_checks() if c.code == "DL005")
+    aliased = b"import torch\nfrom torch import load as restore\nweights = restore('w.pth')\n"
+    unrelated = b"import torch\nx = torch.ones(2).cuda()\n"
+    for data, expected in ((aliased, ["DL005"]), (unrelated, [])):
+        parsed = analyze.parse(data, "f.py")
+        ctx = analyze.make_context(parsed, "f.py", "f", ALL, project_index.ProjectIndex())
+        assert dl005.wanted(ctx) == bool(expected)
+        result = analyze.check(data, "f.py", "f", ALL, project_index.ProjectIndex(), [dl005])
+        assert [f.code for f in result.findings] == expected
 
 
 LIB = "def make(x, device='cuda'):\n    return x.to(device)\n"
