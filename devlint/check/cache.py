@@ -184,6 +184,12 @@ class Cache:
     def disabled(cls) -> Cache:
         return cls(Path("."), "", enabled=False)
 
+    def mentions(self, key: str, triggers: str) -> bool | None:
+        """Whether this content mentioned a trigger of the run that stored it, if that run
+        had the same triggers (`triggers`: their digest): a warm run need not search again."""
+        entry = self._new.get(key) or self._old.get(key) or {}
+        return entry.get("checked") if entry.get("triggers") == triggers else None
+
     def findings(self, key: str, display: str, index: project_index.ProjectIndex, checked: bool) -> list[Finding] | None:
         """Cached findings of this content, if still valid (`checked`: whether the rules ran,
         or only the parser, because no rule could fire on it)."""
@@ -196,11 +202,12 @@ class Cache:
         self._entry(key)
         return [_moved(finding_from_data(d), display) for d in entry["findings"]]
 
-    def store_findings(self, key: str, findings: list[Finding], deps: dict[str, str], checked: bool) -> None:
+    def store_findings(self, key: str, findings: list[Finding], deps: dict[str, str], checked: bool, triggers: str) -> None:
         entry = self._entry(key)
         entry["findings"] = [finding_to_data(f) for f in findings]
         entry["deps"] = deps
         entry["checked"] = checked
+        entry["triggers"] = triggers
         self._dirty = True
 
     def save(self) -> None:

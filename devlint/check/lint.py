@@ -42,30 +42,43 @@ def _mentions(text: str, words: tuple[str, ...]) -> bool:
     return any(word in text for word in words)
 
 
+def _digest(words: tuple[str, ...]) -> str:
+    return content_key("\0".join(words).encode())
+
+
 # --- worker-side functions (module level so they pickle) ---------------------------
 
 _STATE: dict = {}
+# Trees the index stage parsed in this process, by content key, for the check stage to take
+# (forked check workers inherit them): the files that hold facts are parsed once, not twice.
+_PARSED: dict[str, analyze.Parsed] = {}
 
 
-def _init_worker(enabled, index, checks):
-    _STATE.update(enabled=enabled, index=index, checks=checks)
+def _init_worker(enabled, index, checks, checked=frozenset()):
+    _STATE.update(enabled=enabled, index=index, checks=checks, checked=checked)
 
 
 def _facts_of(work: Work) -> project_index.FileFacts:
-    return analyze.facts(work.data, work.file.display, work.file.module)
+    parsed = _PARSED[work.key] = analyze.parse(work.data, work.file.display)
+    return analyze.facts(work.data, work.file.display, work.file.module, parsed)
 
 
 def _check(work: Work) -> tuple[list[Finding], dict[str, str]]:
-    """Findings of one file, and the index lookups they depended on."""
+    """Findings of one file, and the index lookups they depended on. A file that mentions
+    no trigger (its key is not in `checked`) is only parsed: it goes through the same
+    workers, since parsing is most of the cost of a file either way."""
+    parsed = _PARSED.pop(work.key, None)
+    if work.key not in _STATE["checked"]:
+        return _parse_only(work, _STATE["enabled"], parsed), {}
     index = _STATE["index"]
     index.start_recording()
-    result = analyze.check(work.data, work.file.display, work.file.module, _STATE["enabled"], index, _STATE["checks"])
+    result = analyze.check(work.data, work.file.display, work.file.module, _STATE["enabled"], index, _STATE["checks"], parsed)
     return result.findings, index.recorded()
 
 
-def _parse_only(work: Work, enabled: frozenset[str]) -> list[Finding]:
+def _parse_only(work: Work, enabled: frozenset[str], parsed: analyze.Parsed | None = None) -> list[Finding]:
     """A file no rule could fire on is still parsed: one that does not parse is reported."""
-    parsed = analyze.parse(work.data, work.file.display)
+    parsed = parsed or analyze.parse(work.data, work.file.display)
     return [parsed.error] if parsed.error and analyze.UNPARSABLE in enabled else []
 
 
@@ -151,29 +164,30 @@ def check_files(
     """Each file's findings, as the user sees the file (notebook cells), and how many
     files came from the cache."""
     triggers = _triggers(enabled, index)
+    digest = _digest(triggers)
     outcome: dict[int, list[Finding]] = {}
     from_cache = 0
-    to_check, to_parse = [], []
+    todo, checked_keys = [], set()
     for i, work in enumerate(works):
         if work.error is not None:
             outcome[i] = [work.error] if analyze.UNPARSABLE in enabled else []
             continue
-        checked = _mentions(work.text, triggers)
+        checked = cache.mentions(work.key, digest)
+        if checked is None:
+            checked = _mentions(work.text, triggers)
         cached = cache.findings(work.key, work.file.display, index, checked)
         if cached is not None:
             outcome[i] = cached
             from_cache += 1
-        elif checked:
-            to_check.append(i)
         else:
-            to_parse.append(i)
-    checked_works = [works[i] for i in to_check]
-    for i, (findings, deps) in zip(to_check, _map(_check, checked_works, jobs, initargs=(enabled, index, checks))):
+            todo.append(i)
+            if checked:
+                checked_keys.add(work.key)
+    initargs = (enabled, index, checks, frozenset(checked_keys))
+    for i, (findings, deps) in zip(todo, _map(_check, [works[i] for i in todo], jobs, initargs=initargs)):
         outcome[i] = works[i].for_user(findings)
-        cache.store_findings(works[i].key, outcome[i], deps, checked=True)
-    for i in to_parse:  # cheap: no worker processes
-        outcome[i] = works[i].for_user(_parse_only(works[i], enabled))
-        cache.store_findings(works[i].key, outcome[i], {}, checked=False)
+        cache.store_findings(works[i].key, outcome[i], deps, checked=works[i].key in checked_keys, triggers=digest)
+    _PARSED.clear()  # a long-lived process (the language server) keeps no trees between runs
     cache.save()
     return [outcome[i] for i in range(len(works))], from_cache
 

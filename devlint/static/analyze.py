@@ -64,9 +64,10 @@ def make_context(parsed: Parsed, filename: str, module_name: str, enabled: froze
     return FileContext(filename, parsed.source, parsed.tree, module_name, enabled, index)
 
 
-def facts(data: bytes, filename: str, module_name: str) -> project_index.FileFacts:
-    """What this file contributes to the project index (empty if it does not parse)."""
-    parsed = parse(data, filename)
+def facts(data: bytes, filename: str, module_name: str, parsed: Parsed | None = None) -> project_index.FileFacts:
+    """What this file contributes to the project index (empty if it does not parse;
+    `parsed`: its tree, when the caller parsed `data` already)."""
+    parsed = parsed or parse(data, filename)
     if parsed.tree is None:
         return project_index.FileFacts()
     ctx = make_context(parsed, filename, module_name, frozenset({"index"}), project_index.ProjectIndex())
@@ -83,8 +84,10 @@ def check(
     enabled: frozenset[str],
     index: project_index.ProjectIndex,
     checks: list,
+    parsed: Parsed | None = None,
 ) -> FileResult:
-    parsed = parse(data, filename)
+    """The findings of one file (`parsed`: its tree, when an earlier stage parsed `data`)."""
+    parsed = parsed or parse(data, filename)
     if parsed.tree is None:
         findings = [parsed.error] if UNPARSABLE in enabled else []
         return FileResult(findings, parsed.source)
