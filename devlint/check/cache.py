@@ -30,6 +30,16 @@ def content_key(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def project_digest(files: list[tuple[str, str]], findings: list[Finding]) -> str:
+    """What the project-wide stages read: every file (name, content key) and the findings
+    of the file stages. Equal digests give equal output."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, key in sorted(files):
+        h.update(f"{name}\0{key}\0".encode())
+    h.update(json.dumps([finding_to_data(f) for f in findings], separators=(",", ":")).encode())
+    return h.hexdigest()
+
+
 def header_key(enabled: frozenset[str]) -> str:
     return hashlib.blake2b(
         f"{__version__}|{catalog.fingerprint()}|{','.join(sorted(enabled))}".encode(), digest_size=16
@@ -143,12 +153,14 @@ class Cache:
         self.enabled = enabled
         self._old: dict[str, dict] = {}
         self._new: dict[str, dict] = {}
+        self._project: dict = {}  # the project-wide stages' last output, and its inputs' digest
         self._dirty = False  # something to write: new results, or entries no longer used
         if enabled:
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
                 if data.get("header") == header:
                     self._old = data.get("files", {})
+                    self._project = data.get("project", {})
             except (OSError, ValueError, AttributeError):
                 pass
 
@@ -210,6 +222,21 @@ class Cache:
         entry["triggers"] = triggers
         self._dirty = True
 
+    def project_findings(self, digest: str) -> list[Finding] | None:
+        """The findings after the project-wide stages (selected, thread), if the last run
+        that stored them had inputs with this digest (project_digest)."""
+        if not self.enabled or self._project.get("digest") != digest:
+            return None
+        try:
+            return [finding_from_data(d) for d in self._project["findings"]]
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def store_project_findings(self, digest: str, findings: list[Finding]) -> None:
+        if self._project.get("digest") != digest:
+            self._project = {"digest": digest, "findings": [finding_to_data(f) for f in findings]}
+            self._dirty = True
+
     def save(self) -> None:
         """Write the entries this run used, unless they are exactly what was read."""
         if not self.enabled or not (self._dirty or self._new.keys() != self._old.keys()):
@@ -224,7 +251,7 @@ class Cache:
                 gitignore.write_text("# Created by devlint.\n*\n")
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".results.", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"header": self.header, "files": self._new}, handle, separators=(",", ":"))
+                json.dump({"header": self.header, "files": self._new, "project": self._project}, handle, separators=(",", ":"))
             os.replace(tmp, self.path)
         except OSError:
             pass  # a read-only tree still gets checked, just not cached

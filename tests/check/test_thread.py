@@ -251,3 +251,28 @@ def test_without_libcst_the_text_fixes_still_apply_and_the_structural_ones_say_w
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
     assert "map_location=device" in _text(tmp_path, "loader.py")  # a text fix
     assert _text(tmp_path, "helpers.py") == HELPERS.lstrip()  # the structural one, untouched
+
+
+def test_warm_run_reads_the_plan_back_and_a_changed_caller_replans_it(run_devlint, tmp_path, monkeypatch):
+    """The plan of a threaded fix (which parses its callers) comes from the cache when no
+    file changed, and is made again when only a caller, not the finding's file, changed."""
+    from devlint.check import thread
+
+    _project(tmp_path, {"helpers.py": HELPERS, "pipeline.py": PIPELINE})
+    _, cold, _ = _check(run_devlint, tmp_path)
+    assert "pkg/pipeline.py:9 (`self.device`)" in cold
+
+    def planned(result):
+        raise AssertionError("nothing changed, yet the project-wide stages ran again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(thread, "project_findings", planned)
+        _, warm, _ = _check(run_devlint, tmp_path)
+    assert warm == cold
+
+    pipeline = tmp_path / "pkg" / "pipeline.py"
+    pipeline.write_text(pipeline.read_text().replace("self.device = device", "self._device = device").replace(
+        "return enhance_all(images, path)\n\n\ndef", "return enhance_all(images, path)  # uses self._device\n\n\ndef"
+    ))
+    _, changed, _ = _check(run_devlint, tmp_path)
+    assert "pkg/pipeline.py:9 (`self._device`)" in changed and changed != cold
