@@ -118,6 +118,7 @@ def _text_worth(work: Work, cache: Cache) -> bool:
 def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.ProjectIndex:
     """The project facts of every file that can hold one (from the cache where it can): the
     files worth collecting, then, until none is left, the files the facts so far want."""
+    _PARSED.clear()  # only this index's trees wait for the check stage
     facts: list[project_index.FileFacts] = []
     readable = [w for w in works if w.data is not None]
     batch = [w for w in readable if project_index.catalog_module(w.file.module) or _text_worth(w, cache)]
