@@ -117,10 +117,13 @@ def _text_worth(work: Work, cache: Cache) -> bool:
 
 def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.ProjectIndex:
     """The project facts of every file that can hold one (from the cache where it can): the
-    files worth collecting, then, until none is left, the files the facts so far want."""
+    files worth collecting, then, until none is left, the files the facts so far want.
+    Facts are in file order whatever the cache held: where two files give the same fact
+    (the first caller passing a type string) the first one is named, cold or warm."""
     _PARSED.clear()  # only this index's trees wait for the check stage
-    facts: list[project_index.FileFacts] = []
     readable = [w for w in works if w.data is not None]
+    position = {id(w): i for i, w in enumerate(readable)}
+    found: dict[int, project_index.FileFacts] = {}
     batch = [w for w in readable if project_index.catalog_module(w.file.module) or _text_worth(w, cache)]
     collected = {id(w) for w in batch}
     while batch:
@@ -128,16 +131,16 @@ def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.Pro
         for work in batch:
             cached = cache.facts(work.key)
             if cached is not None:
-                facts.append(cached)
+                found[position[id(work)]] = cached
             else:
                 todo.append(work)
-        for work, found in zip(todo, _map(_facts_of, todo, jobs)):
-            cache.store_facts(work.key, found)
-            facts.append(found)
-        pattern = project_index.wanted(facts)
+        for work, facts in zip(todo, _map(_facts_of, todo, jobs)):
+            cache.store_facts(work.key, facts)
+            found[position[id(work)]] = facts
+        pattern = project_index.wanted(list(found.values()))
         batch = [w for w in readable if id(w) not in collected and pattern is not None and pattern.search(w.text)]
         collected.update(id(w) for w in batch)
-    return project_index.ProjectIndex(facts)
+    return project_index.ProjectIndex([found[i] for i in sorted(found)])
 
 
 # Rules that ask the project index: CUDA defaults, type-string helpers, (the rules on other

@@ -197,3 +197,18 @@ def test_facts_passed_on_across_files_come_back_from_the_cache(tmp_path):
     warm = _cached_lint(tmp_path)
     assert [(Path(f.filename).name, f.code) for f in cold.findings] == [("script.py", "DL012")]
     assert [(Path(f.filename).name, f.code) for f in warm.findings] == [("script.py", "DL012")]
+
+
+def test_a_fact_two_files_give_is_named_alike_cold_and_warm(tmp_path):
+    """Two callers pass a type string to one helper; the message names the first. After the
+    first caller changes (its facts collected again, the other's read from the cache), a
+    warm run must name the same caller as a cold one."""
+    (tmp_path / "grid.py").write_text("import torch\n\n\ndef grid(n, type):\n    return torch.arange(n).type(type)\n")
+    (tmp_path / "a.py").write_text("from grid import grid\n\n\ndef f(x):\n    return grid(3, x.type())\n")
+    (tmp_path / "b.py").write_text("from grid import grid\n\n\ndef g(y):\n    return grid(4, y.type())\n")
+    _cached_lint(tmp_path)
+    (tmp_path / "a.py").write_text("\n" + (tmp_path / "a.py").read_text())
+    warm = _cached_lint(tmp_path)
+    cold = _lint([tmp_path], tmp_path)
+    assert _keys(warm) == _keys(cold)
+    assert any(f"from {tmp_path / 'a.py'}:6" in f.message for f in cold.findings)
