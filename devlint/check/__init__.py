@@ -16,6 +16,7 @@ import click
 from devlint import config as config_module
 from devlint.check import cache, discover, lint, thread
 from devlint.check.suppress import Suppression
+from devlint.static.callers import ProjectCalls
 from devlint.output import render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -62,14 +63,21 @@ def _error(message: str) -> int:
 
 
 def _project_findings(result: lint.Result, results_cache: cache.Cache) -> list:
-    """thread.project_findings, read back from the cache when no file and no finding
-    changed: planning threaded fixes parses their callers, a third of a warm run."""
-    digest = cache.project_digest([(w.file.display, w.key) for w in result.works], result.findings)
-    findings = results_cache.project_findings(digest)
-    if findings is None:
-        findings = thread.project_findings(result)[0]
-        results_cache.store_project_findings(digest, findings)
-        results_cache.save()
+    """thread.project_findings, read back from the cache while its inputs are unchanged:
+    the file stages' findings, every file the stages read, the files calling each name
+    they searched for, and the index entries they asked (planning a threaded fix parses its
+    callers: a third of a warm run on SadTalker)."""
+    digest = cache.findings_digest(result.findings)
+    saved = results_cache.project_findings(digest)
+    if saved is not None:
+        findings, reads, index_deps = saved
+        calls = ProjectCalls(result.works, result.index)
+        if all(result.index.digest(dep) == held for dep, held in index_deps.items()) and calls.reads_same(reads):
+            return findings
+    result.index.start_recording()
+    findings, selections = thread.project_findings(result)
+    results_cache.store_project_findings(digest, findings, selections.calls.reads(), result.index.recorded())
+    results_cache.save()
     return findings
 
 

@@ -30,12 +30,8 @@ def content_key(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def project_digest(files: list[tuple[str, str]], findings: list[Finding]) -> str:
-    """What the project-wide stages read: every file (name, content key) and the findings
-    of the file stages. Equal digests give equal output."""
+def findings_digest(findings: list[Finding]) -> str:
     h = hashlib.blake2b(digest_size=16)
-    for name, key in sorted(files):
-        h.update(f"{name}\0{key}\0".encode())
     h.update(json.dumps([finding_to_data(f) for f in findings], separators=(",", ":")).encode())
     return h.hexdigest()
 
@@ -222,19 +218,22 @@ class Cache:
         entry["triggers"] = triggers
         self._dirty = True
 
-    def project_findings(self, digest: str) -> list[Finding] | None:
-        """The findings after the project-wide stages (selected, thread), if the last run
-        that stored them had inputs with this digest (project_digest)."""
+    def project_findings(self, digest: str) -> tuple[list[Finding], dict, dict] | None:
+        """The findings after the project-wide stages (selected, thread) of the last run whose
+        file stages found the same (digest), with what those stages read: the files (see
+        ProjectCalls.reads) and the index entries. The caller checks that they are unchanged."""
         if not self.enabled or self._project.get("digest") != digest:
             return None
         try:
-            return [finding_from_data(d) for d in self._project["findings"]]
+            findings = [finding_from_data(d) for d in self._project["findings"]]
+            return findings, self._project["reads"], self._project["index"]
         except (KeyError, TypeError, ValueError):
             return None
 
-    def store_project_findings(self, digest: str, findings: list[Finding]) -> None:
-        if self._project.get("digest") != digest:
-            self._project = {"digest": digest, "findings": [finding_to_data(f) for f in findings]}
+    def store_project_findings(self, digest: str, findings: list[Finding], reads: dict, index: dict[str, str]) -> None:
+        project = {"digest": digest, "findings": [finding_to_data(f) for f in findings], "reads": reads, "index": index}
+        if project != self._project:
+            self._project = project
             self._dirty = True
 
     def save(self) -> None:

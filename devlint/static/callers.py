@@ -62,15 +62,42 @@ class TypeSite:
 
 
 class ProjectCalls:
+    """The project's files as the project-wide stages read them. What was read is kept
+    (`reads`), so that their output can be reused while it reads the same (`reads_same`)."""
+
     def __init__(self, works: list, index: ProjectIndex):
         self._works = [w for w in works if w.data is not None and w.notebook is None]
+        self._by_name = {w.file.display: w for w in self._works}
         self._index = index
         self._contexts: dict[str, FileContext | None] = {}
         self._calling_memo: dict[str, list] = {}
+        self._read: dict[str, str | None] = {}  # file -> content key (None: not a checked Python file)
+
+    def reads(self) -> dict:
+        """Each file read (its content key), and which files call each name searched for."""
+        calling = {name: [[w.file.display, w.key] for w in found] for name, found in self._calling_memo.items()}
+        return {"files": dict(self._read), "calling": calling}
+
+    def reads_same(self, reads: dict) -> bool:
+        """Would these files give the same reads as those of an earlier run (`reads()`)?"""
+        if any(self._key(name) != key for name, key in reads["files"].items()):
+            return False
+        return all(
+            [[w.file.display, w.key] for w in self._calling_name(name)] == found for name, found in reads["calling"].items()
+        )
+
+    def _work(self, display: str):
+        work = self._by_name.get(display)
+        self._read[display] = work.key if work is not None else None
+        return work
+
+    def _key(self, display: str) -> str | None:
+        work = self._by_name.get(display)
+        return work.key if work is not None else None
 
     def context(self, display: str) -> FileContext | None:
         if display not in self._contexts:
-            work = next((w for w in self._works if w.file.display == display), None)
+            work = self._work(display)
             ctx = None
             if work is not None:
                 parsed = analyze.parse(work.data, display)
@@ -109,7 +136,7 @@ class ProjectCalls:
         return [w.text for w in self._calling_name(name)]
 
     def text(self, display: str) -> str | None:
-        work = next((w for w in self._works if w.file.display == display), None)
+        work = self._work(display)
         return work.text if work is not None else None
 
     def _calling(self, target: Target) -> list:

@@ -276,3 +276,28 @@ def test_warm_run_reads_the_plan_back_and_a_changed_caller_replans_it(run_devlin
     ))
     _, changed, _ = _check(run_devlint, tmp_path)
     assert "pkg/pipeline.py:9 (`self._device`)" in changed and changed != cold
+
+
+def test_a_change_the_plan_never_read_keeps_it_and_a_new_caller_replans_it(run_devlint, tmp_path, monkeypatch):
+    """Editing an unrelated file reuses the plan; a new file calling the threaded function
+    (found by searching, not by reading a file read before) makes it again."""
+    from devlint.check import thread
+
+    _project(tmp_path, {"helpers.py": HELPERS, "pipeline.py": PIPELINE, "other.py": "import torch\n"})
+    _, cold, _ = _check(run_devlint, tmp_path)
+    (tmp_path / "pkg" / "other.py").write_text("import torch\n\n\ndef ones():\n    return torch.ones(2)\n")
+
+    def planned(result):
+        raise AssertionError("the plan read nothing that changed, yet it was made again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(thread, "project_findings", planned)
+        _, warm, _ = _check(run_devlint, tmp_path)
+    assert warm == cold
+
+    (tmp_path / "pkg" / "caller.py").write_text(
+        "from pkg.helpers import enhance_all\n\n\nclass Job:\n    def __init__(self, device):\n"
+        "        self.device = device\n\n    def go(self, images):\n        return enhance_all(images, 'w.pth')\n"
+    )
+    _, replanned, _ = _check(run_devlint, tmp_path)
+    assert "pkg/caller.py:9 (`self.device`)" in replanned
