@@ -145,7 +145,11 @@ class ProjectCalls:
     def _calling_name(self, name: str) -> list:
         if name not in self._calling_memo:
             called = re.compile(rf"{re.escape(name)}\s*\(")
-            self._calling_memo[name] = [w for w in self._works if name in w.text and _calls_in(w.text, called)]
+            try:  # searched in the bytes: `text` is their latin-1 decoding, made only for the few that match
+                needle = name.encode("latin-1")
+                self._calling_memo[name] = [w for w in self._works if needle in w.data and _calls_in(w.text, called)]
+            except UnicodeEncodeError:
+                self._calling_memo[name] = [w for w in self._works if name in w.text and _calls_in(w.text, called)]
         return self._calling_memo[name]
 
     def type_sites(self, target: Target, param: str) -> list[TypeSite]:
