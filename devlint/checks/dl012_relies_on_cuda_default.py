@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ast
 
+from devlint import catalog
 from devlint.static.context import FileContext
-from devlint.static.defaults import Default
+from devlint.static.defaults import GPU0, Default
 from devlint.static.engine import Check
 from devlint.static.names import argument, has_argument
 
@@ -13,8 +14,17 @@ from devlint.static.names import argument, has_argument
 class ReliesOnCudaDefault(Check):
     code = "DL012"
 
+    def wanted(self, ctx: FileContext) -> bool:
+        return True  # the names it looks for come from the project index, not the catalog
+
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
-        for entry in ctx.index.cuda_defaults(ctx.qualname(node.func)):
+        name = ctx.qualname(node.func)
+        if name == "torch.hub.load":
+            entry = _hub_entry(node)
+            if entry is not None and self._relies_on(node, entry, ctx):
+                self._report(node, entry, ctx)
+            return
+        for entry in ctx.index.cuda_defaults(name):
             if self._relies_on(node, entry, ctx):
                 self._report(node, entry, ctx)
                 return
@@ -51,6 +61,23 @@ class ReliesOnCudaDefault(Check):
         if entry.param == "device" and _is_literal(default):
             return ctx.thread_device(self.code, ctx.use_device_at(node, entry.param), without, default=default)
         return ctx.display_only(self.code, without)
+
+
+def _hub_entry(node: ast.Call) -> Default | None:
+    """`torch.hub.load("ultralytics/yolov5", model)`: the repository's entry points take
+    `device` and default it to None, which its select_device turns into cuda:0 (the catalog's
+    `hub` table lists such repositories)."""
+    repo = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "repo_or_dir"), None)
+    if not (isinstance(repo, ast.Constant) and isinstance(repo.value, str)):
+        return None
+    name = repo.value.split(":", 1)[0]
+    for entry in catalog.api("DL012", "hub", []):
+        if name in entry["repos"]:
+            return Default(
+                "torch.hub.load", entry.get("param", "device"), None, entry["default"], entry["library"],
+                none_means_cuda=True, means=GPU0,
+            )
+    return None
 
 
 def _index_at_hand(node: ast.Call, entry: Default, ctx: FileContext) -> str | None:
