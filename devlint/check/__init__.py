@@ -67,6 +67,8 @@ def _project_findings(result: lint.Result, results_cache: cache.Cache) -> list:
     the file stages' findings, every file the stages read, the files calling each name
     they searched for, and the index entries they asked (planning a threaded fix parses its
     callers: a third of a warm run on SadTalker)."""
+    if not results_cache.enabled:
+        return thread.project_findings(result)[0]
     digest = cache.findings_digest(result.findings)
     saved = results_cache.project_findings(digest)
     if saved is not None:

@@ -31,9 +31,7 @@ def content_key(data: bytes) -> str:
 
 
 def findings_digest(findings: list[Finding]) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(json.dumps([finding_to_data(f) for f in findings], separators=(",", ":")).encode())
-    return h.hexdigest()
+    return content_key(json.dumps([finding_to_data(f) for f in findings], separators=(",", ":")).encode())
 
 
 def header_key(enabled: frozenset[str]) -> str:
@@ -160,6 +158,10 @@ class Cache:
             except (OSError, ValueError, AttributeError):
                 pass
 
+    def _known(self, key: str) -> dict:
+        """What this run or the last one holds for this content, without keeping it."""
+        return self._new.get(key) or self._old.get(key) or {}
+
     def _entry(self, key: str) -> dict:
         entry = self._new.get(key)
         if entry is None:
@@ -179,8 +181,7 @@ class Cache:
 
     def worth_collecting(self, key: str) -> bool | None:
         """Whether this content's text was worth collecting facts from, when known."""
-        entry = self._new.get(key) or self._old.get(key) or {}
-        return entry.get("collect")
+        return self._known(key).get("collect")
 
     def store_worth_collecting(self, key: str, worth: bool) -> None:
         entry = self._entry(key)
@@ -195,13 +196,13 @@ class Cache:
     def mentions(self, key: str, triggers: str) -> bool | None:
         """Whether this content mentioned a trigger of the run that stored it, if that run
         had the same triggers (`triggers`: their digest): a warm run need not search again."""
-        entry = self._new.get(key) or self._old.get(key) or {}
+        entry = self._known(key)
         return entry.get("checked") if entry.get("triggers") == triggers else None
 
     def findings(self, key: str, display: str, index: project_index.ProjectIndex, checked: bool) -> list[Finding] | None:
         """Cached findings of this content, if still valid (`checked`: whether the rules ran,
         or only the parser, because no rule could fire on it)."""
-        entry = self._new.get(key) or self._old.get(key)
+        entry = self._known(key)
         if not entry or "findings" not in entry or entry.get("checked") != checked:
             return None
         deps = entry.get("deps", {})

@@ -87,9 +87,8 @@ class ProjectCalls:
         )
 
     def _work(self, display: str):
-        work = self._by_name.get(display)
-        self._read[display] = work.key if work is not None else None
-        return work
+        self._read[display] = self._key(display)
+        return self._by_name.get(display)
 
     def _key(self, display: str) -> str | None:
         work = self._by_name.get(display)
@@ -145,11 +144,14 @@ class ProjectCalls:
     def _calling_name(self, name: str) -> list:
         if name not in self._calling_memo:
             called = re.compile(rf"{re.escape(name)}\s*\(")
-            try:  # searched in the bytes: `text` is their latin-1 decoding, made only for the few that match
+            try:
                 needle = name.encode("latin-1")
-                self._calling_memo[name] = [w for w in self._works if needle in w.data and _calls_in(w.text, called)]
-            except UnicodeEncodeError:
-                self._calling_memo[name] = [w for w in self._works if name in w.text and _calls_in(w.text, called)]
+            except UnicodeEncodeError:  # `text` is the bytes' latin-1 decoding: it holds no such name
+                needle = None
+            # Searched in the bytes; `text` is decoded only for the few files that hold the name.
+            self._calling_memo[name] = [
+                w for w in self._works if needle is not None and needle in w.data and _calls_in(w.text, called)
+            ]
         return self._calling_memo[name]
 
     def type_sites(self, target: Target, param: str) -> list[TypeSite]:

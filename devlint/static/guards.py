@@ -31,14 +31,21 @@ def _names(test: ast.expr, param: str) -> bool:
     return isinstance(test, ast.Name) and test.id == param
 
 
+def _against_none(test: ast.expr, param: str) -> ast.cmpop | None:
+    """The operator of `param OP None`; None for any other test."""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and _names(test.left, param):
+        right = test.comparators[0]
+        if isinstance(right, ast.Constant) and right.value is None:
+            return test.ops[0]
+    return None
+
+
 def says_unset(test: ast.expr, param: str) -> bool:
     """Is `test` true only when `param` is None (or falsy): `p is None`, `not p`, `p is None and ...`."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         return _names(test.operand, param) or says_set(test.operand, param)
-    if isinstance(test, ast.Compare) and len(test.ops) == 1 and _names(test.left, param):
-        right = test.comparators[0]
-        none = isinstance(right, ast.Constant) and right.value is None
-        return none and isinstance(test.ops[0], (ast.Is, ast.Eq))
+    if isinstance(_against_none(test, param), (ast.Is, ast.Eq)):
+        return True
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
         return any(says_unset(value, param) for value in test.values)
     return False
@@ -50,10 +57,8 @@ def says_set(test: ast.expr, param: str) -> bool:
         return True
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         return says_unset(test.operand, param)
-    if isinstance(test, ast.Compare) and len(test.ops) == 1 and _names(test.left, param):
-        right = test.comparators[0]
-        none = isinstance(right, ast.Constant) and right.value is None
-        return none and isinstance(test.ops[0], (ast.IsNot, ast.NotEq))
+    if isinstance(_against_none(test, param), (ast.IsNot, ast.NotEq)):
+        return True
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
         return any(says_set(value, param) for value in test.values)
     return False
