@@ -108,7 +108,7 @@ def run(options: Options) -> int:
             click.echo(f"devlint: {exc} (`runtime-report` in {settings.config_path}): checking without it", err=True)
 
     jobs = options.jobs or lint.default_jobs()
-    results_cache = cache.Cache(settings.root, cache.header_key(enabled), enabled=options.use_cache)
+    results_cache = cache.Cache(settings.root, cache.header_key(enabled, Path.cwd()), enabled=options.use_cache)
     suppression = Suppression(settings, enabled)
     result = lint.lint(files, suppression, jobs, results_cache)
     if options.fix or options.diff:

@@ -34,9 +34,12 @@ def findings_digest(findings: list[Finding]) -> str:
     return content_key(json.dumps([finding_to_data(f) for f in findings], separators=(",", ":")).encode())
 
 
-def header_key(enabled: frozenset[str]) -> str:
+def header_key(enabled: frozenset[str], base: Path) -> str:
+    """The key of a whole cache. `base` is the directory file names are shown relative to
+    (the working directory): findings and facts carry those names in their messages
+    ("defaults to 'cuda' (pkg/lib.py:7)"), so a run from another directory starts afresh."""
     return hashlib.blake2b(
-        f"{__version__}|{catalog.fingerprint()}|{','.join(sorted(enabled))}".encode(), digest_size=16
+        f"{__version__}|{catalog.fingerprint()}|{','.join(sorted(enabled))}|{base.resolve()}".encode(), digest_size=16
     ).hexdigest()
 
 

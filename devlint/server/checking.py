@@ -73,10 +73,11 @@ def is_source(path: Path) -> bool:
 # --- project facts ---------------------------------------------------------------------
 
 
-def results_cache(settings: Settings, enabled: frozenset[str]) -> Cache:
-    """The check cache of `devlint check`, read for file facts; never written from here
-    (a partial save would drop the entries of files this session did not look at)."""
-    return Cache(settings.root, header_key(enabled))
+def results_cache(settings: Settings, enabled: frozenset[str], display_base: Path) -> Cache:
+    """The check cache of `devlint check` run from `display_base`, read for file facts; never
+    written from here (a partial save would drop the entries of files this session did not
+    look at)."""
+    return Cache(settings.root, header_key(enabled, display_base))
 
 
 def facts_of_file(file: SourceFile, cache: Cache) -> FileFacts:

@@ -93,7 +93,7 @@ class Project:
 
     def _disk_facts(self) -> dict[Path, checking.FileFacts]:
         if self._disk is None:
-            cache = checking.results_cache(self.settings, self.enabled)
+            cache = checking.results_cache(self.settings, self.enabled, self.display_base)
             self._disk = {path: checking.facts_of_file(self.file(path), cache) for path in checking.project_files(self.settings)}
         return self._disk
 
@@ -126,7 +126,7 @@ class Project:
             return False
         if not path.is_file() or self.excluded(path):
             return self._put(self._disk, path, None)
-        cache = checking.results_cache(self.settings, self.enabled)
+        cache = checking.results_cache(self.settings, self.enabled, self.display_base)
         return self._put(self._disk, path, checking.facts_of_file(self.file(path), cache))
 
     def depends_on_changes(self, deps: dict[str, str]) -> bool:
@@ -177,7 +177,7 @@ class Project:
         """What `devlint check --fix` (`--unsafe-fixes`) makes of `findings`: the new content
         (as stored) of each file it changes."""
         project_works = self._works(overlays)
-        cache = checking.results_cache(self.settings, self.enabled)
+        cache = checking.results_cache(self.settings, self.enabled, self.display_base)
         contents = checking.fix_files(findings, project_works, self.index, self.suppression, unsafe, cache)
         by_display = {w.file.display: w.file.path for w in project_works}
         return {by_display[name]: content for name, content in contents.items()}

@@ -78,7 +78,7 @@ USER = "from lib import make\n\ndef run(x):\n    return make(x)\n"
 
 
 def _cached_lint(tmp_path, enabled=ALL):
-    cache = Cache(tmp_path, header_key(enabled))
+    cache = Cache(tmp_path, header_key(enabled, Path.cwd()))
     result = _lint([tmp_path], tmp_path, cache=cache, enabled=enabled)
     return result
 
@@ -149,6 +149,22 @@ def test_corrupt_cache_is_ignored(tmp_path):
     _cached_lint(tmp_path)
     (tmp_path / ".devlint_cache" / "results-v2.json").write_text("{not json")
     assert [f.code for f in _cached_lint(tmp_path).findings] == ["DL005"]
+
+
+def test_a_run_from_another_directory_names_files_as_seen_from_there(run_devlint, tmp_path):
+    """Messages name other files ("defaults to 'cuda' (lib.py:1)") relative to the working
+    directory: a cache written from the project's parent must not lend its names to a run
+    from the project itself (`devlint check fixtures`, then the tests, in one checkout)."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.devlint]\n")
+    (project / "lib.py").write_text(LIB)
+    (project / "user.py").write_text(USER)
+    _, outside, _ = run_devlint("check", "proj", cwd=tmp_path)
+    assert "(proj/lib.py:1)" in outside
+    _, inside, _ = run_devlint("check", ".", cwd=project)
+    assert inside == run_devlint("check", ".", "--no-cache", cwd=project)[1]
+    assert "(lib.py:1)" in inside and "proj/" not in inside
 
 
 def test_cli_cache_no_cache_and_clean(run_devlint, tmp_path):

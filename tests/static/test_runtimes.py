@@ -2,6 +2,7 @@
 setters, the GPU index a fix writes, statement rewrites, one finding per function."""
 
 import textwrap
+from pathlib import Path
 
 from devlint import catalog
 from devlint.check import lint as linter
@@ -75,10 +76,10 @@ def test_a_module_that_masks_gpus_through_a_project_helper_is_not_flagged(tmp_pa
 def test_cached_result_follows_a_helper_that_starts_masking(tmp_path):
     masked = ORT_SCRIPT.format(imports="from utils import select_device\n", call="select_device(str(gpu))")
     _write(tmp_path, utils="def select_device(device):\n    return device\n", script=masked)
-    cache = Cache(tmp_path, header_key(ALL))
+    cache = Cache(tmp_path, header_key(ALL, Path.cwd()))
     assert _found(_lint(tmp_path, cache)) == [("script.py", 7, "DL014")]
     _write(tmp_path, utils=SELECT_DEVICE)
-    assert _found(_lint(tmp_path, Cache(tmp_path, header_key(ALL)))) == []
+    assert _found(_lint(tmp_path, Cache(tmp_path, header_key(ALL, Path.cwd())))) == []
 
 
 def test_a_kernel_imported_from_another_module_is_flagged_and_fixed(run_devlint, tmp_path):
@@ -90,9 +91,9 @@ def test_a_kernel_imported_from_another_module_is_flagged_and_fixed(run_devlint,
 
 def test_a_kernel_from_the_cache_is_still_known(tmp_path):
     _write(tmp_path, kernels=KERNELS, ops=LAUNCH)
-    _lint(tmp_path, Cache(tmp_path, header_key(ALL)))
+    _lint(tmp_path, Cache(tmp_path, header_key(ALL, Path.cwd())))
     _write(tmp_path, ops=LAUNCH + "\n")  # ops.py is checked again, kernels.py's facts come from the cache
-    assert _found(_lint(tmp_path, Cache(tmp_path, header_key(ALL)))) == [("ops.py", 7, "DL017")]
+    assert _found(_lint(tmp_path, Cache(tmp_path, header_key(ALL, Path.cwd())))) == [("ops.py", 7, "DL017")]
 
 
 def test_a_launch_in_a_file_that_never_names_triton_is_checked(tmp_path):
