@@ -17,6 +17,8 @@ devices are `auto`: `auto` is each rank's own `cuda:$LOCAL_RANK`.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import runpy
 import shlex
@@ -25,7 +27,9 @@ import signal
 import sys
 import tempfile
 import threading
+import tokenize
 import traceback
+import zipfile
 
 from devlint import reports
 from devlint.runtime import children as children_module
@@ -44,6 +48,10 @@ def main(target: str, args: list[str], *, module: bool, report_path, children: b
     """`options`: the tracer's settings, `Tracer(**options)` (device, strict, ...); child
     processes get the same ones."""
     options = {**options, "exercised": report_path is not None}
+    problem = unrunnable(target, module)
+    if problem is not None:
+        sys.stderr.write(f"devlint: error: {problem}\n")
+        return EXIT_ERROR
     inherited = job_module.Job.from_env()
     if inherited is not None and inherited.owner != os.getpid():
         return _run_inside_job(target, args, module)
@@ -123,6 +131,57 @@ def main(target: str, args: list[str], *, module: bool, report_path, children: b
         finally:
             restore_sigterm()
     return code
+
+
+def unrunnable(target: str, module: bool) -> str | None:
+    """Why `python SCRIPT` / `python -m MODULE` could not start the program, checked before
+    tracing starts, so a typo costs one line and not a traceback and an empty summary.
+    Imports nothing: a parent package's import-time work must still be traced."""
+    return _missing_module(target) if module else _not_a_script(target)
+
+
+def _not_a_script(path: str) -> str | None:
+    if not os.path.exists(path):
+        return f"cannot run {path}: no such file"
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "__main__.py")):
+            return None  # python runs a directory's __main__.py
+        return f"cannot run {path}: it is a directory without a __main__.py"
+    if zipfile.is_zipfile(path):
+        return None  # python runs a zip archive's __main__.py
+    try:
+        with tokenize.open(path) as handle:  # the encoding Python itself would read it with
+            compile(handle.read(), path, "exec", dont_inherit=True)
+    except OSError as exc:
+        return f"cannot run {path}: {exc.strerror or exc}"
+    except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
+        where = f" (line {exc.lineno}: {exc.msg})" if isinstance(exc, SyntaxError) and exc.lineno else ""
+        return f"cannot run {path}: it is not a Python program{where}"
+    return None
+
+
+def _missing_module(name: str) -> str | None:
+    """Finds `name` (and a package's `__main__`) on sys.path as `python -m` would, without importing."""
+    if not name or any(not part.isidentifier() for part in name.split(".")):
+        return f"cannot run -m {name}: not a module name"
+    parts = name.split(".")
+    spec = None
+    for depth in range(1, len(parts) + 1):
+        dotted = ".".join(parts[:depth])
+        if depth == 1:
+            try:
+                spec = importlib.util.find_spec(dotted)  # a top-level name: found, not imported
+            except ValueError:  # in sys.modules without a spec (__main__): python -m would fail too
+                spec = None
+        else:
+            spec = importlib.machinery.PathFinder.find_spec(dotted, spec.submodule_search_locations)
+        if spec is None:
+            return f"cannot run -m {name}: no module named {dotted}"
+        if depth < len(parts) and spec.submodule_search_locations is None:
+            return f"cannot run -m {name}: {dotted} is not a package"
+    if spec.submodule_search_locations is not None and importlib.machinery.PathFinder.find_spec(f"{name}.__main__", spec.submodule_search_locations) is None:
+        return f"cannot run -m {name}: it is a package without a __main__ module"
+    return None
 
 
 def _run_inside_job(target: str, args: list[str], module: bool) -> int:

@@ -152,3 +152,33 @@ def test_a_report_that_cannot_be_written_is_an_error(tmp_path):
 def test_every_code_the_runtime_emits_has_a_rule_page(code):
     result = subprocess.run([sys.executable, "-m", "devlint", "rule", code], capture_output=True, text=True, env=repo_environment())
     assert result.returncode == 0 and result.stdout.startswith(f"# {code} ")
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["missing.py"], "missing.py: no such file"),
+        (["."], ".: it is a directory without a __main__.py"),
+        (["notes.txt"], "notes.txt: it is not a Python program"),
+        (["blob.bin"], "blob.bin: it is not a Python program"),
+        (["-m", "missing.module"], "-m missing.module: no module named missing"),
+        (["-m", "json.missing"], "-m json.missing: no module named json.missing"),
+        (["-m", "json"], "-m json: it is a package without a __main__ module"),
+    ],
+)
+def test_a_program_that_cannot_start_is_one_line_and_exit_2(tmp_path, args, named):
+    (tmp_path / "notes.txt").write_text("buy milk, then train the model\n")
+    (tmp_path / "blob.bin").write_bytes(b"\x7fELF\x00\x01\x02")
+    result, report = devlint_run(tmp_path, "--device", "cpu", *args)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if "Warning" not in line and "_conversion_method" not in line]
+    assert len(lines) == 1 and lines[0].startswith(f"devlint: error: cannot run {named}")
+    assert "Traceback" not in result.stderr and "no leaks" not in result.stderr
+    assert report is None and result.stdout == ""
+
+
+def test_a_directory_or_zip_with_a_main_still_runs(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__main__.py").write_text("print('ran app')\n")
+    result, _ = devlint_run(tmp_path, "--device", "cpu", "app")
+    assert result.returncode == 0 and "ran app" in result.stdout
