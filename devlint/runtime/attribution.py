@@ -125,6 +125,78 @@ def site_key(frame: FrameType | None) -> tuple:
     return tuple(key)
 
 
+Position = tuple  # (code object, instruction offset): a frame's place, without the frame
+
+
+def chain(frame: FrameType | None, submitter: tuple = ()) -> tuple[Position, ...]:
+    """Where work handed to another thread comes from, cheaply: the positions from `frame`
+    out to the first user frame, devlint's own left out; when no user frame is on this
+    thread's stack, the chain of whoever submitted this thread's work follows. Keeps code
+    objects only, never a frame (its locals would live on)."""
+    found = []
+    while frame is not None:
+        code = frame.f_code
+        kind = _KINDS.get(code.co_filename) or _kind(code.co_filename)
+        if kind != "devlint":
+            found.append((code, frame.f_lasti))
+            if kind == "user":
+                return tuple(found)
+        frame = frame.f_back
+    return tuple(found) + submitter
+
+
+def position_frame(position: Position) -> Frame:
+    code, offset = position
+    line = next((line for start, end, line in code.co_lines() if start <= offset < end and line is not None), code.co_firstlineno)
+    return Frame(absolute(code.co_filename), line, getattr(code, "co_qualname", code.co_name))
+
+
+def chain_site(positions: tuple[Position, ...]) -> tuple[Frame | None, list[Frame]]:
+    """The user frame of a chain and the library frames inside it, innermost first."""
+    inner = []
+    for position in positions:
+        frame = position_frame(position)
+        if _kind(frame.filename) == "user":
+            return frame, inner
+        inner.append(frame)
+    return None, inner
+
+
+def package_of(filename: str) -> str | None:
+    """The top-level package an installed file belongs to (`transformers` for
+    .../site-packages/transformers/modeling_utils.py), or None for other files."""
+    path = os.path.abspath(filename)
+    for marker in _PACKAGE_DIRS:
+        at = path.rfind(marker)
+        if at >= 0:
+            first = path[at + len(marker) :].split(os.sep, 1)[0]
+            return first[:-3] if first.endswith(".py") else first
+    return "torch" if path.startswith(_TORCH_DIR + os.sep) else None
+
+
+def pooled(frame: FrameType | None, submitter: tuple) -> tuple[Frame, Analysis, Frame | None] | None:
+    """For a request in a worker thread with no user frame on its stack: the user line that
+    handed the work over, an analysis whose origin and stack are the worker's library frames
+    and the handing-over chain's, and the library function that line called (the entry
+    point). None when the worker's own stack reaches user code."""
+    worker = []
+    while frame is not None:
+        kind = _kind(frame.f_code.co_filename)
+        if kind == "user":
+            return None
+        if kind != "devlint" and not frame.f_code.co_filename.startswith(_STDLIB_DIRS):  # thread and pool machinery
+            worker.append(frame_of(frame))
+        frame = frame.f_back
+    user, handing = chain_site(submitter)
+    if user is None:
+        return None
+    library = worker + [f for f in handing if not f.filename.startswith(_STDLIB_DIRS)]
+    origin = next((f for f in library if _kind(f.filename) == "library"), library[-1] if library else None)
+    stack = tuple(str(f) for f in [*library, user][:STACK_DEPTH])
+    entry = library[-1] if library else None
+    return user, Analysis(origin, stack, None, ()), entry
+
+
 def locate(frame: FrameType | None) -> tuple[FrameType | None, list[FrameType]]:
     """The site (innermost user frame) at or above `frame`, and the library frames inside
     it, innermost first, devlint's own left out. With no user frame at all (a library

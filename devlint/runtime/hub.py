@@ -11,6 +11,13 @@ and counts the bytes the call left on the GPU.
 
 Where a request comes from is worked out once per call site and request (the memo): a
 loop that asks for a device 10,000 times from one line walks the stack to its site once.
+Work handed to another thread (a `Thread` started, a task submitted to a thread pool)
+carries the positions of the line that handed it over (attribution.chain), so a request in
+a worker with no user frame on its stack is blamed on that line.
+
+The invariant (`account`): a session never ends clean while the driver, NVML or the
+allocator shows a context or memory on a GPU it may not use; what no hook explained is a
+DL101 at the best line known, never at no line.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from devlint.runtime import attribution
+from devlint.runtime import attribution, entry_points
 from devlint.runtime.devices import Allowed, current_index, label
 from devlint.runtime.history import AllocatorHistory
 from devlint.runtime.oracle import ContextOracle
@@ -37,6 +44,8 @@ class _ThreadState(threading.local):
     busy = False  # inside a judged call: the calls it makes are its own business
     map_locations: tuple = ()  # the `map_location` of each torch.load running in this thread
     restored = 0  # location tags the restore hook judged in this thread (torch.load's internals)
+    submitter: tuple = ()  # attribution.chain of the line that handed this thread its current work
+    submitter_key = 0  # a cheap key for it: ids and offsets
 
 
 @dataclass
@@ -48,6 +57,7 @@ class _Site:
     frame: attribution.Frame
     analysis: attribution.Analysis | None = None
     classified: tuple[str, str, str] | None = None  # code, message, fix
+    entry: attribution.Frame | None = None  # the library function the user's line called (entry_points.py)
     leaks: dict[Allowed, Leak] = field(default_factory=dict)
 
 
@@ -63,6 +73,9 @@ class Hub:
         self._lock = threading.RLock()
         self._patches: list = []
         self._mode = None  # the function mode, pushed while a thorough session runs
+        self.preexisting: frozenset[int] = frozenset()  # contexts from before tracing: not its business
+        self.last_check: tuple = ()  # attribution.chain of the last check that found no new context
+        self.entry: attribution.Frame | None = None  # where the traced program starts (DL101's last resort)
 
     @property
     def thorough(self) -> bool:
@@ -104,7 +117,8 @@ class Hub:
         from devlint.runtime import patches
 
         self.oracle = ContextOracle()
-        self.oracle.poll()  # contexts from before the trace are not its business
+        self.preexisting = self.oracle.poll()  # contexts from before the trace are not its business
+        self.last_check = ()
         self.history = AllocatorHistory()
         current = current_index()  # a device selected before tracing started counts as selected
         self.selected = {threading.get_ident(): current} if current != 0 else {}
@@ -171,6 +185,8 @@ class Hub:
         finally:
             state.busy = False
             appeared = self.oracle.poll()
+            if self.oracle.unseen and not appeared - {request.index}:
+                self.last_check = attribution.chain(caller, state.submitter)  # nothing unexplained so far
             if records:
                 created = request.index in appeared
                 nbytes = 0 if result is same else _nbytes(result, request.index)
@@ -180,6 +196,36 @@ class Hub:
             if appeared:
                 site = site or self._site(request, caller, False)
                 self._unexplained(appeared, site.frame, f"during this call, which asked for {label(request.index)}")
+
+    def handed_over(self, frame) -> tuple:
+        """Work is handed to another thread at `frame` (a Thread started, a task submitted):
+        its chain, for the worker to be blamed on. Also a check: a context that appeared
+        before this point is reported here."""
+        state = self.thread
+        handed = attribution.chain(frame, state.submitter)
+        if self.sessions and not state.busy:
+            appeared = self.oracle.poll()
+            if appeared:
+                self._unexplained(appeared, self._chain_frame(handed), "before this line handed work to another thread")
+            elif self.oracle.unseen:
+                self.last_check = handed
+        return handed
+
+    @contextlib.contextmanager
+    def working_for(self, handed: tuple):
+        """Run a worker's task on behalf of the line that handed it over."""
+        state = self.thread
+        saved = state.submitter, state.submitter_key
+        state.submitter, state.submitter_key = handed, hash(tuple((id(code), offset) for code, offset in handed))
+        try:
+            yield
+        finally:
+            state.submitter, state.submitter_key = saved
+
+    @staticmethod
+    def _chain_frame(handed: tuple) -> attribution.Frame | None:
+        user, inner = attribution.chain_site(handed)
+        return user or (inner[0] if inner else None)
 
     def note_site(self, name: str) -> None:
         """Remember where something first happened (CUDA initialised, a process group made)."""
@@ -194,20 +240,55 @@ class Hub:
         """Contexts that appeared after the last intercepted call, reported at no site."""
         appeared = self.oracle.poll()
         if appeared:
-            self._unexplained(appeared, None, "after the last intercepted call")
+            site, when = self._best_line()
+            self._unexplained(appeared, site, when)
+
+    def _best_line(self) -> tuple[attribution.Frame | None, str]:
+        """Where a context nobody asked for appeared, as near as devlint can tell: after
+        the last check that found none, else somewhere after the program's start."""
+        checked = self._chain_frame(self.last_check) if self.last_check else None
+        if checked is not None:
+            return checked, "after this line (the last call devlint checked; the driver showed no new context then)"
+        return self.entry, "while the program ran (no call devlint checks ran before it; rerun with --thorough to check every torch call)"
+
+    def account(self, session, gpus) -> None:
+        """The invariant: a session whose disallowed GPUs hold a context or memory of this
+        process (driver, NVML, allocator) has a leak there. What no hook explained becomes a
+        DL101 at the best line known. Runs when the session reports."""
+        leaked = {leak.device for leak in session.recorder.leaks()}
+        unexplained = set()
+        for gpu in gpus:
+            index = int(gpu.device.rpartition(":")[2])
+            if gpu.allowed or gpu.device in leaked or index in self.preexisting:
+                continue
+            if gpu.context or gpu.memory or gpu.reserved:
+                unexplained.add(index)
+        if unexplained:
+            site, when = self._best_line()
+            self._unexplained(unexplained, site, f"{when}; the driver or NVML showed it when the run ended", (session,))
 
     def _site(self, request: Request, caller, leaking: bool) -> _Site:
         """The memo: where `request`, made from `caller`, comes from, worked out once per
         call site (the frames from the caller out to the user's line) and request. A
         leaking site is also analysed once: its origin, stack, callee and suggestion."""
         never_selected = request.via_current and self._thread_never_selected(request.index)
-        key = (attribution.site_key(caller), request, never_selected)
+        state = self.thread
+        key = (attribution.site_key(caller), request, never_selected, state.submitter_key)
         site = self._memo.get(key)
         if site is not None and (site.classified is not None or not leaking):
+            return site
+        pooled = attribution.pooled(caller, state.submitter) if state.submitter else None
+        if pooled is not None:  # a worker with no user frame: blamed on the line that handed it the work
+            frame, analysis, entry = pooled
+            site = site or _Site(request, frame, entry=entry)
+            if leaking:
+                site.analysis, site.classified = analysis, self._classify(request, analysis, never_selected)
+            self._memo[key] = site
             return site
         site_frame, inner = attribution.locate(caller)
         if site is None:
             site = _Site(request, attribution.frame_of(site_frame) if site_frame is not None else UNKNOWN_SITE)
+            site.entry = attribution.frame_of(inner[-1]) if inner and site_frame is not None else None
         if leaking:
             analysis = attribution.analyze(site_frame, inner, request.index) if site_frame is not None else None
             site.analysis, site.classified = analysis, self._classify(request, analysis, never_selected)
@@ -230,6 +311,7 @@ class Hub:
         """The record a leak at `site` starts from, for a session allowing `allowed`."""
         code, message, fix = site.classified
         analysis, frame = site.analysis, site.frame
+        option = entry_points.option_for(site.entry, allowed.first)
         return Leak(
             code=code,
             message=message,
@@ -238,7 +320,8 @@ class Hub:
             function=frame.function,
             device=label(site.request.index),
             kind=site.request.kind,
-            suggestion=_suggest(fix, analysis, allowed),
+            suggestion=option.suggestion() if option else _suggest(fix, analysis, allowed),
+            option=option.to_json() if option else None,
             origin=str(analysis.origin) if analysis and analysis.origin else None,
             stack=analysis.stack if analysis else (),
             source_line=linecache.getline(frame.filename, frame.line).strip() or None,
@@ -270,16 +353,17 @@ class Hub:
         selected = self.selected
         return threading.get_ident() not in selected and any(other != index for other in selected.values())
 
-    def _unexplained(self, appeared: set[int], site: attribution.Frame | None, when: str) -> None:
+    def _unexplained(self, appeared: set[int], site: attribution.Frame | None, when: str, sessions=None) -> None:
         """DL101 at `site`, the intercepted call nearest to where the contexts appeared; from
         now on the allocator records where allocations come from (history.py)."""
         known = site is not None and site is not UNKNOWN_SITE
-        site = site or UNKNOWN_SITE
+        site = site if known else self.entry or UNKNOWN_SITE
         for index in sorted(appeared):
-            for session in self.sessions:
+            for session in self.sessions if sessions is None else sessions:
                 if index in session.allowed:
                     continue
-                self.history.start()
+                if sessions is None:
+                    self.history.start()
                 leak = Leak(
                     code="DL101",
                     message=f"a CUDA context (~0.5 GiB) appeared on {label(index)} {when}, and no intercepted call asked for {label(index)}",

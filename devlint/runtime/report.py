@@ -12,6 +12,7 @@ and the pytest plugin read it.
                 "kind": "allocation" | "context", "count", "bytes",
                 "origin": "path:line in function" | null, "stack": ["path:line in function", ...],
                 "suggestion", "created_context", "source_line",
+                "option": {"call", "keyword", "value"} | null,   # the API's own device option, when the line called a known entry point
                 "processes": [{"pid", "rank", "local_rank", "host", "count", "bytes"}]}],
      "gpus": [{"device": "cuda:0", "physical": 0 | null, "allowed", "context",
                "reserved": bytes in torch's allocator, "memory": NVML bytes of that process | null,
@@ -57,6 +58,7 @@ class Leak:
     bytes: int = 0
     created_context: bool = False  # a call at this site created the CUDA context on `device`
     source_line: str | None = None  # the site's line as it read when the leak happened
+    option: dict | None = None  # the called API's own device option: {"call", "keyword", "value"} (entry_points.py)
 
     @property
     def key(self) -> tuple:
@@ -84,6 +86,7 @@ class Leak:
             "suggestion": self.suggestion,
             "created_context": self.created_context,
             "source_line": self.source_line,
+            "option": self.option,
         }
 
 

@@ -36,6 +36,7 @@ from devlint.runtime import children as children_module
 from devlint.runtime import job as job_module
 from devlint.runtime import report as report_file
 from devlint.runtime import summary
+from devlint.runtime.attribution import Frame
 from devlint.runtime.tracer import Tracer
 
 EXIT_LEAKS = 1
@@ -108,7 +109,7 @@ def main(target: str, args: list[str], *, module: bool, report_path, children: b
             outcome["code"] = EXIT_LEAKS if result["leaks"] else 0
         return outcome["code"]
 
-    tracer.start()
+    tracer.start(entry=_entry(target, module))
     if job is not None and children:
         children_module.adopt(tracer, log)
         children_module.arm(owner_exit=finish)
@@ -161,9 +162,14 @@ def _not_a_script(path: str) -> str | None:
 
 
 def _missing_module(name: str) -> str | None:
-    """Finds `name` (and a package's `__main__`) on sys.path as `python -m` would, without importing."""
+    return _find_module(name)[1]
+
+
+def _find_module(name: str):
+    """(the spec `python -m name` would run, None) or (None, why it cannot), found on
+    sys.path without importing anything (a package's `__main__` for a package)."""
     if not name or any(not part.isidentifier() for part in name.split(".")):
-        return f"cannot run -m {name}: not a module name"
+        return None, f"cannot run -m {name}: not a module name"
     parts = name.split(".")
     spec = None
     for depth in range(1, len(parts) + 1):
@@ -176,12 +182,24 @@ def _missing_module(name: str) -> str | None:
         else:
             spec = importlib.machinery.PathFinder.find_spec(dotted, spec.submodule_search_locations)
         if spec is None:
-            return f"cannot run -m {name}: no module named {dotted}"
+            return None, f"cannot run -m {name}: no module named {dotted}"
         if depth < len(parts) and spec.submodule_search_locations is None:
-            return f"cannot run -m {name}: {dotted} is not a package"
-    if spec.submodule_search_locations is not None and importlib.machinery.PathFinder.find_spec(f"{name}.__main__", spec.submodule_search_locations) is None:
-        return f"cannot run -m {name}: it is a package without a __main__ module"
-    return None
+            return None, f"cannot run -m {name}: {dotted} is not a package"
+    if spec.submodule_search_locations is not None:
+        spec = importlib.machinery.PathFinder.find_spec(f"{name}.__main__", spec.submodule_search_locations)
+        if spec is None:
+            return None, f"cannot run -m {name}: it is a package without a __main__ module"
+    return spec, None
+
+
+def _entry(target: str, module: bool) -> Frame:
+    """The program's first line, where a context is blamed when nothing nearer is known."""
+    if module:
+        spec = _find_module(target)[0]
+        origin = spec.origin if spec is not None and spec.has_location else f"<module {target}>"
+        return Frame(origin, 1, "<module>")
+    path = os.path.join(target, "__main__.py") if os.path.isdir(target) else target
+    return Frame(os.path.abspath(path), 1, "<module>")
 
 
 def _run_inside_job(target: str, args: list[str], module: bool) -> int:

@@ -91,7 +91,8 @@ def render(report: dict) -> str:
         calls = f"{leak['count']} call{'s' if leak['count'] != 1 else ''}"
         by = who(leak.get("processes", []), len(processes))
         lines.append("")
-        lines.append(f"  {short_path(leak['filename'])}:{leak['line']}  {leak['code']}  {by + ': ' if by else ''}{calls}, {size(leak['bytes'])} on {leak['device']}")
+        where = short_path(leak["filename"]) + (f":{leak['line']}" if leak["line"] else "")  # no line is better than a false one
+        lines.append(f"  {where}  {leak['code']}  {by + ': ' if by else ''}{calls}, {size(leak['bytes'])} on {leak['device']}")
         lines.append(f"    {leak['message']}")
         if leak["origin"]:
             lines.append(f"    inside: {leak['origin']}")

@@ -10,8 +10,10 @@ nest; each judges every request against its own allowed devices. For per-test us
 from __future__ import annotations
 
 import os
+import sys
 
-from devlint.runtime import job, oracle, report
+from devlint.runtime import attribution, job, oracle, report
+from devlint.runtime.attribution import Frame
 from devlint.runtime.devices import DeviceError, parse_allowed
 from devlint.runtime.hub import HUB
 from devlint.runtime.report import Leak, Recorder, Snapshot
@@ -33,10 +35,15 @@ class Tracer:
         self.recorder = Recorder(log)
         self.running = False
 
-    def start(self) -> "Tracer":
+    def start(self, entry: Frame | None = None) -> "Tracer":
+        """`entry`: where the traced program starts (`devlint run`: the script), the line a
+        context is blamed on when nothing nearer is known; by default the caller's line."""
         if self.running:
             raise RuntimeError("this tracer is already running")
+        if entry is None:
+            entry = attribution.chain_site(attribution.chain(sys._getframe(1)))[0]
         HUB.attach(self)
+        HUB.entry = HUB.entry if len(HUB.sessions) > 1 and HUB.entry else entry
         self.running = True
         return self
 
@@ -64,6 +71,7 @@ class Tracer:
     def report(self, command: str | None = None) -> dict:
         """The report (schema in report.py), with each visible GPU's state as of now."""
         gpus, notes = oracle.gpu_usage(self.allowed)
+        HUB.account(self, gpus)
         return report.build(command, self.allowed.labels, self.leaks(), gpus, notes, self.recorder.exercised(), job.identity())
 
 

@@ -58,11 +58,75 @@ def test_a_context_appearing_between_calls_is_dl101_at_the_next_call(driver):
     assert "before this call" in leak.message
 
 
-def test_a_context_appearing_after_the_last_call_is_dl101_at_no_site(driver):
+def test_a_context_appearing_with_no_call_checked_is_dl101_where_tracing_began(driver):
+    line = next_line()
     with Tracer("cuda:1") as tracer:
         driver.add(0)
     [leak] = tracer.leaks()
-    assert (leak.code, leak.filename, leak.line) == ("DL101", "<unknown>", 0)
+    assert (leak.code, leak.filename, leak.line) == ("DL101", __file__, line)
+    assert "no call devlint checks ran before it" in leak.message
+
+
+def test_a_context_appearing_after_the_last_call_is_dl101_after_the_last_clean_check(driver):
+    with Tracer("cuda:1") as tracer:
+        line = next_line()
+        torch.cuda.synchronize(1)  # checked: no context on cuda:0 yet
+        driver.add(0)
+    [leak] = tracer.leaks()
+    assert (leak.code, leak.filename, leak.line) == ("DL101", __file__, line)
+    assert "after this line" in leak.message
+
+
+@pytest.fixture
+def nvml_shows(monkeypatch):
+    """This process holds memory on the given physical GPUs by NVML."""
+
+    def shows(memory: dict):
+        processes = {index: [(os.getpid(), memory[index])] if index in memory else [] for index in range(2)}
+        monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(processes))
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+
+    return shows
+
+
+def test_memory_nvml_sees_on_a_disallowed_gpu_is_never_clean(nvml_shows, monkeypatch):
+    """The driver's flag was never readable (CUDA initialised in C++, as pinned memory
+    does), but NVML shows 518 MiB on GPU0: the report has a DL101 there, with a line."""
+    monkeypatch.setattr(oracle, "_driver", {"started": False})
+    nvml_shows({0: 518 << 20})
+    line = next_line()
+    with Tracer("cuda:1") as tracer:
+        pass
+    report = tracer.report()
+    [leak] = report["leaks"]
+    assert (leak["code"], leak["device"], leak["line"], leak["filename"]) == ("DL101", "cuda:0", line, __file__)
+    assert [(g["device"], g["context"], g["memory"]) for g in report["gpus"]][0] == ("cuda:0", True, 518 << 20)
+    assert tracer.report()["leaks"][0]["count"] == 1  # reporting again adds nothing
+
+
+def test_memory_only_on_allowed_gpus_or_already_explained_adds_nothing(nvml_shows, driver):
+    nvml_shows({1: 600 << 20})
+    with Tracer("cuda:1") as tracer:
+        torch.cuda.synchronize(1)
+    assert tracer.report()["leaks"] == []
+    nvml_shows({0: 518 << 20, 1: 600 << 20})
+    with Tracer("cuda:1") as tracer:
+        torch.cuda.synchronize()  # DL006, which created the context on cuda:0
+    assert [leak["code"] for leak in tracer.report()["leaks"]] == ["DL006"]
+
+
+def test_the_primary_context_query_of_newer_torch_is_used_where_present(driver, monkeypatch):
+    """torch 2.15's `torch.cuda._primary_context_devices()` answers for every device at once."""
+    asked = []
+    monkeypatch.setattr(torch._C, "_cuda_hasPrimaryContext", lambda index: asked.append(index) or False, raising=False)
+    monkeypatch.setattr(torch.cuda, "_primary_context_devices", lambda: [0], raising=False)
+    watcher = oracle.ContextOracle()
+    assert watcher.poll() == {0}
+    assert asked == []
+    monkeypatch.setattr(torch.cuda, "_primary_context_devices", lambda: [False, True], raising=False)
+    assert oracle.context_devices([0, 1]) == {1}
+    monkeypatch.setattr(torch.cuda, "_primary_context_devices", lambda: ["unexpected"], raising=False)
+    assert oracle.context_devices([0, 1]) == set() and asked == [0, 1]  # an answer it cannot read: asked per device
 
 
 def test_contexts_from_before_tracing_and_on_allowed_gpus_are_not_leaks(driver):
@@ -119,8 +183,25 @@ def test_unmatched_pids_are_reported_not_guessed(driver, monkeypatch):
     assert "PIDs are probably namespaced" in notes[0]
 
 
+def test_without_pynvml_nvidia_smi_answers(driver, monkeypatch, tmp_path):
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in --query-gpu*) printf "0, GPU-aaaa\\n1, GPU-bbbb\\n";; '
+        f'*) printf "{os.getpid()}, GPU-bbbb, 518\\n1, GPU-aaaa, 9\\n";; esac\n'
+    )
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails
+    usages, notes = oracle.gpu_usage(Allowed(frozenset({0})))
+    assert [(u.device, u.memory, u.context) for u in usages] == [("cuda:0", 0, False), ("cuda:1", 518 << 20, True)]
+    assert notes == []
+
+
 def test_without_nvml_the_report_says_memory_was_not_measured(driver, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails
     usages, notes = oracle.gpu_usage(Allowed(frozenset({1})))
     assert [u.memory for u in usages] == [None, None]

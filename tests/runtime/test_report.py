@@ -58,7 +58,7 @@ def test_the_report_follows_the_contract(tmp_path):
     assert set(loaded) == {"version", "command", "allowed", "leaks", "gpus", "notes", "exercised", "processes"}
     assert set(loaded["leaks"][0]) == {
         "code", "message", "filename", "line", "function", "device", "kind", "count", "bytes", "origin", "stack",
-        "suggestion", "created_context", "source_line", "processes",
+        "suggestion", "created_context", "source_line", "option", "processes",
     }
     assert loaded["leaks"][0]["processes"] == [{**me, "count": 1, "bytes": 16}]  # rank null outside a distributed job
     assert loaded["processes"] == [{**me, "parent": None, "allowed": ["cuda:1"], "finished": True}]

@@ -182,3 +182,37 @@ def test_a_directory_or_zip_with_a_main_still_runs(tmp_path):
     (tmp_path / "app" / "__main__.py").write_text("print('ran app')\n")
     result, _ = devlint_run(tmp_path, "--device", "cpu", "app")
     assert result.returncode == 0 and "ran app" in result.stdout
+
+
+NVML_SHOWS_GPU0 = """
+import os
+import sys
+from types import SimpleNamespace
+
+import torch
+
+
+class Nvml:  # what NVML said in issue 24 after `x.pin_memory()`: 518 MiB of this process on GPU0
+    nvmlInit = nvmlShutdown = staticmethod(lambda: None)
+    nvmlDeviceGetCount = staticmethod(lambda: 1)
+    nvmlDeviceGetHandleByIndex = staticmethod(lambda index: index)
+    nvmlDeviceGetUUID = staticmethod(lambda handle: "GPU-0000")
+    nvmlDeviceGetComputeRunningProcesses = staticmethod(lambda handle: [SimpleNamespace(pid=os.getpid(), usedGpuMemory=518 << 20)])
+
+
+x = torch.ones(4)
+y = x + 1  # line 18: no hook sees anything
+sys.modules["pynvml"] = Nvml
+"""
+
+
+def test_a_run_whose_oracle_shows_memory_on_a_disallowed_gpu_is_never_clean(tmp_path):
+    result, report = devlint_run(tmp_path, "--device", "cpu", "program.py", source=NVML_SHOWS_GPU0, env={"CUDA_VISIBLE_DEVICES": "0"})
+    assert result.returncode == 1, result.stderr
+    assert "no leaks" not in result.stderr
+    assert report["leaks"] != [] and report["gpus"][0]["memory"] == 518 << 20
+    [leak] = report["leaks"]
+    assert (leak["code"], leak["device"], leak["filename"]) == ("DL101", "cuda:0", str(tmp_path / "program.py"))
+    assert leak["line"] >= 1
+    assert f"program.py:{leak['line']}  DL101" in result.stderr
+    assert ".py:0 " not in result.stderr and "<unknown>" not in result.stderr
