@@ -48,6 +48,7 @@ class RuntimeLeak:
     function: str = ""
     source_line: str | None = None
     created_context: bool = False
+    option: dict | None = None  # the called API's own device option: {"call", "keyword", "value"}
 
 
 @dataclass
@@ -126,6 +127,19 @@ def load(path: Path) -> Report:
     return _parse(read(path), path)
 
 
+def _option(raw) -> dict | None:
+    """A leak's `option`, kept only when it is well formed: a keyword and a Python expression."""
+    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ("call", "keyword", "value")):
+        return None
+    if not raw["keyword"].isidentifier():
+        return None
+    try:
+        ast.parse(raw["value"], mode="eval")
+    except SyntaxError:
+        return None
+    return {k: raw[k] for k in ("call", "keyword", "value")}
+
+
 def _parse(data: dict, path: Path) -> Report:
     leaks = []
     try:
@@ -145,6 +159,7 @@ def _parse(data: dict, path: Path) -> Report:
                     function=str(item.get("function", "")),
                     source_line=item.get("source_line"),
                     created_context=bool(item.get("created_context", False)),
+                    option=_option(item.get("option")),
                 )
             )
         exercised = {(str(e["filename"]), int(e["line"])): int(e.get("count", 1)) for e in data.get("exercised", [])}
@@ -206,6 +221,8 @@ def _runtime_finding(leak: RuntimeLeak, display: str, source, tree, line: int) -
     from devlint.static.index import ProjectIndex
 
     call = _call_on_line(tree, line, leak.origin)
+    if leak.option is not None:
+        call = _called(tree, line, leak.option["call"]) or call
     row_text = source.line(line)
     start = Location(line, len(row_text) - len(row_text.lstrip()) + 1)
     end = Location(line, len(row_text) + 1)
@@ -213,7 +230,9 @@ def _runtime_finding(leak: RuntimeLeak, display: str, source, tree, line: int) -
     if call is not None:
         ctx = FileContext(display, source, tree, "", frozenset(), ProjectIndex())
         start, end = ctx.start(call), ctx.end(call)
-        if leak.code == "DL012" and not any(kw.arg == "device" for kw in call.keywords):
+        if leak.option is not None and _callee_name(call) == leak.option["call"]:
+            fix = _option_fix(ctx, call, leak)
+        elif leak.code == "DL012" and not any(kw.arg == "device" for kw in call.keywords):
             ctx.scope = _scope_at(ctx, call)
             found = ctx.suggest_device(call)
             if found is not None:
@@ -234,6 +253,20 @@ def _runtime_finding(leak: RuntimeLeak, display: str, source, tree, line: int) -
         runtime={**_evidence([leak]), "runtime_only": True},
         notes=("seen at runtime only: the source alone did not show this leak",),
     )
+
+
+def _called(tree: ast.Module, line: int, name: str) -> ast.Call | None:
+    """The call of `name` that spans `line` (the entry point the runtime named)."""
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.lineno <= line <= n.end_lineno and _callee_name(n) == name]
+    return min(calls, key=lambda c: (c.end_lineno - c.lineno, c.end_col_offset - c.col_offset)) if calls else None
+
+
+def _option_fix(ctx, call: ast.Call, leak: RuntimeLeak) -> Fix:
+    """The API's own device option with the run's device: set, or replaced where the call gives it."""
+    keyword, value = leak.option["keyword"], leak.option["value"]
+    given = next((kw for kw in call.keywords if kw.arg == keyword), None)
+    edit = ctx.replace(given.value, value) if given is not None else ctx.add_keyword(call, f"{keyword}={value}")
+    return Fix(Applicability.UNSAFE, f"Pass `{keyword}={value}` (the runtime saw this call put work on {leak.device})", (edit,))
 
 
 def _scope_at(ctx, node: ast.AST):

@@ -12,10 +12,12 @@ uninstalling restores it, in reverse order.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import importlib
 import inspect
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from types import MethodType
@@ -546,18 +548,28 @@ def _visible_devices(installer: _Installer) -> None:
 
 
 def _threads(installer: _Installer) -> None:
-    """Enter the function mode in every thread started while a thorough session runs."""
+    """Every thread started while tracing runs on behalf of the line that started it (a
+    request in it with no user frame is blamed there), and in the thorough mode enters the
+    function mode. Only positions are recorded, once per thread."""
     hub = installer.hub
 
     def make(original):
         @functools.wraps(original)
         def start(self):
-            if hub.thorough:
+            if hub.sessions:
+                handed = hub.handed_over(sys._getframe(1))
+                own = vars(self).get("run", _ABSENT)
                 run = self.run
 
                 def run_traced():
-                    with hub.thread_scope():
-                        run()
+                    try:
+                        with hub.working_for(handed), hub.thread_scope():
+                            run()
+                    finally:
+                        if own is _ABSENT:
+                            vars(self).pop("run", None)
+                        else:
+                            self.run = own
 
                 self.run = run_traced
             return original(self)
@@ -565,6 +577,33 @@ def _threads(installer: _Installer) -> None:
         return start
 
     installer.replace(threading.Thread, "start", make)
+
+
+def _executors(installer: _Installer) -> None:
+    """A task submitted to a thread pool (`submit`, and `map`, which submits each item) runs
+    on behalf of the line that submitted it: thread pools reuse their threads, so the
+    thread's own start is not enough."""
+    hub = installer.hub
+
+    def make(original):
+        @functools.wraps(original)
+        def submit(self, fn, /, *args, **kwargs):
+            if not hub.sessions:
+                return original(self, fn, *args, **kwargs)
+            handed = hub.handed_over(sys._getframe(1))
+
+            def task(*args, **kwargs):
+                with hub.working_for(handed):
+                    return fn(*args, **kwargs)
+
+            return original(self, task, *args, **kwargs)
+
+        return submit
+
+    installer.replace(concurrent.futures.ThreadPoolExecutor, "submit", make)
+
+
+_ABSENT = object()
 
 
 _TABLES = (
@@ -583,6 +622,7 @@ _TABLES = (
     distributed.install,
     _visible_devices,
     _threads,
+    _executors,
 )
 
 

@@ -79,3 +79,58 @@ def test_library_leak_lands_at_the_callers_line_and_a_shared_leak_is_confirmed(p
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     source = (project / "app.py").read_text()
     assert "Helper(size=3, device=device)" in source and "map_location=device" in source
+
+
+POOLED_APP = """\
+from transformers import AutoModel
+
+
+def main():
+    model = AutoModel.from_pretrained("tiny-model", device_map="auto")
+    return model
+
+
+main()
+"""
+POOLED_LIBRARY = """\
+import concurrent.futures
+
+import torch
+
+
+def _materialise(name, device):
+    try:
+        return torch.ones(2).to(device)
+    except (RuntimeError, AssertionError):  # a CPU build refuses once devlint has judged it
+        return None
+
+
+class AutoModel:
+    @classmethod
+    def from_pretrained(cls, path, device_map=None):
+        device = 0 if device_map == "auto" else (device_map or {}).get("", "cpu")  # "auto" fills GPU 0 first
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(lambda name: _materialise(name, device), ["a", "b", "c"]))
+"""
+
+
+def test_a_pooled_load_is_blamed_at_the_users_line_and_fixed_with_the_apis_own_option(tmp_path):
+    (tmp_path / "app.py").write_text(POOLED_APP)
+    library = tmp_path / "venv" / "lib" / "site-packages" / "transformers"
+    library.mkdir(parents=True)
+    (library / "__init__.py").write_text(POOLED_LIBRARY)
+    site_packages = str(library.parent)
+    run = _devlint("run", "--device", "cuda:1", "--report", "report.json", "app.py", cwd=tmp_path, extra_path=site_packages)
+    assert run.returncode == 1, run.stderr
+    [leak] = json.loads((tmp_path / "report.json").read_text())["leaks"]
+    assert (leak["code"], leak["filename"], leak["line"], leak["count"]) == ("DL008", str(tmp_path / "app.py"), 5, 3)
+    assert leak["origin"].startswith(str(library / "__init__.py") + ":8 in _materialise")
+    assert leak["option"] == {"call": "from_pretrained", "keyword": "device_map", "value": '{"": "cuda:1"}'}
+    assert leak["suggestion"] == 'pass `device_map={"": "cuda:1"}` to `from_pretrained()`, the API\'s own option for its device'
+    assert "app.py:5  DL008" in run.stderr
+
+    fixed = _devlint("check", "app.py", "--runtime-report", "report.json", "--fix", "--unsafe-fixes", "--no-cache", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert 'AutoModel.from_pretrained("tiny-model", device_map={"": "cuda:1"})' in (tmp_path / "app.py").read_text()
+    rerun = _devlint("run", "--device", "cuda:1", "--report", "report.json", "app.py", cwd=tmp_path, extra_path=site_packages)
+    assert rerun.returncode == 0 and json.loads((tmp_path / "report.json").read_text())["leaks"] == []
