@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from devlint.runtime import attribution, entry_points
+from devlint.runtime import attribution, entry_points, oracle
 from devlint.runtime.devices import Allowed, current_index, label
 from devlint.runtime.history import AllocatorHistory
 from devlint.runtime.oracle import ContextOracle
@@ -181,6 +181,8 @@ class Hub:
         state.busy = True
         try:
             result = call()
+            if request.initialises:
+                oracle.driver_started()  # the driver may be asked from now on
             return result
         finally:
             state.busy = False
@@ -411,6 +413,8 @@ def _called_from_torch(frame) -> bool:
 
 def _suggest(fix: str, analysis, allowed) -> str:
     """The fix with `{device}` replaced by a local that holds an allowed device, else the device itself."""
+    if not allowed.indices and "set_device({device})" in fix:
+        return "this run allows no GPU: leave this call out, or run with the GPU it should use (`devlint run --device cuda:N`)"
     expression = next((expr for expr, where in (analysis.candidates if analysis else ()) if where.index in allowed), None)
     return fix.replace("{device}", expression or repr(allowed.first))
 

@@ -96,6 +96,12 @@ class ContextOracle:
 _NONE: frozenset[int] = frozenset()
 
 
+def any_context() -> bool:
+    """Does any GPU hold a context of this process? Pinned host memory reuses one if so,
+    and otherwise makes one on the current device."""
+    return can_ask() and bool(context_devices(range(torch.cuda.device_count())))
+
+
 @dataclass(frozen=True)
 class GpuUsage:
     device: str  # in the program's numbering

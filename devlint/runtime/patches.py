@@ -162,10 +162,10 @@ def _bound(function, args, kwargs) -> dict:
 
 
 def _current_device_calls(installer: _Installer) -> None:
-    for entry in catalog.api("DL006", "calls", []):
+    for entry in [*catalog.api("DL006", "calls", []), *catalog.api("DL006", "runtime_calls", [])]:
         name, param, position = entry["name"], entry.get("device_param"), entry.get("device_position")
         kind = "context" if entry.get("effect") == "context" else "allocation"
-        existing = entry.get("existing_keyword")
+        existing, initialises = entry.get("existing_keyword"), bool(entry.get("initialises"))
         if param == "device":
             fix = f"pass the device: `{name}({{device}})`"
         elif param:
@@ -173,12 +173,13 @@ def _current_device_calls(installer: _Installer) -> None:
         else:
             fix = "call `torch.cuda.set_device({device})` first"
 
-        def judge(args, kwargs, name=name, param=param, position=position, kind=kind, existing=existing, fix=fix):
+        def judge(args, kwargs, name=name, param=param, position=position, kind=kind, existing=existing, fix=fix, initialises=initialises):
             if existing and existing in kwargs:
                 return None  # wraps something that already exists
             spec = _argument(args, kwargs, param, position) if param else None
             where = Target(current_index(), True) if spec is None else target(spec)
-            return placement(where, f"`{name}()`", "DL006", fix, kind) if where else None
+            request = placement(where, f"`{name}()`", "DL006", fix, kind) if where else None
+            return request._replace(initialises=True) if request and initialises else request
 
         installer.wrap_name(name, judge)
 

@@ -24,6 +24,7 @@ class Request(NamedTuple):
     via_current: bool = False  # the index came from the calling thread's current device
     always: bool = False  # a leak whatever the allowed devices are (e.g. a late CUDA_VISIBLE_DEVICES)
     from_loader: bool = False  # made by torch.load's restore hook: judged even while torch.load runs
+    initialises: bool = False  # the call initialises CUDA in C++, which torch.cuda.is_initialized() does not show
 
 
 def placement(target: Target, call: str, unindexed_code: str, fix: str, kind: str = "allocation") -> Request:
