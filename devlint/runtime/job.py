@@ -67,13 +67,25 @@ def identity(environ=os.environ) -> dict:
     return {"pid": os.getpid(), "rank": number(environ.get("RANK")), "local_rank": number(environ.get("LOCAL_RANK")), "host": socket.gethostname()}
 
 
-def torchrun_rank(environ=os.environ) -> bool:
-    """Is this process a worker that torchrun (torch.distributed.run) started?"""
-    return "TORCHELASTIC_RUN_ID" in environ and number(environ.get("LOCAL_RANK")) is not None
+def launched_rank(environ=os.environ) -> bool:
+    """Is this process one rank that a launcher started on this node? torchrun (and
+    `accelerate launch`, which runs torchrun's agent) marks its workers with
+    TORCHELASTIC_RUN_ID; DeepSpeed's launcher (deepspeed/launcher/launch.py) sets RANK,
+    LOCAL_RANK, WORLD_SIZE and LOCAL_SIZE in each rank's environment and no agent id."""
+    if number(environ.get("LOCAL_RANK")) is None:
+        return False
+    if "TORCHELASTIC_RUN_ID" in environ:
+        return True
+    return all(number(environ.get(name)) is not None for name in ("RANK", "WORLD_SIZE", "LOCAL_SIZE"))
+
+
+def local_ranks(environ=os.environ) -> int:
+    """How many ranks the launcher started on this node: torchrun's LOCAL_WORLD_SIZE, DeepSpeed's LOCAL_SIZE."""
+    return number(environ.get("LOCAL_WORLD_SIZE")) or number(environ.get("LOCAL_SIZE")) or 0
 
 
 def rank_directory(environ=os.environ) -> str:
-    """The job directory every local rank of one torchrun agent agrees on without talking:
+    """The job directory every local rank of one launcher agrees on without talking:
     named after the agent (their common parent) and its start time, so a new job never
     meets an old one's logs even when a pid is reused."""
     agent = os.getppid()

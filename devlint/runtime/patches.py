@@ -529,6 +529,9 @@ def _visible_devices(installer: _Installer) -> None:
         key, value = _argument(args, kwargs, None, 0), _argument(args, kwargs, None, 1)
         if key not in ("CUDA_VISIBLE_DEVICES", b"CUDA_VISIBLE_DEVICES"):
             return None
+        before = os.environ.get("CUDA_VISIBLE_DEVICES")  # os.environ updates its mapping after putenv
+        if before is not None and before == (value.decode() if isinstance(value, bytes) else value):
+            return None  # a launcher copying the environment it was given changes nothing
         init = hub.sites.get("cuda-init")
         if init is None and not torch.cuda.is_initialized():
             return None

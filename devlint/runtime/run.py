@@ -10,7 +10,9 @@ A run is a job (job.py): its Python children are traced with the same settings
 directory, which this process joins into one report at the end. Under torchrun
 (`torchrun ... -m devlint run ...`) each rank runs this; the ranks of one agent share a
 job directory, and local rank 0 waits for the others and writes the report and summary
-for the node; the other ranks exit with their program's own status. A launcher run under
+for the node; the other ranks exit with their program's own status. `accelerate launch`
+runs torchrun's agent, and DeepSpeed's launcher sets the same RANK/LOCAL_RANK variables in
+each rank (job.launched_rank), so both work the same way round, and under devlint. A launcher run under
 devlint (`devlint run -m torch.distributed.run ...`) allows itself no GPU when the
 devices are `auto`: `auto` is each rank's own `cuda:$LOCAL_RANK`.
 """
@@ -42,7 +44,8 @@ from devlint.runtime.tracer import Tracer
 EXIT_LEAKS = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
-LAUNCHERS = ("torch.distributed.run", "torch.distributed.launch")
+LAUNCHERS = ("torch.distributed.run", "torch.distributed.launch", "accelerate.commands.launch", "accelerate.commands.accelerate_cli", "deepspeed.launcher.runner", "deepspeed.launcher.launch")
+LAUNCHER_SCRIPTS = ("torchrun", "accelerate", "deepspeed")
 
 
 def main(target: str, args: list[str], *, module: bool, report_path, children: bool = True, options: dict) -> int:
@@ -62,7 +65,7 @@ def main(target: str, args: list[str], *, module: bool, report_path, children: b
         except OSError as exc:
             sys.stderr.write(f"devlint: error: cannot write the report to {report_path}: {exc}\n")
             return EXIT_ERROR
-    rank = job_module.torchrun_rank()
+    rank = job_module.launched_rank()
     own_options = options
     if _is_launcher(target, module) and _asks_auto(options):
         own_options = {**options, "device": "cpu"}  # the launcher itself uses no GPU; each rank resolves `auto`
@@ -216,7 +219,7 @@ def _run_inside_job(target: str, args: list[str], module: bool) -> int:
 
 
 def _is_launcher(target: str, module: bool) -> bool:
-    return target in LAUNCHERS if module else os.path.basename(target) == "torchrun"
+    return target in LAUNCHERS if module else os.path.basename(target) in LAUNCHER_SCRIPTS
 
 
 def _asks_auto(options: dict) -> bool:
@@ -246,7 +249,7 @@ def _open_job(options: dict, rank: bool, tracer, command: str):
 
 def _join(job, rank: bool, command: str) -> dict:
     """The job's report from every process log; the directory goes once nothing writes to it."""
-    ranks = (job_module.number(os.environ.get("LOCAL_WORLD_SIZE")) or 0) if rank else 0
+    ranks = job_module.local_ranks() if rank else 0
     wait = job_module.wait_limit(job_module.RANK_WAIT if rank else job_module.CHILD_WAIT)
     parts, notes = job_module.collect(job.directory, ranks=ranks, wait=wait)
     result = reports.join(parts, command)

@@ -68,8 +68,11 @@ def test_the_job_travels_in_one_variable_with_every_tracer_setting():
 def test_ranks_and_torchrun_come_from_the_environment():
     assert job.identity({"RANK": "3", "LOCAL_RANK": "1"})["rank"] == 3
     assert job.identity({})["rank"] is None
-    assert job.torchrun_rank({"TORCHELASTIC_RUN_ID": "x", "LOCAL_RANK": "0"})
-    assert not job.torchrun_rank({"LOCAL_RANK": "0"})
+    assert job.launched_rank({"TORCHELASTIC_RUN_ID": "x", "LOCAL_RANK": "0"})
+    assert not job.launched_rank({"LOCAL_RANK": "0"})
+    deepspeed = {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "LOCAL_SIZE": "2", "CROSS_RANK": "1"}  # deepspeed/launcher/launch.py
+    assert job.launched_rank(deepspeed) and job.local_ranks(deepspeed) == 2
+    assert not job.launched_rank({**deepspeed, "LOCAL_SIZE": ""})
 
 
 def test_a_log_whose_directory_is_gone_never_fails_the_program(tmp_path):
