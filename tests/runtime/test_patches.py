@@ -177,8 +177,9 @@ def test_cuda_visible_devices_set_after_cuda_initialised_is_dl009(tracer):
     os.environ["CUDA_VISIBLE_DEVICES"] = "1"  # nothing initialised CUDA yet: fine
     init = next_line()
     torch.cuda.is_available()
+    os.environ["CUDA_VISIBLE_DEVICES"] = "1"  # the value it has already: changes nothing (a launcher copying its environment)
     line = next_line()
-    os.environ["CUDA_VISIBLE_DEVICES"] = "1"
+    os.environ["CUDA_VISIBLE_DEVICES"] = "0"
     [leak] = tracer.leaks()
     assert (leak.code, leak.line) == ("DL009", line)
     assert f"test_patches.py:{init}" in leak.message
