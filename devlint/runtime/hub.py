@@ -213,16 +213,22 @@ class Hub:
                 self.last_check = handed
         return handed
 
-    @contextlib.contextmanager
-    def working_for(self, handed: tuple):
-        """Run a worker's task on behalf of the line that handed it over."""
+    def work_for(self, handed: tuple, key: int) -> tuple:
+        """This thread now works on behalf of the line that handed it the work (`key`:
+        `handover_key(handed)`); returns what `done_working` restores. A pair of calls, not a
+        context manager: it runs around every task a pool runs."""
         state = self.thread
         saved = state.submitter, state.submitter_key
-        state.submitter, state.submitter_key = handed, hash(tuple((id(code), offset) for code, offset in handed))
-        try:
-            yield
-        finally:
-            state.submitter, state.submitter_key = saved
+        state.submitter, state.submitter_key = handed, key
+        return saved
+
+    def done_working(self, saved: tuple) -> None:
+        state = self.thread
+        state.submitter, state.submitter_key = saved
+
+    @staticmethod
+    def handover_key(handed: tuple) -> int:
+        return hash(tuple((id(code), offset) for code, offset in handed))
 
     @staticmethod
     def _chain_frame(handed: tuple) -> attribution.Frame | None:

@@ -37,7 +37,8 @@ def _has_context(index: int) -> bool:
 
 
 def can_ask() -> bool:
-    return hasattr(torch._C, "_cuda_hasPrimaryContext") and (_driver["started"] or torch.cuda.is_initialized())
+    # hasattr last: on a CPU build a failed lookup costs microseconds, and this runs around every judged call
+    return (_driver["started"] or torch.cuda.is_initialized()) and hasattr(torch._C, "_cuda_hasPrimaryContext")
 
 
 def context_devices(candidates) -> frozenset[int]:

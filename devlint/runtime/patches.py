@@ -562,14 +562,17 @@ def _threads(installer: _Installer) -> None:
         def start(self):
             if hub.sessions:
                 handed = hub.handed_over(sys._getframe(1))
+                key = hub.handover_key(handed)
                 own = vars(self).get("run", _ABSENT)
                 run = self.run
 
                 def run_traced():
+                    saved = hub.work_for(handed, key)
                     try:
-                        with hub.working_for(handed), hub.thread_scope():
+                        with hub.thread_scope():
                             run()
                     finally:
+                        hub.done_working(saved)
                         if own is _ABSENT:
                             vars(self).pop("run", None)
                         else:
@@ -595,10 +598,14 @@ def _executors(installer: _Installer) -> None:
             if not hub.sessions:
                 return original(self, fn, *args, **kwargs)
             handed = hub.handed_over(sys._getframe(1))
+            key = hub.handover_key(handed)
 
             def task(*args, **kwargs):
-                with hub.working_for(handed):
+                saved = hub.work_for(handed, key)
+                try:
                     return fn(*args, **kwargs)
+                finally:
+                    hub.done_working(saved)
 
             return original(self, task, *args, **kwargs)
 

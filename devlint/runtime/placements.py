@@ -56,7 +56,32 @@ def call_name(name: str) -> str:
     return "." + name.rsplit(".", 1)[1] if name.startswith("torch.Tensor.") else name
 
 
+_REQUESTS: dict = {}  # (call, device spec) -> its request, for specs that name their GPU: built once
+_NO_REQUEST = object()
+_CACHED_SPECS = (str, int, torch.device)  # hashable by value; a tensor is not kept
+
+
+def _cached(call: str, spec, make) -> Request | None:
+    """`make(spec)`, remembered for device specs whose answer never changes: every program
+    spells its devices a few ways and asks for them on every step. A spec that resolves
+    through the current device is asked each time (the current device is per thread and
+    can change)."""
+    key = (call, spec) if type(spec) in _CACHED_SPECS else None
+    if key is not None:
+        found = _REQUESTS.get(key)
+        if found is not None:
+            return None if found is _NO_REQUEST else found
+    request = make(spec)
+    if key is not None and (request is None or not request.via_current) and len(_REQUESTS) < 4096:
+        _REQUESTS[key] = _NO_REQUEST if request is None else request
+    return request
+
+
 def device_keyword(name: str, spec) -> Request | None:
+    return _cached(name, spec, lambda spec: _device_keyword(name, spec))
+
+
+def _device_keyword(name: str, spec) -> Request | None:
     where = target(spec)
     if where is None:
         return None
@@ -142,6 +167,10 @@ def _tensor_to(args, kwargs):
             spec = first
         if spec is None:
             return None
+    return _cached(".to", spec, _move_to)
+
+
+def _move_to(spec) -> Request | None:
     where = target(spec)
     if where is None:
         return None
