@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from devlint.libraries import knowledge, summary
@@ -145,6 +146,17 @@ def test_two_versions_of_a_library_give_two_answers(run_devlint, tmp_path):
     assert "(facexlib 0.2.5, read from the installed source)" in message
     assert with_old[0]["library"] == {"name": "facexlib", "version": "0.2.5", "source": "installed", "python": str(old)}
     assert check_json(run_devlint, root, "--python", new) == []
+    jsonschema.validate(with_old, json.loads((Path(__file__).parents[2] / "docs" / "findings.schema.json").read_text()))
+
+
+def test_sarif_says_which_environment_was_read(run_devlint, tmp_path):
+    old = make_venv(tmp_path / "old", "0.2.5", "old")
+    _, out, _ = run_devlint("check", project(tmp_path), "--output-format", "sarif", "--no-cache", "--python", old)
+    (run,) = json.loads(out)["runs"]
+    environment = run["properties"]["environment"]
+    assert environment["python"] == str(old) and environment["chosen_by"] == "--python"
+    assert environment["read"] == [{"name": "facexlib", "version": "0.2.5", "source": "installed", "python": str(old)}]
+    assert run["results"][0]["properties"]["library"]["version"] == "0.2.5"
 
 
 def test_the_installed_default_is_read_and_named(run_devlint, tmp_path):
