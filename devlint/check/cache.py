@@ -196,6 +196,16 @@ class Cache:
             entry["collect"] = worth
             self._dirty = True
 
+    def used_names(self, key: str) -> list[str] | None:
+        """The library names this content imports (libraries.imports), when known."""
+        return self._known(key).get("uses")
+
+    def store_used_names(self, key: str, names: list[str]) -> None:
+        entry = self._entry(key)
+        if entry.get("uses") != names:
+            entry["uses"] = names
+            self._dirty = True
+
     @classmethod
     def disabled(cls) -> Cache:
         return cls(Path("."), "", enabled=False)

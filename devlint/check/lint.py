@@ -17,7 +17,7 @@ from devlint.check.cache import Cache, content_key
 from devlint.check.read import Work, from_bytes, read
 from devlint.check.suppress import Suppression
 from devlint.findings import Finding
-from devlint.libraries import Libraries
+from devlint.libraries import Libraries, imports
 from devlint.static import analyze
 from devlint.static import index as project_index
 
@@ -141,8 +141,26 @@ def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries
         pattern = project_index.wanted(list(found.values()))
         batch = [w for w in readable if id(w) not in collected and pattern is not None and pattern.search(w.text)]
         collected.update(id(w) for w in batch)
-    library = None if libraries is None else libraries.defaults_for(readable)
+    library = None if libraries is None else libraries.defaults_for(_used_names(readable, cache), _packages(readable))
     return project_index.ProjectIndex([found[i] for i in sorted(found)], library=library)
+
+
+def _used_names(works: list[Work], cache: Cache) -> set[str]:
+    """The library names the project imports (libraries.imports), per file from the cache
+    where this content was seen."""
+    used: set[str] = set()
+    for work in works:
+        names = cache.used_names(work.key)
+        if names is None:
+            names = sorted(imports.used_names(work.text))
+            cache.store_used_names(work.key, names)
+        used.update(names)
+    return used
+
+
+def _packages(works: list[Work]) -> set[str]:
+    """The project's own top-level packages and modules: never read as libraries."""
+    return {w.file.module.split(".")[0] for w in works if w.file.module}
 
 
 # Rules that ask the project index: CUDA defaults, type-string helpers, (the rules on other

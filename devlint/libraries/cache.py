@@ -20,8 +20,9 @@ import tempfile
 from pathlib import Path
 
 from devlint import __version__
-from devlint.libraries import summary
 from devlint.libraries.distributions import Distribution
+
+FORMAT = 1  # bump when the shape of a summary (summary.py) changes: older entries are ignored
 
 
 def directory() -> Path:
@@ -43,13 +44,34 @@ def _stamp(path: str) -> list[int] | None:
     return [stat.st_size, stat.st_mtime_ns]
 
 
+class DistributionsCache:
+    """The environments' import names -> distributions (distributions.Distributions), kept
+    beside the summaries."""
+
+    def __init__(self, enabled: bool = True):
+        self.path = directory() / "distributions.json"
+        self.enabled = enabled
+        self.remembered: dict = {}
+        if enabled:
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = None
+            if isinstance(data, dict) and data.get("format") == FORMAT:
+                self.remembered = data.get("sites", {})
+
+    def save(self) -> None:
+        if self.enabled:
+            _write(self.path, {"format": FORMAT, "sites": self.remembered})
+
+
 class DistributionCache:
     """The cached module summaries of one distribution version; saved when changed."""
 
     def __init__(self, dist: Distribution, enabled: bool = True):
         safe = re.sub(r"[^A-Za-z0-9._+-]", "_", f"{dist.name}-{dist.version}")
         self.path = directory() / f"{safe}.json"
-        self.key = {"format": summary.FORMAT, "devlint": __version__, "name": dist.name, "version": dist.version}
+        self.key = {"format": FORMAT, "devlint": __version__, "name": dist.name, "version": dist.version}
         self.enabled = enabled
         self.modules: dict[str, dict] = self._load() if enabled else {}
         self.changed = False
@@ -74,19 +96,22 @@ class DistributionCache:
         self.changed = True
 
     def save(self) -> None:
-        if not (self.enabled and self.changed):
-            return
-        data = {"key": self.key, "modules": dict(sorted(self.modules.items()))}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
-        except OSError:
-            return  # a read-only home: summaries are recomputed next time
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
-            return
-        self.changed = False
+        if self.enabled and self.changed:
+            _write(self.path, {"key": self.key, "modules": dict(sorted(self.modules.items()))})
+            self.changed = False
+
+
+def _write(path: Path, data: dict) -> None:
+    """Write JSON atomically; a cache that cannot be written (a read-only home) is skipped:
+    its content is recomputed next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +103,8 @@ def _python_version(site: Path) -> tuple[int, ...]:
 
 def _ask(python: str, chosen_by: str) -> tuple[str, ...]:
     """The interpreter's own sys.path, asked in isolated mode (see the module docstring)."""
+    import subprocess
+
     try:
         done = subprocess.run(
             [python, "-I", "-c", _ASK_SYS_PATH], capture_output=True, text=True, timeout=20, cwd=Path(python).parent

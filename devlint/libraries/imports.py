@@ -22,8 +22,10 @@ def skipped(top: str) -> bool:
     torch and the like)?"""
     return top in _NOT_SUMMARISED or top in sys.stdlib_module_names
 
-_FROM = re.compile(r"^[ \t]*from[ \t]+([A-Za-z_][\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.M)
-_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.M)
+# Each pattern starts with a literal, which the regex engine finds fast; that the match
+# starts a line is checked after (`_starts_line`).
+_FROM = re.compile(r"from[ \t]+([A-Za-z_][\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)")
+_IMPORT = re.compile(r"import[ \t]+([^\n#;]+)")
 _ALIAS = re.compile(r"([A-Za-z_][\w.]*)(?:\s+as\s+(\w+))?")
 
 
@@ -33,13 +35,19 @@ def used_names(text: str) -> set[str]:
     if "import" not in text:
         return set()
     wanted: set[str] = set()
-    for module, names in _FROM.findall(text):
+    for found in _FROM.finditer(text):
+        if not _starts_line(text, found.start()):
+            continue
+        module, names = found.groups()
         for part in names.strip("()").replace("\\", " ").split(","):
             match = _ALIAS.fullmatch(part.strip())
             if match is not None and not skipped(module.split(".")[0]):
                 wanted.add(f"{module}.{match.group(1)}")
                 wanted |= _called_through(text, f"{module}.{match.group(1)}", match.group(2) or match.group(1))
-    for clause in _IMPORT.findall(text):
+    for found in _IMPORT.finditer(text):
+        if not _starts_line(text, found.start()):
+            continue
+        clause = found.group(1)
         for part in clause.split(","):
             match = _ALIAS.fullmatch(part.strip())
             if match is not None and not skipped(match.group(1).split(".")[0]):
@@ -51,4 +59,14 @@ def _called_through(text: str, module: str, local: str) -> set[str]:
     """`local.attr(...)` calls, where `local` names `module` (or anything imported whole)."""
     if f"{local}." not in text:
         return set()
-    return {module + attribute for attribute in re.findall(rf"(?<![\w.]){re.escape(local)}((?:\.\w+)+)\s*\(", text)}
+    pattern = re.compile(rf"{re.escape(local)}((?:\.\w+)+)\s*\(")
+    return {
+        module + found.group(1)
+        for found in pattern.finditer(text)
+        if found.start() == 0 or not (text[found.start() - 1].isalnum() or text[found.start() - 1] in "_.")
+    }
+
+
+def _starts_line(text: str, position: int) -> bool:
+    start = text.rfind("\n", 0, position) + 1
+    return start == position or text[start:position].isspace()

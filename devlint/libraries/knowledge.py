@@ -27,8 +27,7 @@ from dataclasses import replace
 
 from devlint.findings import Library
 from devlint.libraries import imports
-from devlint.libraries import summary as summaries
-from devlint.libraries.cache import DistributionCache
+from devlint.libraries.cache import DistributionCache, DistributionsCache
 from devlint.libraries.distributions import Distribution, Distributions
 from devlint.libraries.environment import Environment
 from devlint.static import index as project_index
@@ -47,17 +46,15 @@ class Libraries:
         self.environment = environment if mode == "installed" else None
         self.mode = mode
         self.use_cache = use_cache
-        self._distributions = Distributions(environment.site_dirs) if self.environment else None
+        self._lookups = DistributionsCache(enabled=use_cache) if self.environment else None
+        self._distributions = Distributions(environment.site_dirs, self._lookups.remembered) if self.environment else None
         self.read: dict[str, Library] = {}  # distributions whose source was read, by name
         self._memo: dict[tuple, tuple[Default, ...]] = {}
 
-    def defaults_for(self, works) -> tuple[Default, ...]:
-        """Index entries for the library names the project files `works` (check.read.Work:
-        `.text`, `.file.module`) use; their own top-level packages are never a library."""
+    def defaults_for(self, used: set[str], tops: set[str]) -> tuple[Default, ...]:
+        """`defaults`, computed once per run for the same names (the fix stage re-indexes)."""
         if self._distributions is None:
             return project_index._library_defaults()
-        used = set().union(*(imports.used_names(w.text) for w in works))
-        tops = {w.file.module.split(".")[0] for w in works if w.file.module}
         key = (frozenset(used), frozenset(tops))
         if key not in self._memo:
             self._memo[key] = self.defaults(used, tops)
@@ -80,6 +77,9 @@ class Libraries:
         for name in sorted(used):
             reader.want(name)
         reader.run()
+        if self._distributions.changed:
+            self._lookups.save()
+            self._distributions.changed = False
         entries = _Combined(reader, self.environment.python).entries(sorted(used))
         self.read = {lib.name: lib for lib in reader.libraries(self.environment.python)}
         tables = tuple(d for d in project_index._library_defaults() if not self._installed(d.qualname.split(".")[0]))
@@ -157,7 +157,7 @@ class _Reader:
             return self.modules[module]
         self.modules[module] = None
         dist = self.distributions.of(module.split(".")[0])
-        if dist is None:
+        if dist is None or not dist.may_use_torch:
             return None
         base = os.path.join(dist.site_dir, *module.split("."))
         path, package = (os.path.join(base, "__init__.py"), True) if os.path.isfile(os.path.join(base, "__init__.py")) else (base + ".py", False)
@@ -186,6 +186,8 @@ class _Reader:
 
 
 def _summarise(path: str, display: str, module: str, package: bool) -> dict:
+    from devlint.libraries import summary as summaries  # parsing machinery: only on a miss
+
     try:
         with open(path, "rb") as handle:
             data = handle.read()

@@ -25,7 +25,6 @@ from devlint.static import index as project_index
 from devlint.static.devices import Kind
 from devlint.static.scope import Scope, _shallow
 
-FORMAT = 1  # bump when the shape of a summary changes: older cache entries are ignored
 _TEXT = 80  # characters of a call quoted in a message
 _DEPTH = 4  # assignments followed to tell whether a device comes from a parameter
 
@@ -42,7 +41,7 @@ def summarise(data: bytes, display: str, module: str, package: bool) -> dict:
     ctx = analyze.make_context(parsed, display, scoped, frozenset({"index"}), project_index.ProjectIndex(library=()))
     try:
         facts = project_index.collect(ctx)
-        definitions = _definitions(ctx.module_scope, ctx.source.text, display)
+        definitions = _definitions(ctx.module_scope, ctx.text, display)
     except RecursionError:
         return empty()
     scope = ctx.module_scope
@@ -85,7 +84,7 @@ def _star_imports(scope: Scope, scoped: str) -> list[str]:
     return found
 
 
-def _definitions(module: Scope, text: str, display: str) -> dict:
+def _definitions(module: Scope, text, display: str) -> dict:
     """Calls and fixed placements of each module-level function and class constructor."""
     found = {}
     for node in module.body:
@@ -104,7 +103,7 @@ def _definitions(module: Scope, text: str, display: str) -> dict:
     return found
 
 
-def _record(scope: Scope, text: str, display: str) -> dict:
+def _record(scope: Scope, text, display: str) -> dict:
     params = [p for p in scope.params if p not in ("self", "cls")]
     calls, fixed = [], []
     for node in _shallow(scope.body):
@@ -123,8 +122,9 @@ def _record(scope: Scope, text: str, display: str) -> dict:
     return {"params": params, "calls": calls, "fixed": fixed, "where": f"{display}:{scope.node.lineno}"}
 
 
-def _quote(text: str, node: ast.AST) -> str:
-    segment = " ".join((ast.get_source_segment(text, node) or "").split())
+def _quote(text, node: ast.AST) -> str:
+    """The call as written (`text(node)`: its source), on one line and cut short."""
+    segment = " ".join(text(node).split())
     return segment if len(segment) <= _TEXT else segment[: _TEXT - 5] + "...)"
 
 
