@@ -217,6 +217,7 @@ class _Combined:
                 self.owner.setdefault(d["qualname"], module)
         self.index = project_index.ProjectIndex(facts, library=())
         self._why: dict[str, str] = {}  # regardless(): definitions that drop a given device
+        self._through: dict[str, list[str]] = {}  # and the definitions that say so, outermost first
 
     def _origin(self, name: str, depth: int = 0) -> str:
         """The definition an imported name stands for."""
@@ -234,8 +235,10 @@ class _Combined:
         return Library(dist.name, dist.version, "installed", self.python)
 
     def _where(self, qualname: str, where: str = "") -> str:
-        dist = self.owner[qualname].dist
-        return f"{dist.name} {dist.version}, read from the installed source" + (f": {where}" if where else "")
+        """Which versions were read, every distribution a chain of calls went through
+        ("gfpgan 1.3.8 and facexlib 0.2.5"), and where, when one file says it all."""
+        dists = dict.fromkeys(f"{self.owner[q].dist.name} {self.owner[q].dist.version}" for q in self._through.get(qualname, [qualname]) if q in self.owner)
+        return f"{' and '.join(dists)}, read from the installed source" + (f": {where}" if where else "")
 
     def regardless(self) -> dict[str, str]:
         """Definitions that land on the current device or GPU0 whatever device they are
@@ -247,30 +250,34 @@ class _Combined:
                 line, text = record["fixed"][0]
                 file = record["where"].rsplit(":", 1)[0]
                 why[qualname] = f"puts its work on a device the library fixes, the current device: `{text}` ({file}:{line})"
+                self._through[qualname] = [qualname]
         for _ in range(_ROUNDS):
             added = False
             for qualname, record in records.items():
                 if qualname in why:
                     continue
-                reason = self._drops(record)
-                if reason is not None:
-                    why[qualname], added = reason, True
+                found = self._drops(record)
+                if found is not None:
+                    why[qualname], callee = found
+                    self._through[qualname] = [qualname, *self._through.get(callee, [callee])]
+                    added = True
             if not added:
                 break
         return why
 
-    def _drops(self, record: dict) -> str | None:
+    def _drops(self, record: dict) -> tuple[str, str] | None:
+        """Why a definition drops the device it is given, and the callee it drops it in."""
         file = record["where"].rsplit(":", 1)[0]
         for callee, line, positional, keywords, star, text in record["calls"]:
             origin = self._origin(callee)
             if origin in self._why:
-                return f"calls `{text}` ({file}:{line}), which {self._why[origin]}"
+                return f"calls `{text}` ({file}:{line}), which {self._why[origin]}", origin
             if star:
                 continue
             for entry in self.index.cuda_defaults(origin):
                 passed = entry.param in keywords or (entry.position is not None and positional > entry.position)
                 if not passed and not any(other in keywords for other in entry.also):
-                    return f"calls `{text}` without `{entry.param}` ({file}:{line}), which defaults to {entry.default}: {entry.means}"
+                    return f"calls `{text}` without `{entry.param}` ({file}:{line}), which defaults to {entry.default}: {entry.means}", entry.qualname
         return None
 
     def entries(self, used: list[str]) -> list[Default]:

@@ -18,6 +18,7 @@ name and version and combined with other files' summaries later (`knowledge`):
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import asdict
 
 from devlint.static import analyze, devices, names
@@ -124,7 +125,7 @@ def _record(scope: Scope, text, display: str) -> dict:
 
 def _quote(text, node: ast.AST) -> str:
     """The call as written (`text(node)`: its source), on one line and cut short."""
-    segment = " ".join(text(node).split())
+    segment = re.sub(r"([(\[]) | ([)\]])", r"\1\2", " ".join(text(node).split()))
     return segment if len(segment) <= _TEXT else segment[: _TEXT - 5] + "...)"
 
 

@@ -265,3 +265,30 @@ def test_the_bound_on_files_read(monkeypatch, tmp_path):
     libraries = Libraries(find(str(venv)), use_cache=False)
     entries = libraries.defaults({"facexlib.utils.face_restoration_helper.FaceRestoreHelper"}, set())
     assert not any(e.ignores for e in entries)  # the detector's file was never reached
+
+
+ENHANCER = '''
+import torch
+
+from facexlib.utils.face_restoration_helper import FaceRestoreHelper
+
+
+class Enhancer:
+    def __init__(self, model_path, upscale=2, device=None):
+        self.device = torch.device("cuda") if device is None else device
+        self.helper = FaceRestoreHelper(upscale, face_size=512, device=self.device)
+'''
+
+
+def test_a_library_built_on_another_names_both_versions(run_devlint, tmp_path):
+    """A library that passes the device on to one that drops it drops it too, and the
+    message names the versions of both (gfpgan 1.3.8 on facexlib 0.2.5 does this)."""
+    venv = make_venv(tmp_path / "venv", "0.2.5", "old", {"enhancer/__init__.py": ENHANCER})
+    info = next(venv.parent.parent.glob("lib/python*/site-packages")) / "enhancer-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: enhancer\nVersion: 1.0\nRequires-Dist: torch>=1.7\n")
+    (info / "RECORD").write_text("enhancer/__init__.py,,\n")
+    root = project(tmp_path, "from enhancer import Enhancer\n\n\ndef build(path, device):\n    return Enhancer(path, device=device)\n")
+    (finding,) = check_json(run_devlint, root, "--python", venv)
+    assert "(enhancer 1.0 and facexlib 0.2.5, read from the installed source)" in finding["message"]
+    assert "`FaceRestoreHelper(upscale, face_size=512, device=self.device)` (enhancer/__init__.py:10)" in finding["message"]
