@@ -23,7 +23,8 @@ which versions they describe; `libraries = "tables"` uses the tables only.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from collections import deque
+from dataclasses import dataclass, replace
 
 from devlint.findings import Library
 from devlint.libraries import imports
@@ -89,11 +90,11 @@ class Libraries:
         return self._distributions.of(top) is not None
 
 
+@dataclass(frozen=True)
 class _Module:
-    def __init__(self, name: str, dist: Distribution, summary: dict):
-        self.name = name
-        self.dist = dist
-        self.summary = summary
+    name: str
+    dist: Distribution
+    summary: dict  # summary.summarise's
 
 
 class _Reader:
@@ -105,7 +106,7 @@ class _Reader:
         self.use_cache = use_cache
         self.modules: dict[str, _Module | None] = {}
         self.aliases: dict[str, list[str]] = {}  # a name -> the names it is imported from
-        self._queue: list[str] = []
+        self._queue: deque[str] = deque()
         self._seen: set[str] = set()
         self._caches: dict[tuple[str, str], DistributionCache] = {}
         self.files_read = 0
@@ -121,7 +122,7 @@ class _Reader:
         steps = 0
         while self._queue and steps < _MAX_STEPS:
             steps += 1
-            self._follow(self._queue.pop(0))
+            self._follow(self._queue.popleft())
         for cache in self._caches.values():
             cache.save()
 
