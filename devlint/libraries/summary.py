@@ -21,7 +21,7 @@ import ast
 import re
 from dataclasses import asdict
 
-from devlint.static import analyze, devices, names
+from devlint.static import analyze, collect, devices, names
 from devlint.static import index as project_index
 from devlint.static.devices import Kind
 from devlint.static.scope import Scope, _shallow
@@ -41,7 +41,7 @@ def summarise(data: bytes, display: str, module: str, package: bool) -> dict:
     scoped = f"{module}.__init__" if package else module
     ctx = analyze.make_context(parsed, display, scoped, frozenset({"index"}), project_index.ProjectIndex(library=()))
     try:
-        facts = project_index.collect(ctx)
+        facts = collect.collect(ctx)
         definitions = _definitions(ctx.module_scope, ctx.text, display)
     except RecursionError:
         return empty()
