@@ -292,3 +292,22 @@ def test_a_library_built_on_another_names_both_versions(run_devlint, tmp_path):
     (finding,) = check_json(run_devlint, root, "--python", venv)
     assert "(enhancer 1.0 and facexlib 0.2.5, read from the installed source)" in finding["message"]
     assert "`FaceRestoreHelper(upscale, face_size=512, device=self.device)` (enhancer/__init__.py:10)" in finding["message"]
+
+
+def test_an_interpreter_that_is_not_a_virtual_environment_is_asked_for_its_path(tmp_path):
+    """A system Python has no pyvenv.cfg: it is asked for sys.path in isolated mode, from a
+    directory holding a `json.py` that must not be imported (the project's files never are)."""
+    from devlint.libraries import find
+
+    base = Path(getattr(sys, "_base_executable", sys.executable))
+    if (base.parent.parent / "pyvenv.cfg").exists():
+        pytest.skip("no interpreter outside a virtual environment at hand")
+    (tmp_path / "json.py").write_text("raise SystemExit('imported the project')\n")
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        environment = find(str(base))
+    finally:
+        os.chdir(old)
+    assert environment.chosen_by == "--python" and environment.site_dirs
+    assert str(tmp_path) not in environment.site_dirs and all(Path(d).is_dir() for d in environment.site_dirs)
