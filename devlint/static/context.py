@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from devlint import catalog
 from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Location, Operation, Span, Threading
-from devlint.static import devices, distributed, guards, names, suggest
+from devlint.static import devices, distributed, guards, launchers, names, suggest
 from devlint.static.names import argument
 from devlint.static.scope import Scope, _shallow, build_scope
 from devlint.static.source import Source
@@ -110,7 +110,23 @@ class FileContext:
                         return True
         if guards.only_when(self.path_to(node), lambda t: guards.one_gpu(t, self.scope), lambda t: guards.several_gpus(t, self.scope)):
             return True
+        if self._under_launcher():
+            return True
         return self.index.process_group_selects_device() and self._only_under_process_group(node)
+
+    def _under_launcher(self) -> bool:
+        """Is the code a LightningModule's method, or a function handed to `fabric.launch`?
+        The launcher made the process's GPU current before it runs (static/launchers.py)."""
+        function = self.scope.function
+        while function is not None:
+            cls = function.enclosing_class
+            if cls is not None and launchers.lightning_module(cls.node, lambda e: names.qualname(e, cls)):
+                return True
+            launched = self.memo("launched functions", lambda: launchers.launched_functions(self.tree))
+            if getattr(function.node, "name", None) in launched:
+                return True
+            function = function.parent.function if function.parent is not None else None
+        return False
 
     def _only_under_process_group(self, node: ast.AST) -> bool:
         return distributed.only_under_process_group(self.path_to(node), self.scope)

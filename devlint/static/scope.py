@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from devlint.static import launchers
 from devlint.static.walk import children
 
 _SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
@@ -209,6 +210,29 @@ def _is_device_selection(call: ast.Call, scope: Scope) -> bool:
     return not (isinstance(arg, ast.Constant) and arg.value in (0, "cuda:0"))
 
 
+_LAUNCHER_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in launchers.SELECTING_CALLS) | launchers.LAUNCH_METHODS
+
+
+def _starts_launcher(call: ast.Call, scope: Scope) -> bool:
+    """`Accelerator()`, `deepspeed.initialize(...)`, `fabric.launch()`: from here on the
+    current device is the process's own (static/launchers.py)."""
+    func = call.func
+    last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return last in _LAUNCHER_NAMES and launchers.selects_device(call, lambda expr: _resolved(expr, scope))
+
+
+def _resolved(expr: ast.expr, scope: Scope) -> str | None:
+    """The qualified name of a dotted expression, through this scope's imports."""
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name):
+        return None
+    head = scope.resolve(expr.id)
+    return ".".join([head, *reversed(parts)]) if head else None
+
+
 def _counter(target: ast.expr, iterable: ast.expr) -> ast.Name | None:
     """The target that counts from 0: `i` of `for i in range(n)` / `range(0, n)` / `enumerate(xs)`."""
     if not isinstance(iterable, ast.Call) or not isinstance(iterable.func, ast.Name) or iterable.keywords:
@@ -266,7 +290,7 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
                     scope.assigns.setdefault(t.id, []).append(_UNKNOWN)
         elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             scope.defs[child.name] = child
-        elif isinstance(child, ast.Call) and _is_device_selection(child, scope):
+        elif isinstance(child, ast.Call) and (_is_device_selection(child, scope) or _starts_launcher(child, scope)):
             scope.device_selected_at.append(child.lineno)
     return scope
 
