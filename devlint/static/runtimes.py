@@ -300,7 +300,7 @@ _TENSOR_METHODS = frozenset({"to", "contiguous", "cuda", "clone", "view", "resha
 def guard_fix(code: str, node: ast.Call, ctx: FileContext):
     """Run a kernel launch (or an extension op) under the device of its first tensor argument:
     `with torch.cuda.device(x.device):` around the statement (DL017, DL027)."""
-    tensor = next((a.id for a in node.args if isinstance(a, ast.Name) and _is_tensor(a.id, ctx)), None)
+    tensor = next((name for name in map(_root_name, node.args) if name is not None and _is_tensor(name, ctx)), None)
     if tensor is None:
         return ctx.display_only(code)
     torch, imports = ctx.torch_module()
@@ -312,6 +312,13 @@ def guard_fix(code: str, node: ast.Call, ctx: FileContext):
     if edit is None:
         return ctx.display_only(code, f"run it under `with {header}:`")
     return ctx.fix(code, f"Run it under `with {header}:` (the device of its argument `{tensor}`)", edit, *imports)
+
+
+def _root_name(arg: ast.expr) -> str | None:
+    """`x` of `x`, `x.contiguous()`, `x.float().view(-1)`: the tensor an argument is made from."""
+    while isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute):
+        arg = arg.func.value
+    return arg.id if isinstance(arg, ast.Name) else None
 
 
 def _is_tensor(name: str, ctx: FileContext) -> bool:
