@@ -31,10 +31,10 @@ class OmittedOptionCheck(Check):
         if given is None:
             if passes_unknown_args(node):
                 return
-            message = f"`{_callee(node, ctx)}(...)` without `{entry.option}=` puts its work on {entry.omitted} ({entry.cite})"
+            message = f"`{_callee(node, ctx)}(...)` without `{entry.option}=` puts its work on {entry.omitted}; {entry.cite}"
             ctx.report(self.code, node, message, self._add_fix(node, entry, ctx))
         elif self.means_omitted(given):
-            message = f"`{ctx.text(given)}` counts as not given: `{_callee(node, ctx)}(...)` puts its work on {entry.omitted} ({entry.cite})"
+            message = f"`{ctx.text(given)}` counts as not given: `{_callee(node, ctx)}(...)` puts its work on {entry.omitted}; {entry.cite}"
             ctx.report(self.code, given, message, self._replace_fix(node, given, entry, ctx))
 
     def excused(self, node: ast.Call, ctx: FileContext) -> bool:
