@@ -20,7 +20,7 @@ from devlint import catalog
 from devlint.findings import Edit
 from devlint.static import options
 from devlint.static.context import FileContext
-from devlint.static.names import argument, keyword
+from devlint.static.names import argument
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class EntryPoint:
     option: str  # the keyword that chooses the device ("device", "device_map", "torch_device")
     position: int | None  # its position at the call (self excluded), if it can be passed positionally
     index_option: str | None  # a keyword taking a GPU index instead ("gpu_id"), if any
+    index_position: int | None  # its position at the call, if it can be passed positionally
     omitted: str  # what leaving the option out gives, e.g. "cuda:0"
     cite: str  # library version and file:line of that behaviour
 
@@ -46,8 +47,7 @@ class EntryPoint:
         """The expression passed for the option (or its index twin), if any."""
         found = argument(call, self.option, self.position)
         if found is None and self.index_option:
-            kw = keyword(call, self.index_option)
-            found = kw.value if kw is not None else None
+            found = argument(call, self.index_option, self.index_position)
         return found
 
 
@@ -62,6 +62,7 @@ def of(code: str) -> tuple[EntryPoint, ...]:
             option=row["option"],
             position=row.get("position"),
             index_option=row.get("index_option"),
+            index_position=row.get("index_position"),
             omitted=row.get("omitted", ""),
             cite=row.get("cite", ""),
         )

@@ -33,6 +33,8 @@ class Scope:
     # Lines where this scope's own code selects the device: torch.cuda.set_device(i),
     # torch.cuda.device(i), or a CUDA_VISIBLE_DEVICES assignment
     device_selected_at: list[int] = field(default_factory=list)
+    # Lines where it starts a launcher that selects each process's GPU (static/launchers.py)
+    launcher_started_at: list[int] = field(default_factory=list)
     # Lines where it sets CUDA_VISIBLE_DEVICES: after them "cuda:0" is the first GPU it names
     visible_devices_set_at: list[int] = field(default_factory=list)
     _children: dict[int, Scope] = field(default_factory=dict, repr=False)
@@ -290,8 +292,11 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
                     scope.assigns.setdefault(t.id, []).append(_UNKNOWN)
         elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             scope.defs[child.name] = child
-        elif isinstance(child, ast.Call) and (_is_device_selection(child, scope) or _starts_launcher(child, scope)):
+        elif isinstance(child, ast.Call) and _is_device_selection(child, scope):
             scope.device_selected_at.append(child.lineno)
+        elif isinstance(child, ast.Call) and _starts_launcher(child, scope):
+            scope.device_selected_at.append(child.lineno)
+            scope.launcher_started_at.append(child.lineno)
     return scope
 
 
