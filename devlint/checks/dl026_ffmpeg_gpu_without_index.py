@@ -11,6 +11,9 @@ from devlint.static.engine import Check
 from devlint.static.names import argument, keyword, passes_unknown_args
 
 _NVENC = re.compile(r"(?:h264|hevc|av1)_nvenc|nvenc(?:_h264|_hevc)?")
+# The options that take the video codec: an NVENC name after one of them is an encoder choice
+# (a bare list of codec names is not a command).
+_CODEC_FLAGS = frozenset({"-c:v", "-vcodec", "-codec:v", "-c", "-codec", "-c:V"})
 _HWACCEL_GPU = frozenset({"cuda", "nvdec", "cuvid"})
 _CODEC_KEYWORDS = ("vcodec", "codec", "c", "c:v", "video_codec")
 # In a command string: an NVENC codec, and `-hwaccel cuda`.
@@ -30,7 +33,7 @@ class FfmpegGpuWithoutIndex(Check):
         for i, text in enumerate(strings):
             if text is None:
                 continue
-            if _NVENC.fullmatch(text) and not self._flag_given(ctx, "-gpu"):
+            if _NVENC.fullmatch(text) and i > 0 and strings[i - 1] in _CODEC_FLAGS and not self._flag_given(ctx, "-gpu"):
                 self._report_list(node.elts[i], ctx, f"NVENC encoder `{text}` without `-gpu`", "-gpu")
             elif text in _HWACCEL_GPU and i > 0 and strings[i - 1] == "-hwaccel" and not self._flag_given(ctx, "-hwaccel_device"):
                 self._report_list(node.elts[i], ctx, f"`-hwaccel {text}` without `-hwaccel_device`", "-hwaccel_device")
