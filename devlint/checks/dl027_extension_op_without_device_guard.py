@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import functools
 import re
 from pathlib import Path
 
@@ -63,7 +62,9 @@ def _source_texts(call: ast.Call, builder: dict, ctx: FileContext) -> list[tuple
     texts = []
     for param, position in builder.get("files", {}).items():
         for name in _listed_strings(argument(call, param, position), ctx):
-            text = _read(str(Path(ctx.filename).resolve().parent / name)) if name.endswith(_SOURCE_SUFFIXES) else None
+            path = str(Path(ctx.filename).resolve().parent / name)
+            ctx.index.depends_on_file(path)
+            text = _read(path) if name.endswith(_SOURCE_SUFFIXES) else None
             if text is None:
                 return []
             texts.append((name, text))
@@ -90,7 +91,6 @@ def _listed_strings(expr: ast.expr | None, ctx: FileContext) -> list[str]:
     return []
 
 
-@functools.lru_cache(maxsize=256)
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:

@@ -41,6 +41,14 @@ _ZERO_AFTER_NAME = re.compile(r"\w*['\"]?\s*(?::[^=\n,)]*)?[=,]\s*0\b")
 _SETS_VISIBLE_DEVICES = re.compile(r"environ\[\s*['\"]CUDA_VISIBLE_DEVICES['\"]\s*\]\s*=(?!=)")
 
 
+def _file_digest(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.blake2b(handle.read(), digest_size=8).hexdigest()
+    except OSError:
+        return "missing"
+
+
 def _index_defaults_to_zero(text: str) -> bool:
     """`device_id=0`, `gpu_id: int = 0`, `kwargs.get("device_id", 0)`: looked for after each
     occurrence of a GPU index name (a regex starting with the names is far slower)."""
@@ -489,10 +497,17 @@ class ProjectIndex:
             held = sorted(repr(k) for k in self._kernels.get(name, []))
         elif kind == "maskers":
             held = self._maskers
+        elif kind == "file":
+            held = [_file_digest(name)]
         else:
             qualname, _, param = name.rpartition(":")
             held = [repr(self._type_callers.get((qualname, param)))]
         return hashlib.blake2b("|".join(held).encode(), digest_size=8).hexdigest()
+
+    def depends_on_file(self, path: str) -> None:
+        """A result read another file (an extension's C++ source): a cached result is
+        reused only while that file is unchanged."""
+        self._note(f"file:{path}")
 
     def cuda_defaults(self, qualname: str | None) -> list[Default]:
         """The defaults a call of `qualname` relies on when it omits a device parameter. A

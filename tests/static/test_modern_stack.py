@@ -138,3 +138,17 @@ def test_a_lora_adapter_of_a_tiny_model_is_flagged_without_torch_device(run_devl
     ran = subprocess.run([sys.executable, script, base_dir, tmp_path / "adapter"], capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0 and "PeftModel" in ran.stdout, ran.stderr[-2000:]
 
+
+
+def test_a_cached_result_follows_a_change_to_the_extension_source(run_devlint, tmp_path):
+    """The result of ops.py depends on blur_kernel.cu: guarding the kernel clears the finding
+    on the next (cached) run, and removing the guard brings it back."""
+    (tmp_path / "ops.py").write_text(EXTENSION)
+    (tmp_path / "blur.cpp").write_text("#include <torch/extension.h>\n")
+    kernel = tmp_path / "blur_kernel.cu"
+    runs = []
+    for text in (UNGUARDED_CU, GUARDED_CU, UNGUARDED_CU):
+        kernel.write_text(text)
+        code, out, _ = run_devlint("check", "ops.py", "--output-format", "json", cwd=tmp_path)
+        runs.append([f["code"] for f in json.loads(out)])
+    assert runs == [["DL027"], [], ["DL027"]]
