@@ -44,7 +44,7 @@ class HfDeviceMap(Check):
             ctx.report(self.code, given, message, self._one_device_fix(given, ctx, "put the whole model on the program's GPU"))
             return
         if _is_str(value) and value.value == "cuda" and _transformers(node, ctx):
-            if any(marker in ctx.source.text for marker in _PER_PROCESS):
+            if runtimes.mentions(ctx, *_PER_PROCESS):
                 return
             message = (
                 f"`device_map={shown}` loads onto `cuda:$LOCAL_RANK`, cuda:0 outside a launcher, not the current device "
@@ -113,7 +113,7 @@ def _transformers(node: ast.Call, ctx: FileContext) -> bool:
     name = ctx.qualname(node.func) or ""
     if name.startswith(("transformers.", "peft.")):
         return True
-    return name == "" and "transformers" in ctx.source.text and "diffusers" not in ctx.source.text
+    return name == "" and runtimes.mentions(ctx, "transformers") and not runtimes.mentions(ctx, "diffusers")
 
 
 CHECK = HfDeviceMap()

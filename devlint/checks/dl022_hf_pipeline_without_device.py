@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 
 from devlint.checks.omitted_option import OmittedOptionCheck
+from devlint.static import runtimes
 from devlint.static.context import FileContext
 from devlint.static.names import argument, keyword
 
@@ -18,7 +19,7 @@ class HfPipelineWithoutDevice(OmittedOptionCheck):
     def excused(self, node: ast.Call, ctx: FileContext) -> bool:
         # Under an initialised process group the pipeline keeps the model's device
         # (pipelines/base.py:880-881), and the launcher chose that.
-        if ctx.device_selected_before(node) and "init_process_group" in ctx.source.text:
+        if runtimes.mentions(ctx, "init_process_group") and ctx.device_selected_before(node):
             return True
         return _planned(argument(node, "model", 1), ctx)
 

@@ -23,11 +23,11 @@ class TrainerOutsideLauncher(Check):
         entry = entry_points.matching(self.code, node, ctx)
         if entry is None or entry.option != "launcher":
             return
-        if not entry.names[0].endswith("TrainingArguments") and "TrainingArguments" in ctx.source.text:
+        if not entry.names[0].endswith("TrainingArguments") and runtimes.mentions(ctx, "TrainingArguments"):
             return  # reported at the TrainingArguments call, where the device is picked
         if any(keyword(node, flag) is not None for flag in _CPU_ONLY) or runtimes.devices_masked(ctx):
             return
-        if any(marker in ctx.source.text for marker in _LAUNCHED):
+        if runtimes.mentions(ctx, *_LAUNCHED):
             return
         chosen = entry_points.chosen_device(ctx, node)
         if chosen is None and not _selects_gpu(ctx):
