@@ -3,38 +3,49 @@
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 from devlint import catalog
 from devlint.static import runtimes
 from devlint.static.context import FileContext
 from devlint.static.engine import Check
+from devlint.static.index import EXTENSION_GUARD, read_source
 from devlint.static.names import argument
 
-# What a guarded extension writes: c10's guards, `device_of`, or setting the device by hand.
-_GUARD = re.compile(r"CUDAGuard|DeviceGuard|device_of\s*\(|set_device\s*\(|cudaSetDevice\s*\(")
 _SOURCE_SUFFIXES = (".cpp", ".cc", ".cxx", ".cu", ".cuh", ".h", ".hpp")
 
 
 class ExtensionOpWithoutDeviceGuard(Check):
     code = "DL027"
 
+    def wanted(self, ctx: FileContext) -> bool:
+        return runtimes.mentions(ctx, "cpp_extension") or bool(ctx.index.extension_names())
+
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
             return
-        unguarded = ctx.memo("DL027 unguarded extensions", lambda: _unguarded_extensions(ctx))
-        if func.value.id not in unguarded or ctx.scope.lookup_values(func.value.id) is None:
+        sources = self._unguarded(func.value, ctx)
+        if sources is None:
             return
         if runtimes.current_device_set(ctx, node) or runtimes.devices_masked(ctx):
             return
         message = (
             f"`{ctx.text(func)}` is an op of extension `{func.value.id}`, whose C++ opens no device guard "
-            f"({unguarded[func.value.id]}): it launches on the current device (GPU 0 unless set_device chose another), "
+            f"({sources}): it launches on the current device (GPU 0 unless set_device chose another), "
             "not its tensors', so with tensors on cuda:1 it reads them from GPU 0 or fails"
         )
         ctx.report(self.code, node, message, runtimes.guard_fix(self.code, node, ctx))
+
+    def _unguarded(self, module: ast.Name, ctx: FileContext) -> str | None:
+        """The sources of the unguarded extension `module` names: one this file builds with
+        `load`/`load_inline`, or one a setup script of the project builds (imported here)."""
+        built = ctx.memo("DL027 unguarded extensions", lambda: _unguarded_extensions(ctx))
+        if module.id in built and ctx.scope.lookup_values(module.id) is not None:
+            return built[module.id]
+        if module.id not in ctx.scope.imports and ctx.scope.resolve(module.id) is None:
+            return None
+        return ctx.index.unguarded_extension(ctx.qualname(module))
 
 
 def _unguarded_extensions(ctx: FileContext) -> dict[str, str]:
@@ -52,7 +63,7 @@ def _unguarded_extensions(ctx: FileContext) -> dict[str, str]:
         if builder is None:
             continue
         texts = _source_texts(call, builder, ctx)
-        if texts and not any(_GUARD.search(text) for _, text in texts):
+        if texts and not any(EXTENSION_GUARD.search(text) for _, text in texts):
             found[node.targets[0].id] = ", ".join(name for name, _ in texts)
     return found
 
@@ -64,7 +75,7 @@ def _source_texts(call: ast.Call, builder: dict, ctx: FileContext) -> list[tuple
         for name in _listed_strings(argument(call, param, position), ctx):
             path = str(Path(ctx.filename).resolve().parent / name)
             ctx.index.depends_on_file(path)
-            text = _read(path) if name.endswith(_SOURCE_SUFFIXES) else None
+            text = read_source(path) if name.endswith(_SOURCE_SUFFIXES) else None
             if text is None:
                 return []
             texts.append((name, text))
@@ -89,14 +100,6 @@ def _listed_strings(expr: ast.expr | None, ctx: FileContext) -> list[str]:
     if isinstance(expr, ast.Call) and expr.args and isinstance(expr.args[-1], ast.Constant) and isinstance(expr.args[-1].value, str):
         return [expr.args[-1].value]  # os.path.join(module_path, "upfirdn2d_kernel.cu")
     return []
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read(2_000_000)
-    except OSError:
-        return None
 
 
 CHECK = ExtensionOpWithoutDeviceGuard()

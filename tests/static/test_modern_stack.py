@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,52 @@ def test_a_cached_result_follows_a_change_to_the_extension_source(run_devlint, t
         code, out, _ = run_devlint("check", "ops.py", "--output-format", "json", cwd=tmp_path)
         runs.append([f["code"] for f in json.loads(out)])
     assert runs == [["DL027"], [], ["DL027"]]
+
+
+SETUP = """\
+import glob
+import os
+
+from setuptools import setup
+from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+
+here = os.path.dirname(os.path.abspath(__file__))
+extension = CUDAExtension if os.environ.get("WITH_CUDA", "1") == "1" else CppExtension
+setup(
+    name="warp_ops",
+    ext_modules=[extension("warp_ops._C", glob.glob(os.path.join(here, "csrc", "*.cu")))],
+    cmdclass={"build_ext": BuildExtension},
+)
+"""
+WARP = """\
+import torch
+
+from warp_ops import _C
+
+
+def warp(image, flow):
+    return _C.warp(image, flow.contiguous())
+
+
+def warp_here(image, flow):
+    with torch.cuda.device(image.device):
+        return _C.warp(image, flow)
+"""
+
+
+def test_an_extension_built_by_a_setup_script_is_judged_where_it_is_imported(run_devlint, tmp_path):
+    """setup.py builds `warp_ops._C` from csrc/*.cu (a glob: every C++/CUDA file under the
+    script's directory stands for the sources); another module imports it and calls its op.
+    Guarding the kernel clears the finding, also on the next cached run."""
+    (tmp_path / "setup.py").write_text(SETUP)
+    (tmp_path / "warp_ops").mkdir()
+    (tmp_path / "warp_ops" / "__init__.py").write_text("")
+    (tmp_path / "warp_ops" / "warp.py").write_text(WARP)
+    (tmp_path / "csrc").mkdir()
+    kernel = tmp_path / "csrc" / "warp_kernel.cu"
+    runs = []
+    for text in (UNGUARDED_CU, GUARDED_CU):
+        kernel.write_text(text)
+        code, out, _ = run_devlint("check", ".", "--output-format", "json", cwd=tmp_path)
+        runs.append([(f["code"], Path(f["filename"]).relative_to(tmp_path).as_posix(), f["location"]["row"]) for f in json.loads(out)])
+    assert runs == [[("DL027", "warp_ops/warp.py", 7)], []]
