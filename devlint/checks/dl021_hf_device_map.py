@@ -26,7 +26,14 @@ class HfDeviceMap(Check):
             return
         if entry.option == "device_map":
             self._device_map(node, entry, ctx)
-        self._max_memory(node, ctx)
+        elif entry.given(node) is None and not passes_unknown_args(node):
+            message = (
+                f"`{ctx.text(node.func)}(...)` without `max_memory` measures every visible GPU with a tensor on each "
+                f"(a CUDA context on every GPU) and plans from GPU 0 ({entry.cite})"
+            )
+            fix = ctx.display_only(self.code, "pass `max_memory={index: ..., \"cpu\": ...}` with only the program's GPU")
+            ctx.report(self.code, node, message, fix)
+        self._max_memory(node, entry, ctx)
 
     def _device_map(self, node: ast.Call, entry, ctx: FileContext) -> None:
         given = entry.given(node)
@@ -65,9 +72,9 @@ class HfDeviceMap(Check):
         new = f'{{"": {chosen.expr}}}'
         return ctx.fix(self.code, f"Use `device_map={new}` ({why}: {chosen.why})", ctx.replace(given, new))
 
-    def _max_memory(self, node: ast.Call, ctx: FileContext) -> None:
+    def _max_memory(self, node: ast.Call, entry, ctx: FileContext) -> None:
         """GPU 0 among the budgets of a program that was told which GPU to use."""
-        given = argument(node, "max_memory", None)
+        given = argument(node, "max_memory", entry.position if entry.option == "max_memory" else None)
         if given is None:
             return
         budgets, _ = _resolve(given, ctx)
