@@ -10,17 +10,14 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from devlint import catalog
 from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Location, Operation, Span, Threading
 from devlint.static import devices, distributed, guards, launchers, names, suggest
+from devlint.static.index import ProjectIndex
 from devlint.static.names import argument
 from devlint.static.scope import Scope, _shallow, build_scope
 from devlint.static.source import Source
-
-if TYPE_CHECKING:
-    from devlint.static.index import ProjectIndex
 
 
 _MISSING = object()

@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 
 from devlint import catalog
 from devlint.findings import Span
-from devlint.static import defaults as definitions
-from devlint.static import placement
-from devlint.static.context import FileContext
 from devlint.static.defaults import Default, Forward
-from devlint.static.scope import Scope, _sets_visible_devices, _shallow
+from devlint.static.scope import Scope
+
 
 # Files worth collecting from: a `device` defaulting to "cuda" (or a device parameter to
 # None or '', in a file that writes "cuda" or sets CUDA_VISIBLE_DEVICES somewhere), a GPU
@@ -176,7 +174,7 @@ class FileFacts:
     type_string_calls: list[TypeStringCall] = field(default_factory=list)
     kernels: list[Kernel] = field(default_factory=list)
     maskers: list[str] = field(default_factory=list)  # functions that set CUDA_VISIBLE_DEVICES
-    extensions: list[Extension] = field(default_factory=list)  # C++/CUDA extensions a setup.py builds
+    extensions: list[Extension] = field(default_factory=list)  # C++/CUDA extensions a setup script builds
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -205,171 +203,6 @@ def _qualname_in(outer: Scope, node: ast.AST) -> str | None:
             return prefix + outer.node.name
         return f"{prefix}{outer.node.name}.{node.name}"
     return None
-
-
-def _definitions(outer: Scope):
-    """(node, the scope it is defined in) for each function and class the index can name:
-    at module level (under `if`/`try` too) and in module-level classes, in source order."""
-    for node in _shallow(outer.body):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            yield node, outer
-            if isinstance(node, ast.ClassDef) and outer.kind == "module":
-                yield from _definitions(outer.child(node))
-
-
-def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
-    """Device defaults of the file's named definitions. Only the module's and its classes'
-    own statements are walked, and a function's body only when its signature has a device
-    parameter or `**kwargs`: most of a file is never visited."""
-    for node, outer in _definitions(ctx.module_scope):
-        if isinstance(node, ast.ClassDef):
-            qualname = class_qualname(outer.child(node))
-            if qualname is not None:
-                _note_definition(facts, qualname)
-                facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
-            continue
-        qualname = _qualname_in(outer, node)
-        if qualname is None:
-            continue
-        _note_definition(facts, qualname)
-        if definitions.may_default(node):
-            found = definitions.of_function(outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text)
-            facts.defaults.extend(found.defaults)
-            facts.forwards.extend(found.forwards)
-            facts.unused.extend(found.unused)
-
-
-def _note_definition(facts: FileFacts, qualname: str) -> None:
-    if qualname.rsplit(".", 1)[-1] in _catalog_names() and qualname not in facts.definitions:
-        facts.definitions.append(qualname)
-
-
-class _CallCollector:
-    """Engine visitors that record the facts of calls: process groups and type strings."""
-
-    code = "index"
-
-    def __init__(self, facts: FileFacts):
-        self.facts = facts
-
-    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
-        func = node.func
-        if ctx.qualname(func) in _process_group_inits():
-            scope = ctx.scope.function or ctx.module_scope
-            selected = any(line < node.lineno for line in scope.device_selected_at)
-            self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", selected))
-        if isinstance(func, ast.Attribute) and func.attr == "type" and len(node.args) == 1:
-            param = node.args[0]
-            function = ctx.scope.function
-            if (
-                isinstance(param, ast.Name)
-                and function is not None
-                and param.id in function.params
-                and placement.cpu_rooted(ctx, func.value) is not None
-            ):
-                qualname = _def_qualname(function)
-                if qualname:
-                    span = ctx.def_span(function.node)
-                    self.facts.type_sinks.append(
-                        TypeSink(
-                            qualname, param.id, definitions.position(function, param.id), ctx.filename,
-                            (*span.start, *span.end), ctx.threadable(function),
-                        )
-                    )
-        callee = None
-        for i, arg in enumerate(node.args):
-            if placement.type_string_of(arg) is not None:
-                callee = callee or ctx.qualname(func)
-                if callee:
-                    self.facts.type_string_calls.append(TypeStringCall(callee, i, None, f"{ctx.filename}:{node.lineno}"))
-        for kw in node.keywords:
-            if kw.arg and placement.type_string_of(kw.value) is not None:
-                callee = callee or ctx.qualname(func)
-                if callee:
-                    self.facts.type_string_calls.append(TypeStringCall(callee, None, kw.arg, f"{ctx.filename}:{node.lineno}"))
-
-
-class _RuntimeCollector:
-    """Kernels and CUDA_VISIBLE_DEVICES setters, for the rules on other GPU runtimes."""
-
-    code = "index"
-
-    def __init__(self, facts: FileFacts):
-        self.facts = facts
-
-    def visit_FunctionDef(self, node: ast.FunctionDef, ctx: FileContext) -> None:
-        from devlint.static import runtimes
-
-        runtime = runtimes.kernel_runtime(node, ctx.scope)
-        qualname = _def_qualname(ctx.scope.child(node)) if runtime else None
-        if qualname:
-            self.facts.kernels.append(Kernel(qualname, runtime))
-
-    def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
-        function = ctx.scope.function
-        if function is not None and any(_sets_visible_devices(t) for t in node.targets):
-            qualname = _def_qualname(function)
-            if qualname and qualname not in self.facts.maskers:
-                self.facts.maskers.append(qualname)
-
-
-_EXTENSION_CLASSES = frozenset({
-    "torch.utils.cpp_extension.CUDAExtension", "torch.utils.cpp_extension.CppExtension",
-})
-
-
-class _ExtensionCollector:
-    """C++/CUDA extensions built by a setup script, for DL027."""
-
-    code = "index"
-
-    def __init__(self, facts: FileFacts):
-        self.facts = facts
-
-    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
-        if not self._builds_extension(node.func, ctx):
-            return
-        name = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
-        if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
-            return
-        listed = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "sources"), None)
-        sources = ()
-        if isinstance(listed, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in listed.elts):
-            sources = tuple(e.value for e in listed.elts)
-        directory = os.path.dirname(ctx.filename) or "."
-        self.facts.extensions.append(Extension(name.value, directory, sources))
-
-    def _builds_extension(self, func: ast.expr, ctx: FileContext) -> bool:
-        """`CUDAExtension(...)`, or `extension(...)` where `extension` is assigned one of the
-        extension classes (a setup script that picks CppExtension or CUDAExtension)."""
-        if ctx.qualname(func) in _EXTENSION_CLASSES:
-            return True
-        if isinstance(func, ast.Name):
-            found = ctx.scope.lookup_values(func.id)
-            values = list(found[1]) if found is not None else []
-            values += [part for v in values if isinstance(v, ast.IfExp) for part in (v.body, v.orelse)]
-            return any(ctx.qualname(v) in _EXTENSION_CLASSES for v in values if isinstance(v, (ast.Name, ast.Attribute)))
-        return False
-
-
-def collect(ctx: FileContext) -> FileFacts:
-    """The facts of one file. The engine's walk of every node runs only for the files whose
-    text can hold call or runtime facts; definitions need no walk (_collect_definitions)."""
-    from devlint.static import engine
-
-    facts = FileFacts()
-    _collect_definitions(ctx, facts)
-    text = ctx.source.text
-    walkers: list = []
-    if ".type(" in text or "init_process_group" in text:
-        walkers.append(_CallCollector(facts))
-    if "triton" in text or "numba" in text or "CUDA_VISIBLE_DEVICES" in text:
-        walkers.append(_RuntimeCollector(facts))
-    if "CUDAExtension" in text or "CppExtension" in text:
-        walkers.append(_ExtensionCollector(facts))
-    if walkers:
-        engine.run(ctx, walkers)
-    return facts
 
 
 @functools.cache
@@ -523,7 +356,7 @@ class ProjectIndex:
         self._extensions: dict[str, list[Extension]] = {}
         for extension in (e for f in facts for e in f.extensions):
             self._extensions.setdefault(_last(extension.name), []).append(extension)
-        self._extension_sources: dict[Extension, list[str] | None] = {}
+        self._extension_sources: dict[Extension, list[str]] = {}
 
     def _add(self, entry: Default) -> None:
         self._project.setdefault(_last(entry.qualname), []).append(entry)
