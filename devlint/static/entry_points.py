@@ -17,7 +17,6 @@ import functools
 from dataclasses import dataclass
 
 from devlint import catalog
-from devlint.findings import Edit
 from devlint.static import options
 from devlint.static.context import FileContext
 from devlint.static.names import argument
@@ -87,20 +86,9 @@ class Chosen:
     is_index: bool  # an int GPU index rather than a device
     why: str
 
-    def as_device(self) -> str:
-        """The value written where a device (string or torch.device) is expected."""
-        return f'f"cuda:{{{self.expr}}}"' if self.is_index else self.expr
-
     def as_string(self) -> str:
         """The value written where a device string is expected (`"cuda:1"`)."""
         return f'f"cuda:{{{self.expr}}}"' if self.is_index else f"str({self.expr})"
-
-    def as_index(self, ctx: FileContext) -> tuple[str, tuple[Edit, ...]]:
-        """The value written where a GPU index is expected, and an `import torch` it may need."""
-        if self.is_index:
-            return self.expr, ()
-        torch, edits = ctx.torch_module()
-        return f"{torch}.device({self.expr}).index or 0", edits
 
 
 def chosen_device(ctx: FileContext, node: ast.AST) -> Chosen | None:
@@ -119,9 +107,13 @@ def chosen_device(ctx: FileContext, node: ast.AST) -> Chosen | None:
 
 
 def manual_step(ctx: FileContext, use: str) -> str:
-    """What the user must do when the program has no device to pass: give it one."""
+    """What the user must do when the program has no device to pass: give it one (in the
+    module's own argument parser, when it has one)."""
+    parser = options.argument_parser(ctx)
+    where = f"to the argument parser ({parser[1]})" if parser else "to the program"
+    name = parser[0] if parser else "parser"
     return (
-        f"the program has no device to pass here. The one manual step: add a `--device` option "
-        f"(`parser.add_argument(\"--device\", default=\"cuda:0\")`) and pass {use} with `args.device`, "
-        "or launch with CUDA_VISIBLE_DEVICES set to the GPU to use"
+        f"the program has no device to pass here. The one manual step: add `{name}.add_argument(\"--device\", "
+        f"default=\"cuda:0\")` {where} and pass {use} with `args.device`, or launch with CUDA_VISIBLE_DEVICES "
+        "set to the GPU to use"
     )
