@@ -73,7 +73,7 @@ def _source_texts(call: ast.Call, builder: dict, ctx: FileContext) -> list[tuple
     texts = []
     for param, position in builder.get("files", {}).items():
         for name in _listed_strings(argument(call, param, position), ctx):
-            path = str(Path(ctx.filename).resolve().parent / name)
+            path = str(Path(ctx.index.path_of(ctx.filename)).resolve().parent / name)
             ctx.index.depends_on_file(path)
             text = read_source(path) if name.endswith(_SOURCE_SUFFIXES) else None
             if text is None:

@@ -46,13 +46,13 @@ _SOURCE_SUFFIXES = (".cpp", ".cc", ".cxx", ".cu", ".cuh", ".h", ".hpp")
 _MAX_SOURCES = 300
 
 
-def _extension_sources(extension: Extension) -> list[str]:
+def _extension_sources(extension: Extension, directory: str) -> list[str]:
     """The C++/CUDA files of an extension: its literal sources, else every such file under
     its setup script's directory (build output and hidden directories left out)."""
     if extension.sources:
-        return [os.path.join(extension.directory, s) for s in extension.sources if s.endswith(_SOURCE_SUFFIXES)]
+        return [os.path.join(directory, s) for s in extension.sources if s.endswith(_SOURCE_SUFFIXES)]
     found = []
-    for root, dirs, files in os.walk(extension.directory):
+    for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("build", "dist", "__pycache__"))
         found.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(_SOURCE_SUFFIXES))
         if len(found) > _MAX_SOURCES:
@@ -321,8 +321,9 @@ def _best(qualnames: set[str], call: str) -> str | None:
 
 
 class ProjectIndex:
-    def __init__(self, facts: list[FileFacts] = ()):
+    def __init__(self, facts: list[FileFacts] = (), base: str = ""):
         self._recorded: set[str] | None = None
+        self.base = base  # the directory display paths are relative to ("": the working directory)
         self._library: dict[str, list[Default]] = {}
         for entry in _library_defaults():
             self._library.setdefault(_last(entry.qualname), []).append(entry)
@@ -444,7 +445,7 @@ class ProjectIndex:
             if not _matches(qualname, extension.name) and not _matches(extension.name, qualname):
                 continue
             if extension not in self._extension_sources:
-                self._extension_sources[extension] = _extension_sources(extension)
+                self._extension_sources[extension] = _extension_sources(extension, self.path_of(extension.directory))
             paths = self._extension_sources[extension]
             if not paths:
                 continue
@@ -454,8 +455,13 @@ class ProjectIndex:
                 texts.append(read_source(path))
             if all(text is not None and not EXTENSION_GUARD.search(text) for text in texts):
                 shown = sorted(paths, key=lambda p: not p.endswith((".cu", ".cuh")))  # the kernels first
-                return ", ".join(os.path.relpath(p, extension.directory) for p in shown[:3]) + (", ..." if len(shown) > 3 else "")
+                return ", ".join(os.path.relpath(p, self.path_of(extension.directory)) for p in shown[:3]) + (", ..." if len(shown) > 3 else "")
         return None
+
+    def path_of(self, display: str) -> str:
+        """A file named as the checked files are (relative to where the check runs) as a path
+        this process can open (the language server runs elsewhere)."""
+        return os.path.join(self.base, display) if self.base else display
 
     def depends_on_file(self, path: str) -> None:
         """A result read another file (an extension's C++ source): a cached result is
