@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from devlint import catalog
-from devlint.findings import Span
+from devlint.findings import Library, Span
 from devlint.static.defaults import Default, Forward
 from devlint.static.scope import Scope
 
@@ -248,9 +248,10 @@ def _library_defaults() -> tuple[Default, ...]:
                     param=entry.get("param", "device"),
                     position=entry.get("position"),
                     default=entry["default"],
-                    where=entry["library"],
+                    where=f"{entry['library']} {entry['versions']}, per devlint's table",
                     none_means_cuda=entry["default"].startswith("None"),
                     also=tuple(entry.get("also", ())),
+                    library=Library(entry["library"], entry["versions"], "table"),
                 )
             )
     return tuple(entries)
@@ -321,11 +322,16 @@ def _best(qualnames: set[str], call: str) -> str | None:
 
 
 class ProjectIndex:
-    def __init__(self, facts: list[FileFacts] = (), base: str = ""):
+    def __init__(
+        self, facts: list[FileFacts] = (), library: tuple[Default, ...] | list[Default] | None = None, base: str = ""
+    ):
+        """`library`: what the libraries the project imports default to, read from their
+        installed source or their tables (devlint/libraries); None: the catalog's tables.
+        `base`: the directory the files' display names are relative to ("": the working one)."""
         self._recorded: set[str] | None = None
         self.base = base  # the directory display paths are relative to ("": the working directory)
         self._library: dict[str, list[Default]] = {}
-        for entry in _library_defaults():
+        for entry in _library_defaults() if library is None else library:
             self._library.setdefault(_last(entry.qualname), []).append(entry)
         self._project: dict[str, list[Default]] = {}
         self._defined: dict[str, set[str]] = {}  # project definitions by last name, defaults or not
