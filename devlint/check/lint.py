@@ -28,7 +28,8 @@ _PARALLEL_BYTES = 512 * 1024
 def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tuple[str, ...]:
     """Substrings one of which any file with a possible finding contains (each rule lists
     its own; DL012 adds the names of the callables the index knows, DL017/DL018 the
-    launches and factory calls of the kernels it knows)."""
+    launches and factory calls of the kernels it knows, DL027 the extension modules that
+    setup scripts build)."""
     words = set()
     for code in enabled:
         words.update(catalog.get(code).triggers)
@@ -36,6 +37,8 @@ def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tup
         words.update(index.callable_names())
     if enabled & {"DL017", "DL018"}:
         words.update(word for name in index.kernel_names() for word in (f"{name}[", f"{name}("))
+    if "DL027" in enabled:
+        words.update(index.extension_names())
     return tuple(sorted(words))
 
 
@@ -169,7 +172,7 @@ def _packages(works: list[Work]) -> set[str]:
 # project's set-up).
 _INDEXED_RULES = frozenset({
     "DL001", "DL002", "DL003", "DL004", "DL006", "DL011", "DL012",
-    "DL014", "DL015", "DL016", "DL017", "DL018", "DL019", "DL020",
+    "DL014", "DL015", "DL016", "DL017", "DL018", "DL019", "DL020", "DL027",
 })
 
 

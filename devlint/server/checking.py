@@ -101,8 +101,9 @@ def facts_of_text(text: str, file: SourceFile) -> FileFacts:
     return analyze.facts(_bytes(text), file.display, file.module)
 
 
-def build_index(facts) -> ProjectIndex:
-    return ProjectIndex(list(facts))
+def build_index(facts, base: Path) -> ProjectIndex:
+    """The index of the facts, whose file names are relative to `base` (the display base)."""
+    return ProjectIndex(list(facts), base=str(base))
 
 
 # --- checking and fixing ------------------------------------------------------------------

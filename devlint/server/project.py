@@ -88,7 +88,7 @@ class Project:
     def index(self) -> checking.ProjectIndex:
         if self._index is None:
             facts = {**self._disk_facts(), **self._open}
-            self._index = checking.build_index(facts.values())
+            self._index = checking.build_index(facts.values(), self.display_base)
         return self._index
 
     def _disk_facts(self) -> dict[Path, checking.FileFacts]:

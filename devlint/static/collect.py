@@ -8,11 +8,13 @@ the checks only ever read a built ProjectIndex.
 from __future__ import annotations
 
 import ast
+import os
 
 from devlint.static import defaults as definitions
 from devlint.static import engine, placement, runtimes
 from devlint.static.context import FileContext
 from devlint.static.index import (
+    Extension,
     FileFacts,
     Kernel,
     TypeSink,
@@ -130,6 +132,45 @@ class _RuntimeCollector:
                 self.facts.maskers.append(qualname)
 
 
+_EXTENSION_CLASSES = frozenset({
+    "torch.utils.cpp_extension.CUDAExtension", "torch.utils.cpp_extension.CppExtension",
+})
+
+
+class _ExtensionCollector:
+    """C++/CUDA extensions built by a setup script, for DL027."""
+
+    code = "index"
+
+    def __init__(self, facts: FileFacts):
+        self.facts = facts
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        if not self._builds_extension(node.func, ctx):
+            return
+        name = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
+        if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+            return
+        listed = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "sources"), None)
+        sources = ()
+        if isinstance(listed, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in listed.elts):
+            sources = tuple(e.value for e in listed.elts)
+        directory = os.path.dirname(ctx.filename) or "."
+        self.facts.extensions.append(Extension(name.value, directory, sources))
+
+    def _builds_extension(self, func: ast.expr, ctx: FileContext) -> bool:
+        """`CUDAExtension(...)`, or `extension(...)` where `extension` is assigned one of the
+        extension classes (a setup script that picks CppExtension or CUDAExtension)."""
+        if ctx.qualname(func) in _EXTENSION_CLASSES:
+            return True
+        if isinstance(func, ast.Name):
+            found = ctx.scope.lookup_values(func.id)
+            values = list(found[1]) if found is not None else []
+            values += [part for v in values if isinstance(v, ast.IfExp) for part in (v.body, v.orelse)]
+            return any(ctx.qualname(v) in _EXTENSION_CLASSES for v in values if isinstance(v, (ast.Name, ast.Attribute)))
+        return False
+
+
 def collect(ctx: FileContext) -> FileFacts:
     """The facts of one file. The engine's walk of every node runs only for the files whose
     text can hold call or runtime facts; definitions need no walk (_collect_definitions)."""
@@ -141,6 +182,8 @@ def collect(ctx: FileContext) -> FileFacts:
         walkers.append(_CallCollector(facts))
     if "triton" in text or "numba" in text or "CUDA_VISIBLE_DEVICES" in text:
         walkers.append(_RuntimeCollector(facts))
+    if "CUDAExtension" in text or "CppExtension" in text:
+        walkers.append(_ExtensionCollector(facts))
     if walkers:
         engine.run(ctx, walkers)
     return facts

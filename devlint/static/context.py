@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from devlint import catalog
 from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Library, Location, Operation, Span, Threading
-from devlint.static import devices, distributed, guards, names, suggest
+from devlint.static import devices, distributed, guards, launchers, names, suggest
 from devlint.static.index import ProjectIndex
 from devlint.static.names import argument
 from devlint.static.scope import Scope, _shallow, build_scope
@@ -107,7 +107,36 @@ class FileContext:
                         return True
         if guards.only_when(self.path_to(node), lambda t: guards.one_gpu(t, self.scope), lambda t: guards.several_gpus(t, self.scope)):
             return True
+        if self._under_launcher():
+            return True
         return self.index.process_group_selects_device() and self._only_under_process_group(node)
+
+    def _under_launcher(self) -> bool:
+        """Is the code a LightningModule's method, a function handed to `fabric.launch`, or one
+        reached only from code under a launcher? The launcher made the process's GPU current
+        before it runs (static/launchers.py)."""
+        function = self.scope.function
+        if function is None or not self.memo("launcher mentioned", lambda: any(w in self.source.text for w in launchers.WORDS)):
+            return False
+        launched = self.memo("launched functions", lambda: launchers.launched_functions(self.tree))
+        reached = self.memo("reached under a launcher", lambda: launchers.reached_only_under(self.module_scope, launched | self._lightning_methods()))
+        while function is not None:
+            cls = function.enclosing_class
+            if cls is not None and launchers.lightning_module(cls.node, lambda e: names.qualname(e, cls)):
+                return True
+            name = getattr(function.node, "name", None)
+            if name in launched or name in reached:
+                return True
+            function = function.parent.function if function.parent is not None else None
+        return False
+
+    def _lightning_methods(self) -> set[str]:
+        """Names of the methods of the module's LightningModules."""
+        found = set()
+        for node in self.tree.body:
+            if isinstance(node, ast.ClassDef) and launchers.lightning_module(node, lambda e: names.qualname(e, self.module_scope)):
+                found.update(m.name for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)))
+        return found
 
     def _only_under_process_group(self, node: ast.AST) -> bool:
         return distributed.only_under_process_group(self.path_to(node), self.scope)

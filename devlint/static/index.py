@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -37,6 +38,42 @@ _FALSY_DEFAULT = re.compile(r"\b(?:device|dev|gpu|gpu_id|gpu_index|device_id|dev
 _INDEX_PARAMS = ("device_id", "gpu", "device_index", "cuda_id")  # substrings of every GPU index name
 _ZERO_AFTER_NAME = re.compile(r"\w*['\"]?\s*(?::[^=\n,)]*)?[=,]\s*0\b")
 _SETS_VISIBLE_DEVICES = re.compile(r"environ\[\s*['\"]CUDA_VISIBLE_DEVICES['\"]\s*\]\s*=(?!=)")
+
+
+# What a guarded extension writes: c10's guards, `device_of`, or setting the device by hand.
+EXTENSION_GUARD = re.compile(r"CUDAGuard|DeviceGuard|device_of\s*\(|set_device\s*\(|cudaSetDevice\s*\(")
+_SOURCE_SUFFIXES = (".cpp", ".cc", ".cxx", ".cu", ".cuh", ".h", ".hpp")
+_MAX_SOURCES = 300
+
+
+def _extension_sources(extension: Extension, directory: str) -> list[str]:
+    """The C++/CUDA files of an extension: its literal sources, else every such file under
+    its setup script's directory (build output and hidden directories left out)."""
+    if extension.sources:
+        return [os.path.join(directory, s) for s in extension.sources if s.endswith(_SOURCE_SUFFIXES)]
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("build", "dist", "__pycache__"))
+        found.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(_SOURCE_SUFFIXES))
+        if len(found) > _MAX_SOURCES:
+            return []
+    return found
+
+
+def read_source(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read(2_000_000)
+    except OSError:
+        return None
+
+
+def _file_digest(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.blake2b(handle.read(), digest_size=8).hexdigest()
+    except OSError:
+        return "missing"
 
 
 def _index_defaults_to_zero(text: str) -> bool:
@@ -62,6 +99,8 @@ def text_worth_collecting(text: str) -> bool:
     if ".type(" in text or "init_process_group" in text:
         return True
     if "@triton" in text or "cuda.jit" in text:
+        return True
+    if "CUDAExtension" in text or "CppExtension" in text:
         return True
     if "CUDA_VISIBLE_DEVICES" in text and _SETS_VISIBLE_DEVICES.search(text):
         return True
@@ -101,6 +140,17 @@ class TypeStringCall:
 
 
 @dataclass(frozen=True)
+class Extension:
+    """A C++/CUDA extension module that a setup script builds (`CUDAExtension(name, sources)`):
+    its import name, the setup script's directory, and its sources when written as literals
+    (else every C++/CUDA file under the directory stands for them)."""
+
+    name: str
+    directory: str
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Kernel:
     """A function launched as `kernel[grid](...)` on another runtime's current device:
     decorated with `@triton.jit` (or `@numba.cuda.jit`), or a factory that returns one."""
@@ -124,6 +174,7 @@ class FileFacts:
     type_string_calls: list[TypeStringCall] = field(default_factory=list)
     kernels: list[Kernel] = field(default_factory=list)
     maskers: list[str] = field(default_factory=list)  # functions that set CUDA_VISIBLE_DEVICES
+    extensions: list[Extension] = field(default_factory=list)  # C++/CUDA extensions a setup script builds
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -271,10 +322,14 @@ def _best(qualnames: set[str], call: str) -> str | None:
 
 
 class ProjectIndex:
-    def __init__(self, facts: list[FileFacts] = (), library: tuple[Default, ...] | list[Default] | None = None):
+    def __init__(
+        self, facts: list[FileFacts] = (), library: tuple[Default, ...] | list[Default] | None = None, base: str = ""
+    ):
         """`library`: what the libraries the project imports default to, read from their
-        installed source or their tables (devlint/libraries); None: the catalog's tables."""
+        installed source or their tables (devlint/libraries); None: the catalog's tables.
+        `base`: the directory the files' display names are relative to ("": the working one)."""
         self._recorded: set[str] | None = None
+        self.base = base  # the directory display paths are relative to ("": the working directory)
         self._library: dict[str, list[Default]] = {}
         for entry in _library_defaults() if library is None else library:
             self._library.setdefault(_last(entry.qualname), []).append(entry)
@@ -305,6 +360,10 @@ class ProjectIndex:
         for kernel in (k for f in facts for k in f.kernels):
             self._kernels.setdefault(kernel.qualname.rsplit(".", 1)[-1], []).append(kernel)
         self._maskers = sorted({m for f in facts for m in f.maskers})
+        self._extensions: dict[str, list[Extension]] = {}
+        for extension in (e for f in facts for e in f.extensions):
+            self._extensions.setdefault(_last(extension.name), []).append(extension)
+        self._extension_sources: dict[Extension, list[str]] = {}
 
     def _add(self, entry: Default) -> None:
         self._project.setdefault(_last(entry.qualname), []).append(entry)
@@ -366,10 +425,54 @@ class ProjectIndex:
             held = sorted(repr(k) for k in self._kernels.get(name, []))
         elif kind == "maskers":
             held = self._maskers
+        elif kind == "file":
+            held = [_file_digest(name)]
+        elif kind == "extension":
+            held = sorted(repr(e) for e in self._extensions.get(name, []))
         else:
             qualname, _, param = name.rpartition(":")
             held = [repr(self._type_callers.get((qualname, param)))]
         return hashlib.blake2b("|".join(held).encode(), digest_size=8).hexdigest()
+
+    def extension_names(self) -> set[str]:
+        """Last components of the extension modules the project's setup scripts build."""
+        return set(self._extensions)
+
+    def unguarded_extension(self, qualname: str | None) -> str | None:
+        """For an extension module a setup script builds and whose C++/CUDA sources (read as
+        text) open no device guard: the sources read, for the message; else None."""
+        if not qualname:
+            return None
+        last = _last(qualname)
+        if last not in self._extensions:
+            return None
+        self._note(f"extension:{last}")
+        for extension in self._extensions[last]:
+            if not _matches(qualname, extension.name) and not _matches(extension.name, qualname):
+                continue
+            if extension not in self._extension_sources:
+                self._extension_sources[extension] = _extension_sources(extension, self.path_of(extension.directory))
+            paths = self._extension_sources[extension]
+            if not paths:
+                continue
+            texts = []
+            for path in paths:
+                self.depends_on_file(path)
+                texts.append(read_source(path))
+            if all(text is not None and not EXTENSION_GUARD.search(text) for text in texts):
+                shown = sorted(paths, key=lambda p: not p.endswith((".cu", ".cuh")))  # the kernels first
+                return ", ".join(os.path.relpath(p, self.path_of(extension.directory)) for p in shown[:3]) + (", ..." if len(shown) > 3 else "")
+        return None
+
+    def path_of(self, display: str) -> str:
+        """A file named as the checked files are (relative to where the check runs) as a path
+        this process can open (the language server runs elsewhere)."""
+        return os.path.join(self.base, display) if self.base else display
+
+    def depends_on_file(self, path: str) -> None:
+        """A result read another file (an extension's C++ source): a cached result is
+        reused only while that file is unchanged."""
+        self._note(f"file:{path}")
 
     def cuda_defaults(self, qualname: str | None) -> list[Default]:
         """The defaults a call of `qualname` relies on when it omits a device parameter. A

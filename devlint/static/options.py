@@ -84,6 +84,12 @@ def source_of_device(literal: ast.AST, ctx: FileContext) -> Source | None:
     return None
 
 
+def argument_parser(ctx: FileContext) -> tuple[str, str] | None:
+    """(the parser's name, `file:line` of its first option) when the module parses options."""
+    first = next(iter(_options(ctx)), None)
+    return (first.parser, f"{ctx.filename}:{first.line}") if first is not None else None
+
+
 def manual_step(literal: ast.AST, ctx: FileContext) -> str:
     """The one edit only the user can make: let the program be told which GPU to use."""
     value = ctx.text(literal)

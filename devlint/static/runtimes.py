@@ -290,3 +290,49 @@ def wrap_in_with(ctx: FileContext, stmt: ast.stmt, header: str) -> Edit | None:
     body = newline.join(unit + row if row.strip() else row for row in rows)
     text = f"{indent}with {header}:{newline}{body}"
     return Edit(text, Location(stmt.lineno, 1), Location(stmt.end_lineno, len(last) + 1))
+
+
+# Attributes only a tensor has among a kernel's arguments (scalars and constexprs have none).
+_TENSOR_ATTRIBUTES = frozenset({"device", "stride", "shape", "dtype", "numel", "data_ptr", "is_cuda", "size", "contiguous", "element_size"})
+_TENSOR_METHODS = frozenset({"to", "contiguous", "cuda", "clone", "view", "reshape", "float", "half", "flatten", "permute", "transpose", "type_as"})
+
+
+def guard_fix(code: str, node: ast.Call, ctx: FileContext):
+    """Run a kernel launch (or an extension op) under the device of its first tensor argument:
+    `with torch.cuda.device(x.device):` around the statement (DL017, DL027)."""
+    tensor = next((name for name in map(_root_name, node.args) if name is not None and _is_tensor(name, ctx)), None)
+    if tensor is None:
+        return ctx.display_only(code)
+    torch, imports = ctx.torch_module()
+    header = f"{torch}.cuda.device({tensor}.device)"
+    statement = statement_of(ctx)
+    edit = None
+    if isinstance(statement, (ast.Expr, ast.Assign, ast.Return)) and statement.value is node:
+        edit = wrap_in_with(ctx, statement, header)
+    if edit is None:
+        return ctx.display_only(code, f"run it under `with {header}:`")
+    return ctx.fix(code, f"Run it under `with {header}:` (the device of its argument `{tensor}`)", edit, *imports)
+
+
+def _root_name(arg: ast.expr) -> str | None:
+    """`x` of `x`, `x.contiguous()`, `x.float().view(-1)`: the tensor an argument is made from."""
+    while isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute):
+        arg = arg.func.value
+    return arg.id if isinstance(arg, ast.Name) else None
+
+
+def _is_tensor(name: str, ctx: FileContext) -> bool:
+    """Does the code show `name` to be a tensor: a tensor attribute read in this function,
+    or a value from torch (`torch.empty_like(x)`, `x.to(...)`)? The fix names its device."""
+    function = ctx.scope.function
+    if function is None:
+        return False
+    if any(owner == name and attr in _TENSOR_ATTRIBUTES for owner, attr in function.attribute_uses):
+        return True
+    for value in function.assigns.get(name, []):
+        if isinstance(value, ast.Call):
+            callee = ctx.qualname(value.func) or ""
+            method = value.func.attr if isinstance(value.func, ast.Attribute) else ""
+            if callee.startswith("torch.") or method in _TENSOR_METHODS:
+                return True
+    return False

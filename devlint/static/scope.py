@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from devlint.static import launchers
 from devlint.static.walk import children
 
 _SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
@@ -32,6 +33,8 @@ class Scope:
     # Lines where this scope's own code selects the device: torch.cuda.set_device(i),
     # torch.cuda.device(i), or a CUDA_VISIBLE_DEVICES assignment
     device_selected_at: list[int] = field(default_factory=list)
+    # Lines where it starts a launcher that selects each process's GPU (static/launchers.py)
+    launcher_started_at: list[int] = field(default_factory=list)
     # Lines where it sets CUDA_VISIBLE_DEVICES: after them "cuda:0" is the first GPU it names
     visible_devices_set_at: list[int] = field(default_factory=list)
     _children: dict[int, Scope] = field(default_factory=dict, repr=False)
@@ -209,6 +212,29 @@ def _is_device_selection(call: ast.Call, scope: Scope) -> bool:
     return not (isinstance(arg, ast.Constant) and arg.value in (0, "cuda:0"))
 
 
+_LAUNCHER_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in launchers.SELECTING_CALLS) | launchers.LAUNCH_METHODS
+
+
+def _starts_launcher(call: ast.Call, scope: Scope) -> bool:
+    """`Accelerator()`, `deepspeed.initialize(...)`, `fabric.launch()`: from here on the
+    current device is the process's own (static/launchers.py)."""
+    func = call.func
+    last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return last in _LAUNCHER_NAMES and launchers.selects_device(call, lambda expr: _resolved(expr, scope))
+
+
+def _resolved(expr: ast.expr, scope: Scope) -> str | None:
+    """The qualified name of a dotted expression, through this scope's imports."""
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name):
+        return None
+    head = scope.resolve(expr.id)
+    return ".".join([head, *reversed(parts)]) if head else None
+
+
 def _counter(target: ast.expr, iterable: ast.expr) -> ast.Name | None:
     """The target that counts from 0: `i` of `for i in range(n)` / `range(0, n)` / `enumerate(xs)`."""
     if not isinstance(iterable, ast.Call) or not isinstance(iterable.func, ast.Name) or iterable.keywords:
@@ -268,6 +294,9 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
             scope.defs[child.name] = child
         elif isinstance(child, ast.Call) and _is_device_selection(child, scope):
             scope.device_selected_at.append(child.lineno)
+        elif isinstance(child, ast.Call) and _starts_launcher(child, scope):
+            scope.device_selected_at.append(child.lineno)
+            scope.launcher_started_at.append(child.lineno)
     return scope
 
 

@@ -68,7 +68,7 @@ async def test_diagnostics_equal_devlint_check_on_the_example_project(tmp_path, 
     expected = check_json(run_devlint, ".", cwd=root)
     client = await start(root)
     try:
-        files = sorted((root / "talking_head").glob("*.py"))
+        files = sorted(path for package in ("talking_head", "hf_pipeline") for path in (root / package).rglob("*.py"))
         docs = {open_file(client, path): path for path in files}
         for doc, path in docs.items():
             seen = await published(client, doc, version=1)

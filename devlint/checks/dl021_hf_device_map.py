@@ -1,0 +1,126 @@
+"""DL021: a `device_map` that spreads a model over every visible GPU or pins GPU 0."""
+
+from __future__ import annotations
+
+import ast
+
+from devlint.static import entry_points, runtimes
+from devlint.static.context import FileContext
+from devlint.static.devices import Kind, string_kind
+from devlint.static.engine import Check
+from devlint.static.names import argument, keyword, passes_unknown_args
+
+# Planning strategies: accelerate measures every visible GPU and fills from GPU 0.
+_SPREAD = frozenset({"auto", "balanced", "balanced_low_0", "sequential"})
+# Markers of a program started once per GPU (torchrun, accelerate launch, deepspeed): there
+# transformers' `device_map="cuda"` is `cuda:$LOCAL_RANK`, the process's own GPU.
+_PER_PROCESS = ("LOCAL_RANK", "local_rank", "init_process_group", "Accelerator(", "deepspeed")
+
+
+class HfDeviceMap(Check):
+    code = "DL021"
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        entry = entry_points.matching(self.code, node, ctx)
+        if entry is None or runtimes.devices_masked(ctx) or ctx.visible_devices_set_before(node):
+            return
+        if entry.option == "device_map":
+            self._device_map(node, entry, ctx)
+        elif entry.given(node) is None and not passes_unknown_args(node):
+            message = (
+                f"`{ctx.text(node.func)}(...)` without `max_memory` measures every visible GPU with a tensor on each "
+                f"(a CUDA context on every GPU) and plans from GPU 0 ({entry.cite})"
+            )
+            fix = ctx.display_only(self.code, "pass `max_memory={index: ..., \"cpu\": ...}` with only the program's GPU")
+            ctx.report(self.code, node, message, fix)
+        self._max_memory(node, entry, ctx)
+
+    def _device_map(self, node: ast.Call, entry, ctx: FileContext) -> None:
+        given = entry.given(node)
+        if given is None:
+            return
+        value, decided_by = _resolve(given, ctx)
+        shown = ctx.text(decided_by)
+        if _is_str(value) and value.value in _SPREAD:
+            if keyword(node, "max_memory") is not None or passes_unknown_args(node):
+                return
+            message = (
+                f"`device_map={shown}` without `max_memory` plans over every visible GPU: accelerate puts a tensor on each "
+                f"to measure it (a CUDA context on every GPU) and fills GPU 0 first ({entry.cite})"
+            )
+            ctx.report(self.code, given, message, self._one_device_fix(given, ctx, "put the whole model on the program's GPU"))
+            return
+        if _is_str(value) and value.value == "cuda" and _transformers(node, ctx):
+            if runtimes.mentions(ctx, *_PER_PROCESS):
+                return
+            message = (
+                f"`device_map={shown}` loads onto `cuda:$LOCAL_RANK`, cuda:0 outside a launcher, not the current device "
+                "(transformers 5.25.0 integrations/accelerate.py:117-121)"
+            )
+            ctx.report(self.code, given, message, self._one_device_fix(given, ctx, "load onto the program's GPU"))
+            return
+        pinned = _gpu0(value)
+        if pinned is not None:
+            message = f"`device_map={shown}` loads the model onto GPU 0, whatever device the program was told to use"
+            ctx.report(self.code, given, message, self._one_device_fix(given, ctx, "load onto the program's GPU"))
+
+    def _one_device_fix(self, given: ast.expr, ctx: FileContext, why: str):
+        chosen = entry_points.chosen_device(ctx, given)
+        if chosen is None:
+            step = entry_points.manual_step(ctx, '`device_map={"": ...}`')
+            return ctx.display_only(self.code, f'pass `device_map={{"": device}}`: {step}')
+        new = f'{{"": {chosen.expr}}}'
+        return ctx.fix(self.code, f"Use `device_map={new}` ({why}: {chosen.why})", ctx.replace(given, new))
+
+    def _max_memory(self, node: ast.Call, entry, ctx: FileContext) -> None:
+        """GPU 0 among the budgets of a program that was told which GPU to use."""
+        given = argument(node, "max_memory", entry.position if entry.option == "max_memory" else None)
+        if given is None:
+            return
+        budgets, _ = _resolve(given, ctx)
+        if not isinstance(budgets, ast.Dict):
+            return
+        zero = next((k for k in budgets.keys if isinstance(k, ast.Constant) and k.value == 0 and not isinstance(k.value, bool)), None)
+        chosen = entry_points.chosen_device(ctx, node)
+        if zero is None or chosen is None:
+            return
+        message = "`max_memory` gives GPU 0 a budget, so the planned device map puts layers on GPU 0, not only on the program's GPU"
+        fix = ctx.display_only(self.code, f"budget only the program's GPU ({chosen.why}) and the CPU: `max_memory={{index: ..., \"cpu\": ...}}`")
+        ctx.report(self.code, zero, message, fix)
+
+
+def _is_str(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _resolve(expr: ast.expr, ctx: FileContext, depth: int = 0) -> tuple[ast.expr, ast.expr]:
+    """The value a name stands for when it is assigned exactly once (and the expression
+    that decides it, for the message)."""
+    if isinstance(expr, ast.Name) and depth < 4:
+        found = ctx.scope.lookup_values(expr.id)
+        if found is not None and len(found[1]) == 1:
+            value, _ = _resolve(found[1][0], ctx, depth + 1)
+            return value, expr
+    return expr, expr
+
+
+def _gpu0(value: ast.expr) -> ast.expr | None:
+    """`0`, `"cuda:0"`, `{"": 0}`: the node that pins GPU 0."""
+    if isinstance(value, ast.Constant) and isinstance(value.value, int) and not isinstance(value.value, bool):
+        return value if value.value == 0 else None
+    if _is_str(value):
+        return value if string_kind(value.value) is Kind.GPU0 else None
+    if isinstance(value, ast.Dict) and len(value.values) == 1:
+        return _gpu0(value.values[0])
+    return None
+
+
+def _transformers(node: ast.Call, ctx: FileContext) -> bool:
+    """Is the callee transformers' (where "cuda" means LOCAL_RANK, not the current device)?"""
+    name = ctx.qualname(node.func) or ""
+    if name.startswith(("transformers.", "peft.")):
+        return True
+    return name == "" and runtimes.mentions(ctx, "transformers") and not runtimes.mentions(ctx, "diffusers")
+
+
+CHECK = HfDeviceMap()

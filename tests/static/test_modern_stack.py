@@ -1,0 +1,204 @@
+"""The rules on the Hugging Face stack, video encoders and C++ extensions (DL021-DL028), on
+real files: extension sources read from disk, and scripts that load tiny models built from
+configs with the installed libraries (no download; skipped where a library is absent)."""
+
+import inspect
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from devlint.static import entry_points
+
+EXTENSION = """\
+import os
+
+from torch.utils.cpp_extension import load
+
+here = os.path.dirname(__file__)
+blur_op = load("blur", sources=[os.path.join(here, "blur.cpp"), os.path.join(here, "blur_kernel.cu")])
+
+
+def blur(x):
+    return blur_op.blur(x.contiguous())
+"""
+UNGUARDED_CU = "torch::Tensor blur_cuda(torch::Tensor x) { kernel<<<1, 1, 0, at::cuda::getCurrentCUDAStream()>>>(); return x; }\n"
+GUARDED_CU = "torch::Tensor blur_cuda(torch::Tensor x) {\n  const at::cuda::OptionalCUDAGuard guard(device_of(x));\n  return x;\n}\n"
+
+
+def _check(run_devlint, path):
+    code, out, _ = run_devlint("check", path, "--output-format", "json", "--no-cache")
+    return [(f["code"], f["location"]["row"]) for f in json.loads(out)]
+
+
+@pytest.mark.parametrize("kernel,expected", [(UNGUARDED_CU, [("DL027", 10)]), (GUARDED_CU, [])])
+def test_an_extension_op_is_flagged_only_when_its_cuda_source_opens_no_guard(run_devlint, tmp_path, kernel, expected):
+    (tmp_path / "ops.py").write_text(EXTENSION)
+    (tmp_path / "blur.cpp").write_text("#include <torch/extension.h>\ntorch::Tensor blur_cuda(torch::Tensor x);\n")
+    (tmp_path / "blur_kernel.cu").write_text(kernel)
+    assert _check(run_devlint, tmp_path / "ops.py") == expected
+
+
+def test_an_extension_whose_sources_are_missing_is_not_judged(run_devlint, tmp_path):
+    (tmp_path / "ops.py").write_text(EXTENSION)
+    assert _check(run_devlint, tmp_path / "ops.py") == []
+
+
+def test_every_entry_point_row_names_a_call_an_option_and_its_source():
+    """The runtime reads these rows to name the API in its suggestions."""
+    rows = [(code, e) for code in ("DL021", "DL022", "DL023", "DL024", "DL025", "DL026") for e in entry_points.of(code)]
+    assert len(rows) >= 12
+    for code, entry in rows:
+        assert entry.names or entry.methods, code
+        assert entry.option and entry.cite and entry.library, code
+
+
+# --- with the installed libraries -------------------------------------------------------
+
+
+def _tiny_llama(directory):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2
+    )
+    transformers.LlamaForCausalLM(config).save_pretrained(directory)
+    return directory
+
+
+LOAD_SCRIPT = """\
+import sys
+
+from transformers import AutoModelForCausalLM
+
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], device_map={device_map})
+print(next(model.parameters()).device)
+"""
+
+
+def test_a_script_loading_a_real_tiny_model_with_device_map_auto_is_flagged_and_its_fix_loads(run_devlint, tmp_path):
+    model_dir = _tiny_llama(tmp_path / "tiny-llama")
+    script = tmp_path / "load.py"
+    script.write_text(LOAD_SCRIPT.format(device_map='"auto"'))
+    assert _check(run_devlint, script) == [("DL021", 5)]
+    # The loader itself accepts the script (on this CPU machine "auto" plans onto the CPU).
+    ran = subprocess.run([sys.executable, script, model_dir], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    # The fixed form, a one-device map, is what transformers documents and loads.
+    script.write_text(LOAD_SCRIPT.format(device_map='{"": "cpu"}'))
+    assert _check(run_devlint, script) == []
+    ran = subprocess.run([sys.executable, script, model_dir], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0 and ran.stdout.strip() == "cpu", ran.stderr[-2000:]
+
+
+def test_installed_transformers_maps_cuda_to_local_rank_and_pipeline_to_ordinal_0():
+    """The facts DL021 and DL022 encode, read in the installed source."""
+    pytest.importorskip("transformers")
+    from transformers.integrations import accelerate as tf_accelerate
+    from transformers.pipelines import base
+
+    loading = inspect.getsource(tf_accelerate)
+    assert 'if device_map == "cuda":' in loading and 'os.environ.get("LOCAL_RANK", 0)' in loading
+    init = inspect.getsource(base.Pipeline.__init__)
+    assert "device = 0" in init and 'torch.device(f"cuda:{device}")' in init
+
+
+def test_installed_diffusers_and_peft_default_to_gpu_0():
+    """The facts DL024 and DL025 encode, read in the installed source."""
+    diffusers = pytest.importorskip("diffusers")
+    peft = pytest.importorskip("peft")
+    offload = inspect.getsource(diffusers.DiffusionPipeline.enable_model_cpu_offload)
+    assert "self._offload_gpu_id = gpu_id or torch_device.index or" in offload
+    from peft.utils import other
+
+    assert 'return "cuda"' in inspect.getsource(other.infer_device)
+    assert "torch_device = infer_device()" in inspect.getsource(peft.PeftModel.load_adapter)
+
+
+def test_a_lora_adapter_of_a_tiny_model_is_flagged_without_torch_device(run_devlint, tmp_path):
+    peft = pytest.importorskip("peft")
+    transformers = pytest.importorskip("transformers")
+    base_dir = _tiny_llama(tmp_path / "base")
+    base = transformers.AutoModelForCausalLM.from_pretrained(base_dir)
+    lora = peft.get_peft_model(base, peft.LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    lora.save_pretrained(tmp_path / "adapter")
+    script = tmp_path / "adapter.py"
+    script.write_text(textwrap.dedent("""\
+        import sys
+
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        base = AutoModelForCausalLM.from_pretrained(sys.argv[1])
+        model = PeftModel.from_pretrained(base, sys.argv[2])
+        print(type(model).__name__)
+    """))
+    assert _check(run_devlint, script) == [("DL025", 7)]
+    ran = subprocess.run([sys.executable, script, base_dir, tmp_path / "adapter"], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0 and "PeftModel" in ran.stdout, ran.stderr[-2000:]
+
+
+
+def test_a_cached_result_follows_a_change_to_the_extension_source(run_devlint, tmp_path):
+    """The result of ops.py depends on blur_kernel.cu: guarding the kernel clears the finding
+    on the next (cached) run, and removing the guard brings it back."""
+    (tmp_path / "ops.py").write_text(EXTENSION)
+    (tmp_path / "blur.cpp").write_text("#include <torch/extension.h>\n")
+    kernel = tmp_path / "blur_kernel.cu"
+    runs = []
+    for text in (UNGUARDED_CU, GUARDED_CU, UNGUARDED_CU):
+        kernel.write_text(text)
+        code, out, _ = run_devlint("check", "ops.py", "--output-format", "json", cwd=tmp_path)
+        runs.append([f["code"] for f in json.loads(out)])
+    assert runs == [["DL027"], [], ["DL027"]]
+
+
+SETUP = """\
+import glob
+import os
+
+from setuptools import setup
+from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+
+here = os.path.dirname(os.path.abspath(__file__))
+extension = CUDAExtension if os.environ.get("WITH_CUDA", "1") == "1" else CppExtension
+setup(
+    name="warp_ops",
+    ext_modules=[extension("warp_ops._C", glob.glob(os.path.join(here, "csrc", "*.cu")))],
+    cmdclass={"build_ext": BuildExtension},
+)
+"""
+WARP = """\
+import torch
+
+from warp_ops import _C
+
+
+def warp(image, flow):
+    return _C.warp(image, flow.contiguous())
+
+
+def warp_here(image, flow):
+    with torch.cuda.device(image.device):
+        return _C.warp(image, flow)
+"""
+
+
+def test_an_extension_built_by_a_setup_script_is_judged_where_it_is_imported(run_devlint, tmp_path):
+    """setup.py builds `warp_ops._C` from csrc/*.cu (a glob: every C++/CUDA file under the
+    script's directory stands for the sources); another module imports it and calls its op.
+    Guarding the kernel clears the finding, also on the next cached run."""
+    (tmp_path / "setup.py").write_text(SETUP)
+    (tmp_path / "warp_ops").mkdir()
+    (tmp_path / "warp_ops" / "__init__.py").write_text("")
+    (tmp_path / "warp_ops" / "warp.py").write_text(WARP)
+    (tmp_path / "csrc").mkdir()
+    kernel = tmp_path / "csrc" / "warp_kernel.cu"
+    runs = []
+    for text in (UNGUARDED_CU, GUARDED_CU):
+        kernel.write_text(text)
+        code, out, _ = run_devlint("check", ".", "--output-format", "json", cwd=tmp_path)
+        runs.append([(f["code"], Path(f["filename"]).relative_to(tmp_path).as_posix(), f["location"]["row"]) for f in json.loads(out)])
+    assert runs == [[("DL027", "warp_ops/warp.py", 7)], []]
