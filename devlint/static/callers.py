@@ -70,6 +70,7 @@ class ProjectCalls:
         self._by_name = {w.file.display: w for w in self._works}
         self._index = index
         self._contexts: dict[str, FileContext | None] = {}
+        self._defs: dict[str, dict[Span, object]] = {}  # file -> the scope of each function by its span
         self._calling_memo: dict[str, list] = {}
         self._read: dict[str, str | None] = {}  # file -> content key (None: not a checked Python file)
 
@@ -110,11 +111,12 @@ class ProjectCalls:
         ctx = self.context(span.filename)
         if ctx is None:
             return None
-        finder = _DefFinder(span)
-        _walk(ctx, finder)
-        if finder.scope is None:
-            return None
-        return _target(ctx, finder.scope, qualname)
+        if span.filename not in self._defs:  # one walk per file, however many of its functions are asked for
+            finder = _DefFinder()
+            _walk(ctx, finder)
+            self._defs[span.filename] = finder.scopes
+        scope = self._defs[span.filename].get(span)
+        return _target(ctx, scope, qualname) if scope is not None else None
 
     def calls_to(self, target: Target, param: str | None = None) -> list[CallSite]:
         """Every matched call of `target` in the checked files (`param`: the parameter whose
@@ -207,13 +209,11 @@ def _enclosing(ctx: FileContext) -> Target | None:
 class _DefFinder(Check):
     code = "callers"
 
-    def __init__(self, span: Span):
-        self.span = span
-        self.scope = None
+    def __init__(self):
+        self.scopes: dict[Span, object] = {}
 
     def visit_FunctionDef(self, node, ctx: FileContext) -> None:
-        if ctx.def_span(node) == self.span:
-            self.scope = ctx.scope.child(node)
+        self.scopes[ctx.def_span(node)] = ctx.scope.child(node)
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
