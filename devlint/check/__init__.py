@@ -124,12 +124,7 @@ def run(options: Options) -> int:
     if options.fix or options.diff:
         from devlint.check import fix
 
-        def reindex(python: dict[str, bytes]):
-            return lint.build_index(lint.with_python(result.works, python), jobs, results_cache)
-
-        outcome = fix.fix_files(
-            findings, result, suppression, options.unsafe_fixes, write=not options.diff, reindex=reindex, excuse=selections.drop_in_text
-        )
+        outcome = fix.fix_project(findings, result, selections, suppression, options.unsafe_fixes, not options.diff, jobs, results_cache)
         if options.diff:
             paths = {w.file.display: w.file.path for w in result.works}
             for name, new in sorted(outcome.contents.items()):
