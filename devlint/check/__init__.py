@@ -17,7 +17,7 @@ from devlint import config as config_module
 from devlint.check import cache, discover, lint, thread
 from devlint.check.suppress import Suppression
 from devlint.static.callers import ProjectCalls
-from devlint.output import render
+from devlint.output import stream
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -147,14 +147,30 @@ def run(options: Options) -> int:
         from devlint.check.merge import evidence_order
 
         findings.sort(key=evidence_order)
-    output = render(
-        options.output_format,
-        findings,
-        files=len(files),
-        unsafe_fixes=options.unsafe_fixes,
-        fixed=fixed,
-        changed=changed,
-        show_summary=not options.quiet,
+    _write(
+        stream(
+            options.output_format,
+            findings,
+            files=len(files),
+            unsafe_fixes=options.unsafe_fixes,
+            fixed=fixed,
+            changed=changed,
+            show_summary=not options.quiet,
+        )
     )
-    click.echo(output, nl=False, color=None)
     return EXIT_FINDINGS if findings else EXIT_CLEAN
+
+
+def _write(pieces, size: int = 1 << 16) -> None:
+    """Write the output as it is made, in blocks of about `size` characters: the output of
+    many findings is never held whole."""
+    block: list[str] = []
+    held = 0
+    for piece in pieces:
+        block.append(piece)
+        held += len(piece)
+        if held >= size:
+            click.echo("".join(block), nl=False, color=None)
+            block, held = [], 0
+    if block:
+        click.echo("".join(block), nl=False, color=None)
