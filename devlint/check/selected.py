@@ -32,8 +32,11 @@ class CallerSelections:
         self.calls = calls or ProjectCalls(works, index)
         self._index = index
         self._decided: dict[tuple[str, bool], bool] = {}
-        self._names: dict[str, list[str | None]] = {}  # file -> the function name guessed for each line
-        self._functions: dict[str, _Functions] = {}  # file -> its functions by line
+        # The file of the findings being read (they come sorted by file): the function name
+        # guessed for each of its lines, and its functions by line once parsed.
+        self._file: str | None = None
+        self._names: list[str | None] = []
+        self._functions: _Functions | None = None
 
     def drop(self, findings: list[Finding]) -> list[Finding]:
         """`findings` without those whose function only runs after its callers selected the GPU."""
@@ -43,17 +46,17 @@ class CallerSelections:
         """The text says first whether it can be (most findings stop there, nothing parsed)."""
         if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES or finding.cell is not None:
             return False
-        if finding.filename not in self._names:
-            self._names[finding.filename] = function_names(self.calls.text(finding.filename) or "")
-        names = self._names[finding.filename]
+        if finding.filename != self._file:
+            self._file, self._functions = finding.filename, None
+            self._names = function_names(self.calls.text(finding.filename) or "")
         row = finding.location.row
-        name = names[row] if 0 < row < len(names) else None
+        name = self._names[row] if 0 < row < len(self._names) else None
         if name is None or not self._may_be_selected(name, finding.code in VISIBLE_DEVICES):
             return False
         ctx = self.calls.context(finding.filename)
-        if ctx is not None and finding.filename not in self._functions:
-            self._functions[finding.filename] = _Functions(ctx)
-        return self._excused(finding, ctx, self._functions.get(finding.filename))
+        if ctx is not None and (self._functions is None or self._functions.ctx is not ctx):
+            self._functions = _Functions(ctx)
+        return self._excused(finding, ctx, self._functions)
 
     def drop_in_text(self, findings: list[Finding], display: str, module: str, data: bytes) -> list[Finding]:
         """The same, for findings of new text of a file (the fix stage's rechecks)."""
@@ -160,12 +163,12 @@ class _Functions:
     innermost function around a line is found by bisection, not by walking the file."""
 
     def __init__(self, ctx):
-        self._ctx = ctx
+        self.ctx = ctx
         self._levels: dict[int, tuple[list[int], list]] = {}  # id(body) -> (first lines, defs)
 
     def innermost(self, row: int):
         """The scope of the innermost function whose lines hold `row`, or None."""
-        scope, body = self._ctx.module_scope, self._ctx.tree.body
+        scope, body = self.ctx.module_scope, self.ctx.tree.body
         found = None
         while True:
             starts, defs = self._level(body)

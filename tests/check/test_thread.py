@@ -328,7 +328,7 @@ def test_three_threaded_fixes_through_one_function_add_one_parameter(run_devlint
     """The reproduction of issue 25: one DL012 and two DL011 threaded through `eval_model`
     aborted with an internal CodemodError and applied none."""
     _project(tmp_path, {"builder.py": BUILDER, "run.py": RUN})
-    code, out, err = _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
+    _, out, err = _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
     assert "internal error" not in err and "dropped" not in err
     assert "Fixed 3 findings in 1 file: pkg/run.py." in out
     fixed = _text(tmp_path, "run.py")
@@ -373,7 +373,7 @@ def evaluate(batch):
 
 def test_several_findings_in_one_function_share_one_parameter_across_modules(run_devlint, tmp_path):
     _project(tmp_path, {"several.py": SEVERAL, "callers.py": CALLERS})
-    code, out, err = _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
+    _, _, err = _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
     assert "internal error" not in err and "dropped" not in err
     several, callers = _text(tmp_path, "several.py"), _text(tmp_path, "callers.py")
     assert several.count("def prepare(batch, device=None):") == 1 and several.count("device=None") == 1
@@ -419,7 +419,7 @@ def test_conflicting_defaults_thread_the_first_and_say_why_not_the_second(run_de
     assert 'fix (unsafe): Add `device="cuda"` to `build`' in fix_a
     assert fix_b.startswith("  fix (display-only):")
     assert 'another fix in this run gives `build` the parameter `device="cuda"`' in fix_b
-    code, out, err = _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
+    _, _, err = _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
     assert "internal error" not in err
     fixed = _text(tmp_path, "both.py")
     assert fixed.count("def build(device=\"cuda\"):") == 1 and "load_a(device=device)" in fixed

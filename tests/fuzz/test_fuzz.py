@@ -113,14 +113,14 @@ def check_pipelines(modules: dict[str, str]) -> None:
 edits = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 10_000), st.integers(0, 10_000)), max_size=8)
 
 
-@settings(max_examples=int(os.environ.get("DEVLINT_FUZZ_EXAMPLES", 25)), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("DEVLINT_FUZZ_EXAMPLES", "25")), deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.sampled_from(SEEDS), first=edits, other=st.sampled_from(SEEDS), second=edits)
 def test_mutated_real_files(seed, first, other, second):
     """Two mutated files checked as one project (imports between them may resolve)."""
     check_pipelines({"a.py": mutate(seed, first), "b.py": mutate(other, second)})
 
 
-@settings(max_examples=int(os.environ.get("DEVLINT_FUZZ_EXAMPLES", 25)), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("DEVLINT_FUZZ_EXAMPLES", "25")), deadline=None, suppress_health_check=list(HealthCheck))
 @given(program=hypothesmith.from_grammar(auto_target=False), leaks=edits)
 def test_generated_modules(program, leaks):
     """A generated module with leaks inserted into it."""

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from devlint.output import stream
-from devlint.output.json import finding_to_json
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
