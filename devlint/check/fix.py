@@ -252,18 +252,21 @@ class Outcome:
 STRUCTURAL_ROUNDS = 3
 
 
-def fix_project(findings: list[Finding], linted, selections, suppression, unsafe: bool, write: bool, jobs: int = 1, cache=None) -> Outcome:
+def fix_project(
+    findings: list[Finding], linted, selections, suppression, unsafe: bool, write: bool, jobs: int = 1, cache=None, libraries=None
+) -> Outcome:
     """fix_files, then again on its result while a structural fix was left out for meeting
     another (a device threaded up into a function that another fix gives a different
     default): once the first is in, the second is planned through it, so a second --fix
-    changes nothing. `selections`: the selected stage of `linted` (its re-checks drop the same)."""
+    changes nothing. `selections`: the selected stage of `linted` (its re-checks drop the
+    same); `libraries`: the library knowledge the check used."""
     from devlint.check import lint, thread
 
     total = Outcome()
     for round_ in range(STRUCTURAL_ROUNDS):
 
         def reindex(python: dict[str, bytes], _works=linted.works):
-            return lint.build_index(lint.with_python(_works, python), jobs, cache or lint.Cache.disabled())
+            return lint.build_index(lint.with_python(_works, python), jobs, cache or lint.Cache.disabled(), libraries)
 
         outcome = fix_files(findings, linted, suppression, unsafe, write, reindex, excuse=selections.drop_in_text)
         total.fixed += outcome.fixed
@@ -272,7 +275,7 @@ def fix_project(findings: list[Finding], linted, selections, suppression, unsafe
             total.unapplied_runtime = outcome.unapplied_runtime
         if not (outcome.met and outcome.contents):
             break
-        linted = lint.lint_works(lint.replaced(linted.works, outcome.contents), suppression, jobs, cache)
+        linted = lint.lint_works(lint.replaced(linted.works, outcome.contents), suppression, jobs, cache, libraries)
         findings, selections = thread.project_findings(linted)
     return total
 

@@ -12,11 +12,8 @@ imported only when a rewrite is made: without it, the text fixes still work.
 from __future__ import annotations
 
 from devlint.codemod.edits import text_edits
+from devlint.codemod.errors import CodemodError
 from devlint.findings import Operation
-
-
-class CodemodError(Exception):
-    """A structural fix that cannot be applied to a file, said in one line."""
 
 
 def rewrite(text: str, operations: list[Operation], filename: str) -> str:

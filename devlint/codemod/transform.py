@@ -11,7 +11,7 @@ from __future__ import annotations
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from devlint.codemod import CodemodError
+from devlint.codemod.errors import CodemodError
 from devlint.findings import AddArgument, AddParameter, Operation, Span
 
 _NO_SPACE = cst.SimpleWhitespace("")

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 FORMATS = ("text", "json", "sarif", "github")
 
 
-def stream(fmt: str, findings: list, **context) -> Iterator[str]:
-    """The output in pieces whose concatenation is the whole output."""
+def stream(fmt: str, findings: list, environment: dict | None = None, **context) -> Iterator[str]:
+    """The output in pieces whose concatenation is the whole output. `environment`: which
+    environment's libraries were read (SARIF run properties)."""
     if fmt == "json":
         from devlint.output import json
 
@@ -21,7 +22,7 @@ def stream(fmt: str, findings: list, **context) -> Iterator[str]:
     if fmt == "sarif":
         from devlint.output import sarif
 
-        return iter([sarif.render(findings)])
+        return iter([sarif.render(findings, environment)])
     if fmt == "github":
         from devlint.output import github
 

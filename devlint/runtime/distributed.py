@@ -29,6 +29,7 @@ from devlint import catalog
 from devlint.runtime.devices import current_index, label, target, visible_count
 from devlint.runtime.report import Leak
 from devlint.runtime.requests import Request, placement
+from devlint.runtime.resolve import resolve
 
 
 class _ProcessGroups:
@@ -87,8 +88,6 @@ def _tensor_device(bound: dict):
 def install(installer) -> None:
     if not torch.distributed.is_available():
         return
-    from devlint.runtime.patches import resolve
-
     hub, state = installer.hub, _ProcessGroups()
 
     def wrap_each(names, make_judge):

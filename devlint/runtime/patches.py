@@ -13,7 +13,6 @@ uninstalling restores it, in reverse order.
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import os
 import threading
@@ -26,6 +25,7 @@ import torch.utils._device
 from devlint import catalog
 from devlint.runtime import distributed, legacy, placements
 from devlint.runtime.devices import Target, current_index, label, target
+from devlint.runtime.resolve import resolve
 from devlint.runtime.requests import Request, placement
 
 
@@ -74,24 +74,6 @@ class JudgedMethod:
 
 # Under torch.compile the wrappers stay out of the traced graph (torch < 2.3 has no such check).
 _is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)
-
-
-def resolve(dotted: str):
-    """(owner, attribute, value) for a dotted name such as `torch.cuda.Event.record`,
-    importing the longest module prefix; None when it does not exist in this torch."""
-    parts = dotted.split(".")
-    for split in range(len(parts) - 1, 0, -1):
-        try:
-            owner = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
-            continue
-        try:
-            for part in parts[split:-1]:
-                owner = getattr(owner, part)
-            return owner, parts[-1], getattr(owner, parts[-1])
-        except AttributeError:
-            return None
-    return None
 
 
 class _Installer:

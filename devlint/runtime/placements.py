@@ -23,6 +23,7 @@ from devlint import catalog
 from devlint.runtime import legacy
 from devlint.runtime.devices import Target, current_index, target
 from devlint.runtime.requests import Request, placement
+from devlint.runtime.resolve import resolve
 
 # The default tensor type's device type ("cuda" after `set_default_tensor_type(torch.cuda.FloatTensor)`).
 _default_type_device = getattr(torch._C, "_get_default_device", lambda: "cpu")
@@ -149,8 +150,6 @@ _MOVES = {"torch.Tensor.cuda": _tensor_cuda, "torch.Tensor.to": _tensor_to, "tor
 def placements() -> tuple[Placement, ...]:
     """Every call judged here, with torch's own function. Resolved once, by the first
     install, before anything is patched."""
-    from devlint.runtime.patches import resolve  # patches.py installs these, so it imports this module
-
     judges = dict(_MOVES)
     judges.update({name: _factory(name) for name in catalog.api("DL011", "factories", [])})
     judges.update({name: _keyword(name) for name in catalog.api("DL002", "device_keyword", [])})

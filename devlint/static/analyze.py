@@ -11,8 +11,8 @@ import warnings
 from dataclasses import dataclass, field
 
 from devlint.findings import Finding, Location
+from devlint.static import collect, engine, noqa
 from devlint.static import index as project_index
-from devlint.static import noqa
 from devlint.static.context import FileContext
 from devlint.static.source import Source, UndecodableSource
 
@@ -72,7 +72,7 @@ def facts(data: bytes, filename: str, module_name: str, parsed: Parsed | None = 
         return project_index.FileFacts()
     ctx = make_context(parsed, filename, module_name, frozenset({"index"}), project_index.ProjectIndex())
     try:
-        return project_index.collect(ctx)
+        return collect.collect(ctx)
     except RecursionError:
         return project_index.FileFacts()
 
@@ -92,8 +92,6 @@ def check(
         findings = [parsed.error] if UNPARSABLE in enabled else []
         return FileResult(findings, parsed.source)
     ctx = make_context(parsed, filename, module_name, enabled, index)
-    from devlint.static import engine
-
     try:
         engine.run(ctx, checks)
     except Exception as exc:  # a bug in a check must not stop the run: say so for this file

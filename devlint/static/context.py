@@ -10,17 +10,14 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from devlint import catalog
-from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Location, Operation, Span, Threading
+from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Library, Location, Operation, Span, Threading
 from devlint.static import devices, distributed, guards, names, suggest
+from devlint.static.index import ProjectIndex
 from devlint.static.names import argument
 from devlint.static.scope import Scope, _shallow, build_scope
 from devlint.static.source import Source
-
-if TYPE_CHECKING:
-    from devlint.static.index import ProjectIndex
 
 
 _MISSING = object()
@@ -163,8 +160,10 @@ class FileContext:
         message: str,
         fix: Fix | None = None,
         notes: tuple[str, ...] = (),
+        library: Library | None = None,
     ) -> None:
-        """Record a finding once per (code, node), if the code is enabled."""
+        """Record a finding once per (code, node), if the code is enabled (`library`: the
+        library version whose source or table the finding relies on)."""
         if code not in self.enabled or (code, id(node)) in self._reported:
             return
         self._reported.add((code, id(node)))
@@ -183,6 +182,7 @@ class FileContext:
                 fix=fix,
                 noqa_row=node.lineno,
                 notes=notes,
+                library=library,
             )
         )
 

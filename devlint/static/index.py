@@ -23,12 +23,10 @@ import re
 from dataclasses import dataclass, field
 
 from devlint import catalog
-from devlint.findings import Span
-from devlint.static import defaults as definitions
-from devlint.static import placement
-from devlint.static.context import FileContext
+from devlint.findings import Library, Span
 from devlint.static.defaults import Default, Forward
-from devlint.static.scope import Scope, _sets_visible_devices, _shallow
+from devlint.static.scope import Scope
+
 
 # Files worth collecting from: a `device` defaulting to "cuda" (or a device parameter to
 # None or '', in a file that writes "cuda" or sets CUDA_VISIBLE_DEVICES somewhere), a GPU
@@ -156,130 +154,6 @@ def _qualname_in(outer: Scope, node: ast.AST) -> str | None:
     return None
 
 
-def _definitions(outer: Scope):
-    """(node, the scope it is defined in) for each function and class the index can name:
-    at module level (under `if`/`try` too) and in module-level classes, in source order."""
-    for node in _shallow(outer.body):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            yield node, outer
-            if isinstance(node, ast.ClassDef) and outer.kind == "module":
-                yield from _definitions(outer.child(node))
-
-
-def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
-    """Device defaults of the file's named definitions. Only the module's and its classes'
-    own statements are walked, and a function's body only when its signature has a device
-    parameter or `**kwargs`: most of a file is never visited."""
-    for node, outer in _definitions(ctx.module_scope):
-        if isinstance(node, ast.ClassDef):
-            qualname = class_qualname(outer.child(node))
-            if qualname is not None:
-                _note_definition(facts, qualname)
-                facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
-            continue
-        qualname = _qualname_in(outer, node)
-        if qualname is None:
-            continue
-        _note_definition(facts, qualname)
-        if definitions.may_default(node):
-            found = definitions.of_function(outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text)
-            facts.defaults.extend(found.defaults)
-            facts.forwards.extend(found.forwards)
-            facts.unused.extend(found.unused)
-
-
-def _note_definition(facts: FileFacts, qualname: str) -> None:
-    if qualname.rsplit(".", 1)[-1] in _catalog_names() and qualname not in facts.definitions:
-        facts.definitions.append(qualname)
-
-
-class _CallCollector:
-    """Engine visitors that record the facts of calls: process groups and type strings."""
-
-    code = "index"
-
-    def __init__(self, facts: FileFacts):
-        self.facts = facts
-
-    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
-        func = node.func
-        if ctx.qualname(func) in _process_group_inits():
-            scope = ctx.scope.function or ctx.module_scope
-            selected = any(line < node.lineno for line in scope.device_selected_at)
-            self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", selected))
-        if isinstance(func, ast.Attribute) and func.attr == "type" and len(node.args) == 1:
-            param = node.args[0]
-            function = ctx.scope.function
-            if (
-                isinstance(param, ast.Name)
-                and function is not None
-                and param.id in function.params
-                and placement.cpu_rooted(ctx, func.value) is not None
-            ):
-                qualname = _def_qualname(function)
-                if qualname:
-                    span = ctx.def_span(function.node)
-                    self.facts.type_sinks.append(
-                        TypeSink(
-                            qualname, param.id, definitions.position(function, param.id), ctx.filename,
-                            (*span.start, *span.end), ctx.threadable(function),
-                        )
-                    )
-        callee = None
-        for i, arg in enumerate(node.args):
-            if placement.type_string_of(arg) is not None:
-                callee = callee or ctx.qualname(func)
-                if callee:
-                    self.facts.type_string_calls.append(TypeStringCall(callee, i, None, f"{ctx.filename}:{node.lineno}"))
-        for kw in node.keywords:
-            if kw.arg and placement.type_string_of(kw.value) is not None:
-                callee = callee or ctx.qualname(func)
-                if callee:
-                    self.facts.type_string_calls.append(TypeStringCall(callee, None, kw.arg, f"{ctx.filename}:{node.lineno}"))
-
-
-class _RuntimeCollector:
-    """Kernels and CUDA_VISIBLE_DEVICES setters, for the rules on other GPU runtimes."""
-
-    code = "index"
-
-    def __init__(self, facts: FileFacts):
-        self.facts = facts
-
-    def visit_FunctionDef(self, node: ast.FunctionDef, ctx: FileContext) -> None:
-        from devlint.static import runtimes
-
-        runtime = runtimes.kernel_runtime(node, ctx.scope)
-        qualname = _def_qualname(ctx.scope.child(node)) if runtime else None
-        if qualname:
-            self.facts.kernels.append(Kernel(qualname, runtime))
-
-    def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
-        function = ctx.scope.function
-        if function is not None and any(_sets_visible_devices(t) for t in node.targets):
-            qualname = _def_qualname(function)
-            if qualname and qualname not in self.facts.maskers:
-                self.facts.maskers.append(qualname)
-
-
-def collect(ctx: FileContext) -> FileFacts:
-    """The facts of one file. The engine's walk of every node runs only for the files whose
-    text can hold call or runtime facts; definitions need no walk (_collect_definitions)."""
-    from devlint.static import engine
-
-    facts = FileFacts()
-    _collect_definitions(ctx, facts)
-    text = ctx.source.text
-    walkers: list = []
-    if ".type(" in text or "init_process_group" in text:
-        walkers.append(_CallCollector(facts))
-    if "triton" in text or "numba" in text or "CUDA_VISIBLE_DEVICES" in text:
-        walkers.append(_RuntimeCollector(facts))
-    if walkers:
-        engine.run(ctx, walkers)
-    return facts
-
-
 @functools.cache
 def _process_group_inits() -> frozenset[str]:
     return frozenset(catalog.api("DL013", "init", []))
@@ -323,9 +197,10 @@ def _library_defaults() -> tuple[Default, ...]:
                     param=entry.get("param", "device"),
                     position=entry.get("position"),
                     default=entry["default"],
-                    where=entry["library"],
+                    where=f"{entry['library']} {entry['versions']}, per devlint's table",
                     none_means_cuda=entry["default"].startswith("None"),
                     also=tuple(entry.get("also", ())),
+                    library=Library(entry["library"], entry["versions"], "table"),
                 )
             )
     return tuple(entries)
@@ -396,10 +271,12 @@ def _best(qualnames: set[str], call: str) -> str | None:
 
 
 class ProjectIndex:
-    def __init__(self, facts: list[FileFacts] = ()):
+    def __init__(self, facts: list[FileFacts] = (), library: tuple[Default, ...] | list[Default] | None = None):
+        """`library`: what the libraries the project imports default to, read from their
+        installed source or their tables (devlint/libraries); None: the catalog's tables."""
         self._recorded: set[str] | None = None
         self._library: dict[str, list[Default]] = {}
-        for entry in _library_defaults():
+        for entry in _library_defaults() if library is None else library:
             self._library.setdefault(_last(entry.qualname), []).append(entry)
         self._project: dict[str, list[Default]] = {}
         self._defined: dict[str, set[str]] = {}  # project definitions by last name, defaults or not
