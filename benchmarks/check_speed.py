@@ -10,6 +10,13 @@ torch/utils: ~318 files, ~110k lines), then times, side by side on this machine:
 and prints medians, ratios and devlint's peak memory.
 
     python benchmarks/check_speed.py [--runs 5] [--ruff PATH] [--torchfix PATH]
+    python benchmarks/check_speed.py --paired 5 [--baseline CHECKOUT] [-j N]
+
+`--paired N` is the comparison for a shared, noisy machine: N rounds, each running in turn
+ruff cold, devlint cold, devlint warm (and the same two for the devlint of another checkout
+given by `--baseline`, e.g. a `git worktree` of the commit before a change), each timed in
+wall and CPU seconds (user + system of the process and its workers). Medians and the ratios
+to ruff's cold run are printed; `-j 1` makes CPU time the whole story.
 
 torch is only located, not imported. ruff and TorchFix are optional.
 """
@@ -62,12 +69,55 @@ def median_of(runs: int, cmd: list[str], cwd: Path, before=None) -> float:
     return statistics.median(times)
 
 
+def timed_cpu(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds (the process and the workers it waited for) of one run."""
+    start = time.perf_counter()
+    process = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env or _ENV)
+    _, _, usage = os.wait4(process.pid, 0)
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+
+
+def paired(rounds: int, ruff: str, baseline: Path | None, jobs: int | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="devlint-bench-") as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        n_files, n_lines = build_corpus(corpus)
+        devlint = [sys.executable, "-m", "devlint", "check", ".", "--exit-zero", "-q"] + (["-j", str(jobs)] if jobs else [])
+        here = {**_ENV, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        variants = {"devlint": here}
+        if baseline is not None:
+            variants["baseline"] = {**_ENV, "PYTHONPATH": str(baseline.resolve())}
+        trees = {name: corpus if name == "devlint" else shutil.copytree(corpus, Path(tmp) / name) for name in variants}  # a cache each
+        runs: dict[str, list[tuple[float, float]]] = {}
+        for name, env in variants.items():  # once untimed: bytecode written, cache filled
+            timed_cpu(devlint, trees[name], env)
+        for _ in range(rounds):
+            runs.setdefault("ruff cold", []).append(timed_cpu([ruff, "check", ".", "--select", "ALL", "--exit-zero", "-q", "--no-cache"], corpus))
+            for name, env in variants.items():
+                runs.setdefault(f"{name} cold", []).append(timed_cpu(devlint + ["--no-cache"], trees[name], env))
+                runs.setdefault(f"{name} warm", []).append(timed_cpu(devlint, trees[name], env))
+        print(f"corpus: torch/{{{','.join(SUBTREES)}}}: {n_files} files, {n_lines} lines; {os.cpu_count()} cores; {rounds} rounds, interleaved")
+        ruff_wall = statistics.median(w for w, _ in runs["ruff cold"])
+        ruff_cpu = statistics.median(c for _, c in runs["ruff cold"])
+        for name, times in runs.items():
+            wall, cpu = statistics.median(w for w, _ in times), statistics.median(c for _, c in times)
+            print(f"  {name:<14} wall {wall:7.3f} s ({wall / ruff_wall:5.2f}x ruff cold)   CPU {cpu:7.3f} s ({cpu / ruff_cpu:5.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--ruff", default=shutil.which("ruff"))
     parser.add_argument("--torchfix", default=shutil.which("torchfix"))
+    parser.add_argument("--paired", type=int, metavar="ROUNDS", help="interleaved rounds against ruff cold, wall and CPU")
+    parser.add_argument("--baseline", type=Path, help="with --paired: another checkout's devlint, timed in the same rounds")
+    parser.add_argument("-j", "--jobs", type=int, help="with --paired: devlint's -j")
     args = parser.parse_args()
+    if args.paired:
+        if not args.ruff:
+            sys.exit("--paired needs ruff (pip install ruff, or --ruff PATH)")
+        paired(args.paired, args.ruff, args.baseline, args.jobs)
+        return
 
     with tempfile.TemporaryDirectory(prefix="devlint-bench-") as tmp:
         corpus = Path(tmp)

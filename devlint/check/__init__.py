@@ -18,7 +18,7 @@ from devlint import libraries
 from devlint.check import cache, discover, lint, thread
 from devlint.check.suppress import Suppression
 from devlint.static.callers import ProjectCalls
-from devlint.output import render
+from devlint.output import stream
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -141,11 +141,8 @@ def run(options: Options) -> int:
     if options.fix or options.diff:
         from devlint.check import fix
 
-        def reindex(python: dict[str, bytes]):
-            return lint.build_index(lint.with_python(result.works, python), jobs, results_cache, known)
-
-        outcome = fix.fix_files(
-            findings, result, suppression, options.unsafe_fixes, write=not options.diff, reindex=reindex, excuse=selections.drop_in_text
+        outcome = fix.fix_project(
+            findings, result, selections, suppression, options.unsafe_fixes, not options.diff, jobs, results_cache, known
         )
         if options.diff:
             paths = {w.file.display: w.file.path for w in result.works}
@@ -169,15 +166,31 @@ def run(options: Options) -> int:
         from devlint.check.merge import evidence_order
 
         findings.sort(key=evidence_order)
-    output = render(
-        options.output_format,
-        findings,
-        files=len(files),
-        unsafe_fixes=options.unsafe_fixes,
-        fixed=fixed,
-        changed=changed,
-        show_summary=not options.quiet,
-        environment=known.describe(),
+    _write(
+        stream(
+            options.output_format,
+            findings,
+            files=len(files),
+            unsafe_fixes=options.unsafe_fixes,
+            fixed=fixed,
+            changed=changed,
+            show_summary=not options.quiet,
+            environment=known.describe(),
+        )
     )
-    click.echo(output, nl=False, color=None)
     return EXIT_FINDINGS if findings else EXIT_CLEAN
+
+
+def _write(pieces, size: int = 1 << 16) -> None:
+    """Write the output as it is made, in blocks of about `size` characters: the output of
+    many findings is never held whole."""
+    block: list[str] = []
+    held = 0
+    for piece in pieces:
+        block.append(piece)
+        held += len(piece)
+        if held >= size:
+            click.echo("".join(block), nl=False, color=None)
+            block, held = [], 0
+    if block:
+        click.echo("".join(block), nl=False, color=None)

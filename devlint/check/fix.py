@@ -197,11 +197,13 @@ class _Structural:
     applied: int = 0  # findings whose structural fix was carried out
     units: list[set[str]] = field(default_factory=list)  # files that must be written together
     dropped: list[str] = field(default_factory=list)
+    met: bool = False  # a fix was left out for meeting another: planned again, it may apply
 
 
 def _structural(findings: list[Finding], texts: dict[str, str]) -> _Structural:
-    """Carry out every chosen structural fix at once; if that fails, each alone, keeping
-    those that work."""
+    """Carry out every chosen structural fix at once; if that fails, add them one by one in
+    order, keeping each that still works with those kept before it (a later plan that
+    conflicts with an earlier one is dropped with its reason, the others still apply)."""
     result = _Structural()
     plans: dict[tuple, list[Finding]] = {}
     for f in findings:
@@ -216,11 +218,11 @@ def _structural(findings: list[Finding], texts: dict[str, str]) -> _Structural:
         good = []
         for plan, owners in plans.items():
             try:
-                _rewrite(list(plan), texts)
+                result.texts = _rewrite([op for kept in good + [plan] for op in kept], texts)
                 good.append(plan)
             except CodemodError as exc:
+                result.met = result.met or bool(good)
                 result.dropped.append(f"fix dropped: {exc}: {owners[0].fix.message}")
-        result.texts = _rewrite([op for plan in good for op in plan], texts) if good else {}
     for plan in good:
         result.applied += len(plans[plan])
         result.units.append({op.span.filename for op in plan})
@@ -244,6 +246,38 @@ class Outcome:
     fixed: int = 0
     contents: dict[str, bytes] = field(default_factory=dict)  # new bytes (as stored) of each file changed
     unapplied_runtime: list[Finding] = field(default_factory=list)  # runtime-placed findings still standing
+    met: bool = False  # a structural fix was left out for meeting another one
+
+
+STRUCTURAL_ROUNDS = 3
+
+
+def fix_project(
+    findings: list[Finding], linted, selections, suppression, unsafe: bool, write: bool, jobs: int = 1, cache=None, libraries=None
+) -> Outcome:
+    """fix_files, then again on its result while a structural fix was left out for meeting
+    another (a device threaded up into a function that another fix gives a different
+    default): once the first is in, the second is planned through it, so a second --fix
+    changes nothing. `selections`: the selected stage of `linted` (its re-checks drop the
+    same); `libraries`: the library knowledge the check used."""
+    from devlint.check import lint, thread
+
+    total = Outcome()
+    for round_ in range(STRUCTURAL_ROUNDS):
+
+        def reindex(python: dict[str, bytes], _works=linted.works):
+            return lint.build_index(lint.with_python(_works, python), jobs, cache or lint.Cache.disabled(), libraries)
+
+        outcome = fix_files(findings, linted, suppression, unsafe, write, reindex, excuse=selections.drop_in_text)
+        total.fixed += outcome.fixed
+        total.contents.update(outcome.contents)
+        if round_ == 0:
+            total.unapplied_runtime = outcome.unapplied_runtime
+        if not (outcome.met and outcome.contents):
+            break
+        linted = lint.lint_works(lint.replaced(linted.works, outcome.contents), suppression, jobs, cache, libraries)
+        findings, selections = thread.project_findings(linted)
+    return total
 
 
 def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write: bool, reindex, excuse=None) -> Outcome:
@@ -266,6 +300,7 @@ def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write:
     for message in structural.dropped:
         click.echo(f"devlint: {message}", err=True)
     outcome.fixed += structural.applied
+    outcome.met = structural.met
     new_texts = dict(structural.texts)
     index = linted.index
     if new_texts:

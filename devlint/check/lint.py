@@ -53,9 +53,9 @@ def _digest(words: tuple[str, ...]) -> str:
 # --- worker-side functions (module level so they pickle) ---------------------------
 
 _STATE: dict = {}
-# Trees the index stage parsed in this process, by content key, for the check stage to take
+# Trees the index stage parsed in this process, by content key and file, for the check stage to take
 # (forked check workers inherit them): the files that hold facts are parsed once, not twice.
-_PARSED: dict[str, analyze.Parsed] = {}
+_PARSED: dict[tuple[str, str], analyze.Parsed] = {}
 
 
 def _init_worker(enabled, index, checks, checked=frozenset()):
@@ -63,7 +63,7 @@ def _init_worker(enabled, index, checks, checked=frozenset()):
 
 
 def _facts_of(work: Work) -> project_index.FileFacts:
-    parsed = _PARSED[work.key] = analyze.parse(work.data, work.file.display)
+    parsed = _PARSED[work.key, work.file.display] = analyze.parse(work.data, work.file.display)
     return analyze.facts(work.data, work.file.display, work.file.module, parsed)
 
 
@@ -71,7 +71,7 @@ def _check(work: Work) -> tuple[list[Finding], dict[str, str]]:
     """Findings of one file, and the index lookups they depended on. A file that mentions
     no trigger (its key is not in `checked`) is only parsed: it goes through the same
     workers, since parsing is most of the cost of a file either way."""
-    parsed = _PARSED.pop(work.key, None)
+    parsed = _PARSED.pop((work.key, work.file.display), None)
     if work.key not in _STATE["checked"]:
         return _parse_only(work, _STATE["enabled"], parsed), {}
     index = _STATE["index"]

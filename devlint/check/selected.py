@@ -14,6 +14,7 @@ files keeps its findings.
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 
 from devlint.findings import Finding
@@ -31,6 +32,11 @@ class CallerSelections:
         self.calls = calls or ProjectCalls(works, index)
         self._index = index
         self._decided: dict[tuple[str, bool], bool] = {}
+        # The file of the findings being read (they come sorted by file): the function name
+        # guessed for each of its lines, and its functions by line once parsed.
+        self._file: str | None = None
+        self._names: list[str | None] = []
+        self._functions: _Functions | None = None
 
     def drop(self, findings: list[Finding]) -> list[Finding]:
         """`findings` without those whose function only runs after its callers selected the GPU."""
@@ -40,10 +46,17 @@ class CallerSelections:
         """The text says first whether it can be (most findings stop there, nothing parsed)."""
         if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES or finding.cell is not None:
             return False
-        name = _function_name(self.calls.text(finding.filename) or "", finding.location.row)
+        if finding.filename != self._file:
+            self._file, self._functions = finding.filename, None
+            self._names = function_names(self.calls.text(finding.filename) or "")
+        row = finding.location.row
+        name = self._names[row] if 0 < row < len(self._names) else None
         if name is None or not self._may_be_selected(name, finding.code in VISIBLE_DEVICES):
             return False
-        return self._excused(finding, self.calls.context(finding.filename))
+        ctx = self.calls.context(finding.filename)
+        if ctx is not None and (self._functions is None or self._functions.ctx is not ctx):
+            self._functions = _Functions(ctx)
+        return self._excused(finding, ctx, self._functions)
 
     def drop_in_text(self, findings: list[Finding], display: str, module: str, data: bytes) -> list[Finding]:
         """The same, for findings of new text of a file (the fix stage's rechecks)."""
@@ -53,12 +66,13 @@ class CallerSelections:
         if parsed.tree is None:
             return findings
         ctx = analyze.make_context(parsed, display, module, frozenset({"callers"}), self._index)
-        return [f for f in findings if not self._excused(f, ctx)]
+        functions = _Functions(ctx)
+        return [f for f in findings if not self._excused(f, ctx, functions)]
 
-    def _excused(self, finding: Finding, ctx) -> bool:
+    def _excused(self, finding: Finding, ctx, functions: _Functions | None) -> bool:
         if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES or finding.cell is not None or ctx is None:
             return False
-        found = _innermost_function(ctx, finding.location.row)
+        found = functions.innermost(finding.location.row)
         if found is None:
             return False
         qualname = self._index.qualname_of(found)
@@ -96,21 +110,32 @@ class CallerSelections:
 _DEF = re.compile(r"[ \t]*(?:async\s+)?(def|class)\s+(\w+)")
 
 
-def _function_name(text: str, row: int) -> str | None:
-    """The name a call of the function around line `row` is written with, read from the
-    text: the nearest less indented `def` above it (the class's name for `__init__`); None
-    for module or class-level code. Only a first guess: the tree decides."""
+def function_names(text: str) -> list[str | None]:
+    """For each line (1-based; index 0 unused), the name a call of the function around it is
+    written with, read from the text: the nearest less indented `def` above it (the class's
+    name for `__init__`); None for module or class-level code. Only a first guess: the tree
+    decides. One pass: a stack holds the chain of less indented lines above the current one
+    (blank and comment lines left out), so each line's answer walks its nesting, not the file."""
     lines = text.splitlines()
-    if not 0 < row <= len(lines):
-        return None
-    current = _indent(lines[row - 1])
-    in_init = False
-    for line in reversed(lines[: row - 1]):
-        if not line.strip() or line.lstrip().startswith("#") or _indent(line) >= current:
-            continue
+    names: list[str | None] = [None] * (len(lines) + 1)
+    stack: list[tuple[int, str | None, str | None]] = []  # (indent, "def"/"class"/None, name)
+    for row, line in enumerate(lines, 1):
         current = _indent(line)
-        match = _DEF.match(line)
-        kind, name = match.groups() if match else (None, None)
+        depth = len(stack)
+        while depth and stack[depth - 1][0] >= current:
+            depth -= 1
+        names[row] = _enclosing_name(stack, depth)
+        if line.strip() and not line.lstrip().startswith("#"):
+            del stack[depth:]
+            match = _DEF.match(line)
+            stack.append((current, *match.groups()) if match else (current, None, None))
+    return names
+
+
+def _enclosing_name(stack: list, depth: int) -> str | None:
+    """The answer for a line whose less indented lines above are `stack[:depth]`, innermost last."""
+    in_init = False
+    for _, kind, name in reversed(stack[:depth]):
         if kind == "def" and not in_init:
             if name != "__init__":
                 return name
@@ -133,21 +158,34 @@ _SELECTING_CURRENT = ("set_device(", "cuda.device(", "device_count(")
 _UNDER_PROCESS_GROUP = ("initialized(", "world_size")
 
 
-def _innermost_function(ctx, row: int):
-    """The scope of the innermost function whose lines hold `row`, or None."""
-    scope, body = ctx.module_scope, ctx.tree.body
-    found = None
-    while True:
-        inner = next(
-            (n for n in _defs(body) if n.lineno <= row <= n.end_lineno),
-            None,
-        )
-        if inner is None:
-            return found
-        scope = scope.child(inner)
-        if not isinstance(inner, ast.ClassDef):
-            found = scope
-        body = inner.body
+class _Functions:
+    """A file's functions and classes by the lines they span, level by level, so that the
+    innermost function around a line is found by bisection, not by walking the file."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self._levels: dict[int, tuple[list[int], list]] = {}  # id(body) -> (first lines, defs)
+
+    def innermost(self, row: int):
+        """The scope of the innermost function whose lines hold `row`, or None."""
+        scope, body = self.ctx.module_scope, self.ctx.tree.body
+        found = None
+        while True:
+            starts, defs = self._level(body)
+            i = bisect.bisect_right(starts, row) - 1
+            inner = defs[i] if i >= 0 and row <= defs[i].end_lineno else None
+            if inner is None:
+                return found
+            scope = scope.child(inner)
+            if not isinstance(inner, ast.ClassDef):
+                found = scope
+            body = inner.body
+
+    def _level(self, body: list) -> tuple[list[int], list]:
+        if id(body) not in self._levels:
+            defs = sorted(_defs(body), key=lambda n: n.lineno)
+            self._levels[id(body)] = ([n.lineno for n in defs], defs)
+        return self._levels[id(body)]
 
 
 def _defs(body: list) -> list:

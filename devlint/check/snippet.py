@@ -11,6 +11,7 @@ from pathlib import Path
 
 from devlint import catalog
 from devlint.check import fix, lint, thread
+from devlint.check.cache import content_key
 from devlint.check.discover import SourceFile
 from devlint.check.read import Work
 from devlint.check.suppress import Suppression
@@ -23,7 +24,13 @@ def _module(filename: str) -> str:
 
 
 def _works(modules: dict[str, str]) -> list[Work]:
-    return [Work(SourceFile(Path(name), name, _module(name)), text.encode("utf-8"), None) for name, text in modules.items()]
+    """Keyed by content as read.py keys files: the index stage hands its trees to the check
+    stage by key, so modules sharing an empty key were checked with each other's trees."""
+    works = []
+    for name, text in modules.items():
+        data = text.encode("utf-8")
+        works.append(Work(SourceFile(Path(name), name, _module(name)), data, None, content_key(data)))
+    return works
 
 
 def _lint(works: list[Work], enabled: frozenset[str] | None):
@@ -40,13 +47,8 @@ def lint_modules(modules: dict[str, str], enabled: frozenset[str] | None = None)
 
 def fix_modules(modules: dict[str, str], unsafe: bool = False, enabled: frozenset[str] | None = None) -> tuple[dict[str, str], list[Finding]]:
     """The modules' texts after fixing, and the findings that remain in them."""
-    works = _works(modules)
-    linted, suppression, findings, selections = _lint(works, enabled)
-
-    def reindex(python: dict[str, bytes]):
-        return lint.build_index(lint.with_python(works, python), 1, lint.Cache.disabled())
-
-    outcome = fix.fix_files(findings, linted, suppression, unsafe, write=False, reindex=reindex, excuse=selections.drop_in_text)
+    linted, suppression, findings, selections = _lint(_works(modules), enabled)
+    outcome = fix.fix_project(findings, linted, selections, suppression, unsafe, write=False)
     texts = {name: outcome.contents[name].decode("utf-8") if name in outcome.contents else text for name, text in modules.items()}
     return texts, lint_modules(texts, enabled) if outcome.contents else findings
 

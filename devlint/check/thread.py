@@ -113,21 +113,67 @@ def project_findings(linted) -> tuple[list[Finding], CallerSelections]:
     return plan(selections.drop(linted.findings), linted.works, linted.index, selections.calls), selections
 
 
+# Sites whose `None` default means the current device (`.cuda(device)`), as an unindexed
+# "cuda" does: they share a parameter that defaults to "cuda" (DL012's, the callee's default).
+_NONE_IS_CURRENT = frozenset({"DL001", "DL011"})
+_UNINDEXED_CUDA = frozenset({'"cuda"', "'cuda'"})
+
+
+def _pending(finding: Finding) -> Threading | None:
+    fix = finding.fix
+    request = fix.threading if fix is not None else None
+    return request if request is not None and request.plan is None else None
+
+
+def _group(request: Threading) -> tuple:
+    return (request.target, request.parameter, request.type_string)
+
+
+def _joins(code: str, asked: str, default: str) -> bool:
+    """Does a site that asked for `asked` keep its behaviour under a parameter defaulting to `default`?"""
+    return asked == default or (code in _NONE_IS_CURRENT and asked == "None" and default in _UNINDEXED_CUDA)
+
+
+def _defaults(findings: list[Finding]) -> dict[tuple, str]:
+    """The one default each function's new parameter takes, whichever findings ask for it:
+    several fixes through one function add one parameter. The first finding that needs a
+    particular default sets it (`.cuda(device)` sites need none: they join an unindexed
+    "cuda"); a finding whose default then differs is not threaded (`plan` says why)."""
+    needed: dict[tuple, str] = {}
+    groups = set()
+    for finding in findings:
+        request = _pending(finding)
+        if request is None:
+            continue
+        groups.add(_group(request))
+        if not (finding.code in _NONE_IS_CURRENT and request.default == "None"):
+            needed.setdefault(_group(request), request.default)
+    return {group: needed.get(group, "None") for group in groups}
+
+
 def plan(findings: list[Finding], works: list, index, calls: ProjectCalls | None = None) -> list[Finding]:
     """`findings` with every Threading request planned, or made display-only with the reason
-    (`calls`: the project's call sites, when an earlier stage already read some)."""
-    if not any(f.fix is not None and f.fix.threading is not None and f.fix.threading.plan is None for f in findings):
+    (`calls`: the project's call sites, when an earlier stage already read some). The
+    requests for one function share one plan: one parameter, one default."""
+    if not any(_pending(f) is not None for f in findings):
         return findings
     calls = calls or ProjectCalls(works, index)
     notebooks = {w.file.display for w in works if w.notebook is not None}
+    defaults = _defaults(findings)
     chains: dict[tuple, _Chain] = {}
     out = []
     for finding in findings:
         fix = finding.fix
-        request = fix.threading if fix is not None else None
-        if request is None or request.plan is not None:
+        request = _pending(finding)
+        if request is None:
             out.append(finding)
             continue
+        default = defaults[_group(request)]
+        if not _joins(finding.code, request.default, default):
+            why = f"another fix in this run gives `{_short(request.function)}` the parameter `{request.parameter}={default}`"
+            out.append(replace(finding, fix=Fix(Applicability.DISPLAY_ONLY, f"{fix.message} (devlint cannot thread one in: {why})")))
+            continue
+        request = replace(request, default=default)
         key = (request.target, request.parameter, request.default, request.type_string)
         if key not in chains:
             chains[key] = _plan(request, calls)

@@ -12,7 +12,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from devlint.codemod.errors import CodemodError
-from devlint.findings import AddArgument, AddParameter, Operation
+from devlint.findings import AddArgument, AddParameter, Operation, Span
 
 _NO_SPACE = cst.SimpleWhitespace("")
 
@@ -158,6 +158,13 @@ def rewrite(text: str, operations: list[Operation], filename: str) -> str:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
         raise CodemodError(f"{filename}: libcst cannot parse it: {str(exc).splitlines()[0]}") from exc
+    added: dict[Span, AddParameter] = {}
+    for op in operations:
+        if isinstance(op, AddParameter) and added.setdefault(op.span, op) != op:
+            other = added[op.span]
+            raise CodemodError(
+                f"{filename}:{op.span.start[0]}: `{op.function}` would take both `{other.name}={other.default}` and `{op.name}={op.default}`"
+            )
     transformer = _Apply(list(set(operations)))
     try:
         result = MetadataWrapper(module, unsafe_skip_copy=True).visit(transformer)

@@ -13,15 +13,18 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render(findings: list[Finding]) -> str:
-    lines = []
+def annotation(f: Finding) -> str:
+    props = (
+        f"file={_escape_property(f.filename)},line={f.location.row},col={f.location.column},"
+        f"endLine={f.end_location.row},endColumn={f.end_location.column},title={_escape_property(f.code)}"
+    )
+    message = f"{f.code} {f.message}"
+    if f.fix is not None and f.fix.message:
+        message += f"\nfix: {f.fix.message}"
+    return f"::error {props}::{_escape_data(message)}"
+
+
+def stream(findings: list[Finding]):
     for f in findings:
-        props = (
-            f"file={_escape_property(f.filename)},line={f.location.row},col={f.location.column},"
-            f"endLine={f.end_location.row},endColumn={f.end_location.column},title={_escape_property(f.code)}"
-        )
-        message = f"{f.code} {f.message}"
-        if f.fix is not None and f.fix.message:
-            message += f"\nfix: {f.fix.message}"
-        lines.append(f"::error {props}::{_escape_data(message)}")
-    return "\n".join(lines) + ("\n" if lines else "")
+        yield annotation(f) + "\n"
+

@@ -37,5 +37,14 @@ def finding_to_json(f: Finding) -> dict:
     }
 
 
-def render(findings: list[Finding]) -> str:
-    return json.dumps([finding_to_json(f) for f in findings], indent=2, ensure_ascii=False) + "\n"
+def stream(findings: list[Finding]):
+    """The bytes `json.dumps(list, indent=2)` would give, one finding at a time."""
+    if not findings:
+        yield "[]\n"
+        return
+    yield "["
+    for i, f in enumerate(findings):
+        element = json.dumps(finding_to_json(f), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        yield ("\n  " if i == 0 else ",\n  ") + element
+    yield "\n]\n"
+

@@ -62,12 +62,13 @@ def summary(findings: list[Finding], files: int, unsafe_fixes: bool = False, fix
     return "\n".join(parts)
 
 
-def render(
+def stream(
     findings: list[Finding], files: int = 0, unsafe_fixes: bool = False, fixed: int = 0, changed: list[str] = (), show_summary: bool = True
-) -> str:
-    out = [line(f, unsafe_fixes) for f in findings]
+):
+    for f in findings:
+        yield line(f, unsafe_fixes) + "\n"
     if show_summary:
-        if out:
-            out.append("")
-        out.append(summary(findings, files, unsafe_fixes, fixed, changed))
-    return "\n".join(out) + "\n"
+        yield ("\n" if findings else "") + summary(findings, files, unsafe_fixes, fixed, changed) + "\n"
+    elif not findings:
+        yield "\n"
+

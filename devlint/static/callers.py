@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from devlint.findings import Span
@@ -69,7 +70,9 @@ class ProjectCalls:
         self._works = [w for w in works if w.data is not None and w.notebook is None]
         self._by_name = {w.file.display: w for w in self._works}
         self._index = index
-        self._contexts: dict[str, FileContext | None] = {}
+        self._contexts: OrderedDict[str, FileContext | None] = OrderedDict()
+        self._defs: dict[str, dict[Span, object]] = {}  # file -> the scope of each function by its span
+        self._words: dict[str, set[bytes]] = {}  # file -> its words, once many names are searched
         self._calling_memo: dict[str, list] = {}
         self._read: dict[str, str | None] = {}  # file -> content key (None: not a checked Python file)
 
@@ -95,26 +98,34 @@ class ProjectCalls:
         return work.key if work is not None else None
 
     def context(self, display: str) -> FileContext | None:
-        if display not in self._contexts:
-            work = self._work(display)
-            ctx = None
-            if work is not None:
-                parsed = analyze.parse(work.data, display)
-                if parsed.tree is not None:
-                    ctx = analyze.make_context(parsed, display, work.file.module, frozenset({"callers"}), self._index)
-            self._contexts[display] = ctx
-        return self._contexts[display]
+        """The file parsed, kept while it is among the last few asked for: a project's files
+        are not all held as trees at once (the stages ask file by file, in order)."""
+        if display in self._contexts:
+            self._contexts.move_to_end(display)
+            return self._contexts[display]
+        work = self._work(display)
+        ctx = None
+        if work is not None:
+            parsed = analyze.parse(work.data, display)
+            if parsed.tree is not None:
+                ctx = analyze.make_context(parsed, display, work.file.module, frozenset({"callers"}), self._index)
+        self._contexts[display] = ctx
+        if len(self._contexts) > _CONTEXTS_KEPT:
+            oldest, _ = self._contexts.popitem(last=False)
+            self._defs.pop(oldest, None)
+        return ctx
 
     def target_at(self, span: Span, qualname: str) -> Target | None:
         """The function defined at `span`, as a Target (None if the file changed)."""
         ctx = self.context(span.filename)
         if ctx is None:
             return None
-        finder = _DefFinder(span)
-        _walk(ctx, finder)
-        if finder.scope is None:
-            return None
-        return _target(ctx, finder.scope, qualname)
+        if span.filename not in self._defs:  # one walk per file, however many of its functions are asked for
+            finder = _DefFinder()
+            _walk(ctx, finder)
+            self._defs[span.filename] = finder.scopes
+        scope = self._defs[span.filename].get(span)
+        return _target(ctx, scope, qualname) if scope is not None else None
 
     def calls_to(self, target: Target, param: str | None = None) -> list[CallSite]:
         """Every matched call of `target` in the checked files (`param`: the parameter whose
@@ -150,9 +161,21 @@ class ProjectCalls:
                 needle = None
             # Searched in the bytes; `text` is decoded only for the few files that hold the name.
             self._calling_memo[name] = [
-                w for w in self._works if needle is not None and needle in w.data and _calls_in(w.text, called)
+                w for w in self._works if needle is not None and self._holds(w, needle) and _calls_in(w.text, called)
             ]
         return self._calling_memo[name]
+
+    def _holds(self, work, needle: bytes) -> bool:
+        """Does the file hold `needle`? A substring search for the first few names asked;
+        past them (a file of thousands of functions, each given a parameter) a set of each
+        file's words, made once: a call of the name is a whole word (`_calls_in`), so the set
+        holds every name a call could be found for, and each search stops costing the file."""
+        if len(self._calling_memo) < _SEARCHES_BEFORE_WORDS or not needle.isascii():
+            return needle in work.data
+        words = self._words.get(work.file.display)
+        if words is None:
+            words = self._words[work.file.display] = set(_WORD.findall(work.data))
+        return needle in words
 
     def type_sites(self, target: Target, param: str) -> list[TypeSite]:
         ctx = self.context(target.span.filename)
@@ -161,6 +184,11 @@ class ProjectCalls:
         finder = _TypeSiteFinder(target.span, param)
         _walk(ctx, finder)
         return finder.sites
+
+
+_CONTEXTS_KEPT = 32
+_SEARCHES_BEFORE_WORDS = 64
+_WORD = re.compile(rb"\w+")
 
 
 def _calls_in(text: str, called: re.Pattern) -> bool:
@@ -207,13 +235,11 @@ def _enclosing(ctx: FileContext) -> Target | None:
 class _DefFinder(Check):
     code = "callers"
 
-    def __init__(self, span: Span):
-        self.span = span
-        self.scope = None
+    def __init__(self):
+        self.scopes: dict[Span, object] = {}
 
     def visit_FunctionDef(self, node, ctx: FileContext) -> None:
-        if ctx.def_span(node) == self.span:
-            self.scope = ctx.scope.child(node)
+        self.scopes[ctx.def_span(node)] = ctx.scope.child(node)
 
     visit_AsyncFunctionDef = visit_FunctionDef
 

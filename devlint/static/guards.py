@@ -9,6 +9,8 @@ questions from the chain of nodes that leads from a function's body to the code.
 from __future__ import annotations
 
 import ast
+import bisect
+import weakref
 
 from devlint.static.walk import children
 
@@ -81,12 +83,31 @@ def only_when(path: list[ast.AST], holds, fails) -> bool:
             elif fails(outer.test):
                 return True
         for block in _blocks(outer):
-            for statement in block:
-                if statement is inner:
-                    break
-                if isinstance(statement, ast.If) and fails(statement.test) and _ends(statement.body):
+            for statement in _early_exits_before(block, inner):
+                if fails(statement.test):
                     return True
     return False
+
+
+# Per block (by its first statement, held weakly: trees come and go), the positions of its
+# `if ...: return` statements. Asked per finding, so computed once per block.
+_EXITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _early_exits_before(block: list[ast.stmt], inner: ast.AST) -> list[ast.If]:
+    """The ifs of `block` ending in return/raise/continue that come before `inner` (all of
+    them when `inner` is not one of its statements), found by bisection on position: a
+    finding in a module of 20,000 statements does not walk the 19,999 others."""
+    first = block[0]
+    if first not in _EXITS:
+        _EXITS[first] = [i for i, s in enumerate(block) if isinstance(s, ast.If) and _ends(s.body)]
+    exits = _EXITS[first]
+    end = len(block)
+    if exits and isinstance(inner, ast.stmt):
+        i = bisect.bisect_left(block, (inner.lineno, inner.col_offset), key=lambda s: (s.lineno, s.col_offset))
+        if i < len(block) and block[i] is inner:
+            end = i
+    return [block[i] for i in exits if i < end]
 
 
 def only_when_unset(path: list[ast.AST], param: str) -> bool:

@@ -65,13 +65,23 @@ def test_fix_is_total_parses_and_idempotent(program, picks, inside_function, wit
 # --- structural fixes: a device threaded through generated multi-module projects ------
 
 SIGNATURES = ["(x)", "(x, scale=1)", "(x, *args)", "(x, *, scale=1)", "(x, /)", "(\n    x,\n)", "(x,  # the input\n)", "(x: int = 0)"]
-SITES = ["    y = x.cuda()\n", "    enhancer = GFPGANer(model_path='w.pth')\n", "    torch.cuda.synchronize()\n", "    y = torch.zeros(3).cuda()\n"]
-MODULE_HEADER = "import torch\nfrom gfpgan import GFPGANer\n"
+SITES = [
+    "    y = x.cuda()\n",
+    "    enhancer = GFPGANer(model_path='w.pth')\n",
+    "    torch.cuda.synchronize()\n",
+    "    y = torch.zeros(3).cuda()\n",
+    "    net = load_net()\n",  # DL012 with a "cuda" default: meets the sites above in one parameter
+]
+MODULE_HEADER = (
+    "import torch\nfrom gfpgan import GFPGANer\n\n\n"
+    "def load_net(device=\"cuda\"):\n    return torch.nn.Linear(2, 2).to(device)\n"
+)
 
 
 @st.composite
 def projects(draw):
-    """Functions f0..fn spread over modules; each may leak and may call earlier ones;
+    """Functions f0..fn spread over modules; each may leak (several times: their threaded
+    fixes meet in one parameter) and may call earlier ones;
     callers with a device (a `device` parameter, `self.device`) and without (module level)."""
     n = draw(st.integers(2, 6))
     modules = draw(st.integers(1, 3))
@@ -79,7 +89,7 @@ def projects(draw):
     bodies = {m: [MODULE_HEADER] for m in range(modules)}
     for i in range(n):
         sig = draw(st.sampled_from(SIGNATURES))
-        lines = [SITES[k] for k in draw(st.lists(st.integers(0, len(SITES) - 1), max_size=2))]
+        lines = [SITES[k] for k in draw(st.lists(st.integers(0, len(SITES) - 1), max_size=5))]  # several leaks meet
         for j in draw(st.lists(st.integers(0, max(i - 1, 0)), max_size=2)) if i else []:
             lines.append(f"    y = f{j}(x)\n")
         bodies[home[i]].append(f"\n\ndef f{i}{sig}:\n" + "".join(lines) + "    return x\n")

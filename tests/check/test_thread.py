@@ -301,3 +301,149 @@ def test_a_change_the_plan_never_read_keeps_it_and_a_new_caller_replans_it(run_d
     )
     _, replanned, _ = _check(run_devlint, tmp_path)
     assert "pkg/caller.py:9 (`self.device`)" in replanned
+
+
+# --- threaded fixes that meet in one function (issue 25) -----------------------------
+
+BUILDER = '''
+import torch
+def load_model(path, device="cuda"):
+    return torch.nn.Linear(2, 2).to(device)
+'''
+
+RUN = '''
+import argparse, torch
+from pkg.builder import load_model
+def eval_model(args):
+    model = load_model(args.path)
+    x = torch.zeros(2).cuda()
+    y = torch.ones(2).cuda()
+    return model(x + y)
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(); p.add_argument("--path"); eval_model(p.parse_args())
+'''
+
+
+def test_three_threaded_fixes_through_one_function_add_one_parameter(run_devlint, tmp_path):
+    """The reproduction of issue 25: one DL012 and two DL011 threaded through `eval_model`
+    aborted with an internal CodemodError and applied none."""
+    _project(tmp_path, {"builder.py": BUILDER, "run.py": RUN})
+    _, out, err = _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
+    assert "internal error" not in err and "dropped" not in err
+    assert "Fixed 3 findings in 1 file: pkg/run.py." in out
+    fixed = _text(tmp_path, "run.py")
+    assert fixed.count("device=") == 2  # the parameter once, the call passing it once
+    assert 'def eval_model(args, device="cuda"):' in fixed
+    assert "model = load_model(args.path, device=device)" in fixed
+    assert "x = torch.zeros(2).cuda(device)" in fixed and "y = torch.ones(2).cuda(device)" in fixed
+    py_compile.compile(str(tmp_path / "pkg" / "run.py"), doraise=True)
+    _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
+    assert _text(tmp_path, "run.py") == fixed
+    assert _text(tmp_path, "builder.py") == BUILDER.lstrip()
+
+
+SEVERAL = '''
+import torch
+
+
+def prepare(batch):
+    a = torch.zeros(2).cuda()
+    b = torch.ones(2).cuda()
+    c = batch.cuda()
+    torch.cuda.synchronize()
+    return a + b + c
+'''
+
+CALLERS = '''
+from pkg.several import prepare
+
+
+class Trainer:
+    def __init__(self, device):
+        self.device = device
+
+    def step(self, batch):
+        return prepare(batch)
+
+
+def evaluate(batch):
+    return prepare(batch)
+'''
+
+
+def test_several_findings_in_one_function_share_one_parameter_across_modules(run_devlint, tmp_path):
+    _project(tmp_path, {"several.py": SEVERAL, "callers.py": CALLERS})
+    _, _, err = _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
+    assert "internal error" not in err and "dropped" not in err
+    several, callers = _text(tmp_path, "several.py"), _text(tmp_path, "callers.py")
+    assert several.count("def prepare(batch, device=None):") == 1 and several.count("device=None") == 1
+    for site in ("torch.zeros(2).cuda(device)", "torch.ones(2).cuda(device)", "batch.cuda(device)", "torch.cuda.synchronize(device)"):
+        assert site in several
+    assert "return prepare(batch, device=self.device)" in callers
+    assert "def evaluate(batch, device=None):\n    return prepare(batch, device=device)" in callers
+    for name in ("several.py", "callers.py"):
+        py_compile.compile(str(tmp_path / "pkg" / name), doraise=True)
+    _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
+    assert (_text(tmp_path, "several.py"), _text(tmp_path, "callers.py")) == (several, callers)
+
+
+LIBRARY = '''
+import torch
+
+
+def load_a(device="cuda"):
+    return torch.nn.Linear(2, 2).to(device)
+
+
+def load_b(device=None):
+    if device is None:
+        device = "cuda"
+    return torch.nn.Linear(2, 2).to(device)
+'''
+
+BOTH = '''
+from pkg.library import load_a, load_b
+
+
+def build():
+    return load_a(), load_b()
+'''
+
+
+def test_conflicting_defaults_thread_the_first_and_say_why_not_the_second(run_devlint, tmp_path):
+    _project(tmp_path, {"library.py": LIBRARY, "both.py": BOTH})
+    code, out, _ = _check(run_devlint, tmp_path, "--no-cache")
+    lines = out.splitlines()
+    fix_a = lines[lines.index(next(x for x in lines if "`load_a(...)` omits" in x)) + 1]
+    fix_b = lines[lines.index(next(x for x in lines if "`load_b(...)` omits" in x)) + 1]
+    assert 'fix (unsafe): Add `device="cuda"` to `build`' in fix_a
+    assert fix_b.startswith("  fix (display-only):")
+    assert 'another fix in this run gives `build` the parameter `device="cuda"`' in fix_b
+    _, _, err = _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
+    assert "internal error" not in err
+    fixed = _text(tmp_path, "both.py")
+    assert fixed.count("def build(device=\"cuda\"):") == 1 and "load_a(device=device)" in fixed
+    py_compile.compile(str(tmp_path / "pkg" / "both.py"), doraise=True)
+    _check(run_devlint, tmp_path, "--no-cache", "--fix", "--unsafe-fixes")
+    assert _text(tmp_path, "both.py") == fixed
+
+
+def test_plans_that_cannot_be_joined_drop_the_later_one_and_keep_the_others():
+    """The fix stage itself: two plans that give one function different parameters (which
+    the thread stage no longer makes, but a cache or an editor could hand it) apply the
+    first and report the second, instead of an internal error."""
+    from devlint.check.fix import _structural
+    from devlint.findings import AddArgument, AddParameter, Applicability, Finding, Fix, Location, Span, Threading
+
+    text = "import torch\ndef f(x):\n    return x.cuda()\n"
+    target = Span("m.py", (2, 1), (2, 6))
+    site = AddArgument(Span("m.py", (3, 12), (3, 18)), None, "device")
+
+    def finding(default):
+        request = Threading(target, "m.f", "device", default, (site,), plan=(AddParameter(target, "m.f", "device", default), site))
+        return Finding("DL001", "m", "m.py", Location(3, 12), Location(3, 20), Fix(Applicability.UNSAFE, f"default {default}", (), request))
+
+    done = _structural([finding("None"), finding('"cuda"')], {"m.py": text})
+    assert done.applied == 1
+    assert done.texts["m.py"] == "import torch\ndef f(x, device=None):\n    return x.cuda(device)\n"
+    assert len(done.dropped) == 1 and 'would take both `device=None` and `device="cuda"`' in done.dropped[0]
