@@ -9,13 +9,15 @@ from devlint.checks.device_value import DeviceValueCheck
 from devlint.findings import Fix
 from devlint.static.context import FileContext
 from devlint.static import guards
-from devlint.static.devices import Kind, counts_from_zero, names_a_device
+from devlint.static.values import Value, counts_from_zero, names_a_device
 from devlint.static.suggest import INDEX_NAMES
 
 
 class HardcodedGpu0(DeviceValueCheck):
     code = "DL008"
-    kind = Kind.GPU0
+
+    def matches(self, value: Value) -> bool:
+        return value.gpu0
 
     def message(self, text: str, literal: ast.AST, ctx: FileContext) -> str:
         counter = _counter(literal, ctx)

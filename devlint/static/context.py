@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from devlint import catalog
 from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Location, Operation, Span, Threading
-from devlint.static import devices, distributed, guards, names, suggest
+from devlint.static import distributed, guards, names, suggest, values
 from devlint.static.index import ProjectIndex
 from devlint.static.names import argument
 from devlint.static.scope import Scope, _shallow, build_scope
@@ -67,8 +67,9 @@ class FileContext:
             cached = self._qualnames[key] = names.qualname(expr, self.scope)
         return cached
 
-    def device(self, expr: ast.expr | None, ints_are_devices: bool = True) -> devices.Device:
-        return devices.classify(expr, self.scope, ints_are_devices=ints_are_devices)
+    def device(self, expr: ast.expr | None, ints_are_devices: bool = True) -> values.Value:
+        """The device value `expr` holds here (values.py)."""
+        return values.evaluate(expr, self.scope, ints_are_devices=ints_are_devices)
 
     def text(self, node: ast.AST) -> str:
         return self.source.segment(self.start(node), self.end(node))
@@ -102,7 +103,7 @@ class FileContext:
                         isinstance(expr, ast.Call)
                         and self.qualname(expr.func) == "torch.cuda.device"
                         and expr.args
-                        and self.device(expr.args[0]).kind is not devices.Kind.GPU0
+                        and not self.device(expr.args[0]).gpu0
                     ):
                         return True
         if guards.only_when(self.path_to(node), lambda t: guards.one_gpu(t, self.scope), lambda t: guards.several_gpus(t, self.scope)):

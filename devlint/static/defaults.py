@@ -22,8 +22,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from devlint.static import devices, guards, walk
-from devlint.static.devices import Kind, names_a_device
+from devlint.static import guards, values, walk
+from devlint.static.values import names_a_device
 from devlint.static.names import encloses
 from devlint.static.names import qualname as qualname_of
 from devlint.static.scope import Scope, _shallow
@@ -103,7 +103,7 @@ def _none_becomes_cuda(scope: Scope, param: str) -> bool:
                 or (isinstance(t, ast.Attribute) and t.attr in (param, f"_{param}"))
                 for t in targets
             )
-            if named and devices.classify(child.value, scope).kind is Kind.CURRENT:
+            if named and values.when_omitted(child.value, scope).current:
                 return True
     return False
 
@@ -179,10 +179,10 @@ def _is_zero(expr: ast.expr | None) -> bool:
 def _param_default(scope: Scope, param: str, default: ast.expr, text) -> dict | None:
     """How a parameter's default leaks, as Default fields, or None."""
     if param == "device":
-        device = devices.classify(default, scope)
+        device = values.evaluate(default, scope)
         written = device.node is not None and encloses(default, device.node)  # not a name the program chose
         none = isinstance(default, ast.Constant) and default.value is None
-        if (device.kind is Kind.CURRENT and written) or (none and _none_becomes_cuda(scope, param)):
+        if (device.current and written) or (none and _none_becomes_cuda(scope, param)):
             return {"default": text(default) + (" -> 'cuda'" if none else ""), "none_means_cuda": none}
     if param in GPU_INDEX_NAMES and _is_zero(default):
         return {"default": "0", "means": GPU0, "index": True}
@@ -220,17 +220,18 @@ def _helper(scope: Scope, param: str, default: ast.expr, text) -> dict | None:
     if "cuda" not in source and "CUDA_VISIBLE_DEVICES" not in source:
         return None  # nothing in it names a CUDA device
     unset = default.value
-    returned = _returned_kind(scope, param, unset)
-    if returned not in (Kind.CURRENT, Kind.GPU0):
+    returned = _returned(scope, param, unset)
+    if not (returned.current or returned.gpu0):
         return None
     if _selects_visible_devices(scope, param, unset):
         return {
             "default": text(default), "returns": True, "selects": True, "index": param in INDEX_NAMES,
             "means": "cuda:0 with every GPU visible, GPU0",
         }
-    if _returned_kind(scope, param, _GIVEN) in (Kind.CURRENT, Kind.GPU0):
+    chosen = _returned(scope, param, _GIVEN)
+    if chosen.current or chosen.gpu0:
         return None  # a device chosen whatever the caller passes: reported where it is chosen
-    means = CURRENT_DEVICE if returned is Kind.CURRENT else "GPU0"
+    means = CURRENT_DEVICE if returned.current else "GPU0"
     return {"default": text(default), "returns": True, "index": param in INDEX_NAMES, "means": means}
 
 
@@ -312,9 +313,9 @@ def _strings(expr: ast.expr, scope: Scope, param: str, value, depth: int = 0) ->
     return None
 
 
-def _returned_kind(scope: Scope, param: str, value) -> Kind:
+def _returned(scope: Scope, param: str, value) -> values.Value:
     """The worst device the function returns when `param` holds `value`."""
-    worst = Kind.UNKNOWN
+    worst = values.UNKNOWN
     for node in _shallow(scope.body):
         if not isinstance(node, ast.Return) or node.value is None:
             continue
@@ -325,10 +326,10 @@ def _returned_kind(scope: Scope, param: str, value) -> Kind:
             returned = returned.args[0]
         strings = _strings(returned, scope, param, value)
         if strings is None:
-            kind = devices.classify(node.value, scope).kind
+            device = values.evaluate(node.value, scope)
         else:
-            kind = max((devices.string_kind(s) for s in strings), default=Kind.UNKNOWN)
-        worst = max(worst, kind)
+            device = values.join(values.of_text(s) for s in strings)
+        worst = values.join((worst, device))
     return worst
 
 
