@@ -38,6 +38,8 @@ class DeviceValueCheck(Check):
         for expr in placement.device_arguments(ctx, node):
             if not self._module_device_in_place_of_own(expr, ctx):
                 self.judge(expr, ctx, used=True)
+        for expr, _ in placement.passed_as_device(ctx, node):
+            self.judge(expr, ctx, used=True)
         if ctx.qualname(node.func) == "torch.device" and not isinstance(ctx.parent, ast.withitem):
             self.judge(node, ctx, used=True)
 
@@ -132,7 +134,7 @@ class DeviceValueCheck(Check):
         """Report the device `expr` denotes if it is this rule's kind (`chosen_by`: the
         selection line that assigns it, when judged where it is chosen)."""
         device = ctx.device(expr, ints_are_devices=used)
-        if not self.matches(device) or device.node is None:
+        if not self.matches(device) or device.node is None or device.in_callee:
             return
         if chosen_by is not None and self._never_used_as_a_device(chosen_by, ctx):
             return
@@ -205,21 +207,22 @@ class DeviceValueCheck(Check):
     def _from_source(self, literal: ast.AST, source: options.Source, ctx: FileContext) -> Fix:
         """Build the device from what the user gave the program; comparisons of the chosen
         value with `"cuda"` are rewritten so that they stay true for `"cuda:N"`."""
-        if source.is_device:
+        index_literal = isinstance(literal, ast.Constant) and type(literal.value) is int
+        if source.is_device or index_literal:  # a device for a device, an index for an index
             new = source.expr
         elif isinstance(literal, ast.Call):  # torch.device("cuda") stays a call of the same name
             new = f'{ctx.text(literal.func)}("cuda", {source.expr})'
         else:
             new = f'f"cuda:{{{source.expr}}}"'
         edits = [ctx.replace(literal, new)]
-        if not source.is_device:
+        if not source.is_device and not index_literal:
             edits.extend(options.comparisons_kept_true(literal, ctx))
         return ctx.fix(self.code, f"Use `{new}`: {source.why}", *edits)
 
 
 def _helper_call(literal: ast.AST, ctx: FileContext) -> bool:
     """Is the value decided by a project function's return (`get_device()`), not written here?"""
-    return isinstance(literal, ast.Call) and ctx.qualname(literal.func) != "torch.device"
+    return isinstance(literal, ast.Call) and isinstance(literal.func, ast.Name) and literal.func.id != "str"
 
 
 _DEVICE_KEYWORDS = frozenset({"map_location", "device_ids", "output_device"})

@@ -11,10 +11,13 @@ import ast
 import functools
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from devlint import catalog
+from devlint.static import values
 from devlint.static.context import FileContext
 from devlint.static.names import argument, keyword
+from devlint.static.scope import _shallow
 
 # Methods that keep a tensor where it is: `torch.arange(n).float().cuda()` is still
 # a factory result when `.cuda()` runs.
@@ -148,6 +151,56 @@ def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
         loc = argument(call, "map_location", loaders()[name])
         if loc is not None and keyword(call, "map_location") is None:
             yield from _map_location_targets(loc)
+
+
+@dataclass(frozen=True)
+class DeviceParameter:
+    """A parameter of a project function that its body uses as a device (`net.to(dev)`), or
+    whose first element it uses as one (`net.to(gpu_ids[0])`)."""
+
+    name: str
+    position: int | None
+    first_element: bool = False
+
+
+def passed_as_device(ctx: FileContext, call: ast.Call) -> Iterator[tuple[ast.expr, DeviceParameter]]:
+    """The arguments of a call of one of the module's own functions that its body uses as
+    a device, by position or under a keyword that does not say so (`load(path, "cuda")`,
+    `make_net(gpu_ids=[0])`). A parameter the function only compares is not one."""
+    function = values.module_function(call.func, ctx.scope)
+    if function is None:
+        return
+    for param in ctx.memo(f"device parameters {id(function)}", lambda: _device_parameters(ctx, function)):
+        arg = argument(call, param.name, param.position)
+        if arg is None or (keyword(call, param.name) is not None and param.name in ("device", "output_device", "map_location")):
+            continue
+        if not param.first_element:
+            yield arg, param
+        elif isinstance(arg, (ast.List, ast.Tuple)) and arg.elts and not isinstance(arg.elts[0], ast.Starred):
+            yield arg.elts[0], param
+
+
+def _device_parameters(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[DeviceParameter]:
+    saved, ctx.scope = ctx.scope, values.scope_of(function, ctx.scope)
+    try:
+        scope = ctx.scope
+        positional = [a.arg for a in function.args.posonlyargs + function.args.args]
+        found: dict[str, DeviceParameter] = {}
+        for node in _shallow(function.body):
+            if not isinstance(node, ast.Call):
+                continue
+            used = list(device_arguments(ctx, node))
+            if ctx.qualname(node.func) == "torch.device" and node.args:
+                used.append(node.args[0])
+            for expr in used:
+                first = isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant) and expr.slice.value == 0
+                name = expr.value if first else expr
+                if isinstance(name, ast.Name) and name.id in scope.params and name.id not in scope.assigns:
+                    position = positional.index(name.id) if name.id in positional else None
+                    found.setdefault(name.id, DeviceParameter(name.id, position, first))
+        return list(found.values())
+    finally:
+        ctx.scope = saved
 
 
 def _listed(expr: ast.expr) -> Iterator[ast.expr]:

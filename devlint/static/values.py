@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from itertools import product
 
@@ -59,6 +59,9 @@ class Value:
     kind: Kind
     node: ast.AST | None = None  # the literal or expression that decides the value
     index: int | None = None  # for Kind.GPU
+    # Decided by a literal inside a called helper, whatever the call passes: that literal is
+    # judged where it is written, not at each use of the helper's result.
+    in_callee: bool = False
 
     @property
     def current(self) -> bool:
@@ -227,7 +230,7 @@ class _Evaluator:
                 return bool(arg.value), arg.value is None
             if isinstance(arg, ast.Name) and depth < _MAX_DEPTH:
                 return self._held(arg.id, caller, caller_env, depth + 1)
-            return None
+            return True, False  # an expression the caller computed: passed, not None
         if _is_param(name, scope) and name not in scope.assigns:
             return True, False
         return None
@@ -295,7 +298,7 @@ class _Evaluator:
     def _returned(self, call: ast.Call, scope: Scope, env: _Env | None, depth: int, ints: bool) -> Value | None:
         """What a call of one of the module's own functions returns, its parameters bound
         to the call's arguments (those omitted take their defaults)."""
-        callee = _module_function(call.func, scope)
+        callee = module_function(call.func, scope)
         if callee is None or depth + 2 > _MAX_DEPTH:
             return None
         inner = scope_of(callee, scope)
@@ -307,9 +310,12 @@ class _Evaluator:
         if not returns:
             return None
         value = join(self.value(r, inner, inner_env, depth + 1, ints) for r in returns)
-        if value.node is not None and not _within(value.node, callee):
+        if value.node is None or not _within(value.node, callee):
             return value  # decided by an argument of this call
-        return Value(value.kind, call, value.index) if value.kind is not Kind.UNKNOWN else value
+        whatever_passed = join(self.value(r, inner, None, depth + 1, ints) for r in returns)
+        if whatever_passed.severity >= value.severity:
+            return replace(value, in_callee=True)  # the helper's own literal decides, whatever its callers pass
+        return Value(value.kind, call, value.index)  # decided by what this call omits
 
     def _torch_device(self, call: ast.Call, scope: Scope, env: _Env | None, depth: int) -> Value:
         args = list(call.args)
@@ -493,7 +499,7 @@ def _is_param(name: str, scope: Scope) -> bool:
     return False
 
 
-def _module_function(func: ast.expr, scope: Scope) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+def module_function(func: ast.expr, scope: Scope) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     """The module-level function a call names, when it is defined in this module."""
     if not isinstance(func, ast.Name):
         return None
