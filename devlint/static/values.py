@@ -129,6 +129,18 @@ def evaluate(expr: ast.expr | None, scope: Scope, ints_are_devices: bool = True)
     return memo[key]
 
 
+def texts(expr: ast.expr, scope: Scope) -> set[str] | None:
+    """The texts a string expression can have (holes: COUNTER, GIVEN_HOLE, UNKNOWN_HOLE), or
+    None when it is not one the engine can follow."""
+    found = _Evaluator().texts(expr, scope, None, 0)
+    return None if found is None else set(found)
+
+
+def spelled_out(text: str) -> bool:
+    """Is every part of the text written in the source (no hole)?"""
+    return not any(hole in text for hole in _HOLES)
+
+
 def when_omitted(expr: ast.expr, scope: Scope) -> Value:
     """The device `expr` denotes in a call that passes no argument: every parameter of the
     enclosing function keeps its default (`device=None` turned into `"cuda"`)."""
