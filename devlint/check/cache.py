@@ -124,6 +124,7 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
         type_string_calls=[project_index.TypeStringCall(**x) for x in d["type_string_calls"]],
         kernels=[project_index.Kernel(**x) for x in d.get("kernels", [])],
         maskers=list(d.get("maskers", [])),
+        bases=[tuple(b) for b in d.get("bases", [])],
     )
 
 

@@ -33,6 +33,8 @@ def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tup
         words.update(catalog.get(code).triggers)
     if "DL012" in enabled:
         words.update(index.callable_names())
+    if "DL007" in enabled:
+        words.update(index.subclass_names(frozenset(catalog.api("DL007", "wrappers", []))))
     if enabled & {"DL017", "DL018"}:
         words.update(word for name in index.kernel_names() for word in (f"{name}[", f"{name}("))
     return tuple(sorted(words))

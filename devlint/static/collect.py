@@ -23,6 +23,7 @@ from devlint.static.index import (
     _qualname_in,
     class_qualname,
 )
+from devlint.static.names import qualname as qualname_of
 from devlint.static.scope import Scope, _sets_visible_devices, _shallow
 
 
@@ -45,6 +46,10 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
             qualname = class_qualname(outer.child(node))
             if qualname is not None:
                 _note_definition(facts, qualname)
+                for base in node.bases:
+                    named = qualname_of(base, outer)
+                    if named:
+                        facts.bases.append((qualname, named))
                 facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
             continue
         qualname = _qualname_in(outer, node)

@@ -59,7 +59,7 @@ def worth_collecting(text: str, module: str = "") -> bool:
 def text_worth_collecting(text: str) -> bool:
     """Can a file with this text hold facts the index needs? (A file the catalog describes,
     `catalog_module`, is collected whatever its text.) Cached with the file's content."""
-    if ".type(" in text or "init_process_group" in text:
+    if ".type(" in text or "init_process_group" in text or "DataParallel" in text:
         return True
     if "@triton" in text or "cuda.jit" in text:
         return True
@@ -124,6 +124,9 @@ class FileFacts:
     type_string_calls: list[TypeStringCall] = field(default_factory=list)
     kernels: list[Kernel] = field(default_factory=list)
     maskers: list[str] = field(default_factory=list)  # functions that set CUDA_VISIBLE_DEVICES
+    # (class, base) for each module-level class whose base is a device wrapper of the catalog
+    # (`nn.DataParallel`) or another class: a subclass inherits what its parameters mean.
+    bases: list[tuple[str, str]] = field(default_factory=list)
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -302,6 +305,9 @@ class ProjectIndex:
         for kernel in (k for f in facts for k in f.kernels):
             self._kernels.setdefault(kernel.qualname.rsplit(".", 1)[-1], []).append(kernel)
         self._maskers = sorted({m for f in facts for m in f.maskers})
+        self._bases: dict[str, list[tuple[str, str]]] = {}
+        for cls, base in sorted({b for f in facts for b in f.bases}):
+            self._bases.setdefault(_last(cls), []).append((cls, base))
 
     def _add(self, entry: Default) -> None:
         self._project.setdefault(_last(entry.qualname), []).append(entry)
@@ -363,6 +369,8 @@ class ProjectIndex:
             held = sorted(repr(k) for k in self._kernels.get(name, []))
         elif kind == "maskers":
             held = self._maskers
+        elif kind == "bases":
+            held = sorted(repr(b) for b in (self._bases.get(name, []) if name else [p for ps in self._bases.values() for p in ps]))
         else:
             qualname, _, param = name.rpartition(":")
             held = [repr(self._type_callers.get((qualname, param)))]
@@ -428,6 +436,32 @@ class ProjectIndex:
     def kernel_names(self) -> set[str]:
         """Last components of every kernel and kernel factory (`dtw_kernel`, `median_kernel`)."""
         return set(self._kernels)
+
+    def ancestors(self, qualname: str | None) -> list[str]:
+        """The bases a project class inherits from, nearest first, through the project's own
+        classes (bounded): `SyncDataParallel` -> `torch.nn.DataParallel`."""
+        found: list[str] = []
+        current = qualname
+        for _ in range(BOUND):
+            if not current:
+                break
+            last = _last(current)
+            self._note(f"bases:{last}")
+            matched = [base for cls, base in self._bases.get(last, []) if _matches(current, cls)]
+            if len(matched) != 1 or matched[0] in found:
+                break
+            found.append(matched[0])
+            current = matched[0]
+        return found
+
+    def subclass_names(self, bases: frozenset[str]) -> set[str]:
+        """Last names of the project's classes that inherit one of `bases` (for the files a
+        rule on those bases must read)."""
+        self._note("bases:")
+        return {
+            last for last, pairs in self._bases.items()
+            if any(set(self.ancestors(cls)) & bases for cls, _ in pairs)
+        }
 
     def maskers(self) -> list[str]:
         """Qualified names of the project's functions that set CUDA_VISIBLE_DEVICES."""
