@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from devlint import catalog
 from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Location, Operation, Span, Threading
-from devlint.static import distributed, guards, names, suggest, values
+from devlint.static import distributed, guards, launchers, names, suggest, values
 from devlint.static.index import ProjectIndex
 from devlint.static.names import argument
 from devlint.static.scope import Scope, _shallow, build_scope
@@ -95,6 +95,8 @@ class FileContext:
             return True
         if any(line < node.lineno for line in self._selector_calls(scope)):
             return True
+        if self._names_a_launcher() and launchers.binds_device_before(self.scope, self.module_scope, node.lineno):
+            return True
         for ancestor in self.ancestors:
             if isinstance(ancestor, (ast.With, ast.AsyncWith)):
                 for item in ancestor.items:
@@ -109,6 +111,9 @@ class FileContext:
         if guards.only_when(self.path_to(node), lambda t: guards.one_gpu(t, self.scope), lambda t: guards.several_gpus(t, self.scope)):
             return True
         return self.index.process_group_selects_device() and self._only_under_process_group(node)
+
+    def _names_a_launcher(self) -> bool:
+        return self.memo("names a launcher", lambda: any(lib in self.source.text for lib in launchers.libraries()))
 
     def _only_under_process_group(self, node: ast.AST) -> bool:
         return distributed.only_under_process_group(self.path_to(node), self.scope)
