@@ -125,6 +125,7 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
         kernels=[project_index.Kernel(**x) for x in d.get("kernels", [])],
         maskers=list(d.get("maskers", [])),
         bases=[tuple(b) for b in d.get("bases", [])],
+        saves=[tuple(s) for s in d.get("saves", [])],
     )
 
 

@@ -26,6 +26,8 @@ class LoadWithoutMapLocation(Check):
             return
         if not self._becomes_state(node, ctx):
             return  # data the code only reads (eval results, a list of boxes): see _becomes_state
+        if ctx.index.saved_only_from_cpu(placement.path_key(node.args[0] if node.args else None)):
+            return  # the project wrote this file from CPU values: loading it touches no GPU
         if self._local_copy_of_download(node, ctx):
             return  # the published file, which the rule leaves to the runtime: see the rule's rationale
         short = name.rsplit(".", 1)[-1] if name.startswith("torch.hub") else name

@@ -113,6 +113,22 @@ class _CallCollector:
                     self.facts.type_string_calls.append(TypeStringCall(callee, None, kw.arg, f"{ctx.filename}:{node.lineno}"))
 
 
+class _SaveCollector:
+    """The files the project writes with torch.save, and whether from the CPU."""
+
+    code = "index"
+
+    def __init__(self, facts: FileFacts):
+        self.facts = facts
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        if len(node.args) < 2 or ctx.qualname(node.func) != "torch.save":
+            return
+        key = placement.path_key(node.args[1])
+        if key is not None:
+            self.facts.saves.append((key, placement.saved_from_cpu(node.args[0], ctx.scope)))
+
+
 class _RuntimeCollector:
     """Kernels and CUDA_VISIBLE_DEVICES setters, for the rules on other GPU runtimes."""
 
@@ -144,6 +160,8 @@ def collect(ctx: FileContext) -> FileFacts:
     walkers: list = []
     if ".type(" in text or "init_process_group" in text:
         walkers.append(_CallCollector(facts))
+    if "torch.save(" in text:
+        walkers.append(_SaveCollector(facts))
     if "triton" in text or "numba" in text or "CUDA_VISIBLE_DEVICES" in text:
         walkers.append(_RuntimeCollector(facts))
     if walkers:

@@ -59,7 +59,7 @@ def worth_collecting(text: str, module: str = "") -> bool:
 def text_worth_collecting(text: str) -> bool:
     """Can a file with this text hold facts the index needs? (A file the catalog describes,
     `catalog_module`, is collected whatever its text.) Cached with the file's content."""
-    if ".type(" in text or "init_process_group" in text or "DataParallel" in text:
+    if ".type(" in text or "init_process_group" in text or "DataParallel" in text or "torch.save(" in text:
         return True
     if "@triton" in text or "cuda.jit" in text:
         return True
@@ -127,6 +127,9 @@ class FileFacts:
     # (class, base) for each module-level class whose base is a device wrapper of the catalog
     # (`nn.DataParallel`) or another class: a subclass inherits what its parameters mean.
     bases: list[tuple[str, str]] = field(default_factory=list)
+    # (file key, saved from the CPU) for each `torch.save(value, path)` whose path ends in a
+    # written name (`"feats.pt"`): a load of that name gets back what was saved.
+    saves: list[tuple[str, bool]] = field(default_factory=list)
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -305,6 +308,10 @@ class ProjectIndex:
         for kernel in (k for f in facts for k in f.kernels):
             self._kernels.setdefault(kernel.qualname.rsplit(".", 1)[-1], []).append(kernel)
         self._maskers = sorted({m for f in facts for m in f.maskers})
+        self._saves: dict[str, set[bool]] = {}
+        for f in facts:
+            for key, from_cpu in f.saves:
+                self._saves.setdefault(key, set()).add(from_cpu)
         self._bases: dict[str, list[tuple[str, str]]] = {}
         for cls, base in sorted({b for f in facts for b in f.bases}):
             self._bases.setdefault(_last(cls), []).append((cls, base))
@@ -369,6 +376,8 @@ class ProjectIndex:
             held = sorted(repr(k) for k in self._kernels.get(name, []))
         elif kind == "maskers":
             held = self._maskers
+        elif kind == "saves":
+            held = sorted(map(repr, self._saves.get(name, ())))
         elif kind == "bases":
             held = sorted(repr(b) for b in (self._bases.get(name, []) if name else [p for ps in self._bases.values() for p in ps]))
         else:
@@ -453,6 +462,14 @@ class ProjectIndex:
             found.append(matched[0])
             current = matched[0]
         return found
+
+    def saved_only_from_cpu(self, key: str | None) -> bool:
+        """Does the project write the file named `key` only from CPU values (`torch.save(x.cpu(),
+        "feats.pt")`)? Then loading it puts nothing on a GPU."""
+        if not key:
+            return False
+        self._note(f"saves:{key}")
+        return self._saves.get(key) == {True}
 
     def subclass_names(self, bases: frozenset[str]) -> set[str]:
         """Last names of the project's classes that inherit one of `bases` (for the files a

@@ -203,6 +203,45 @@ def _device_parameters(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFu
         ctx.scope = saved
 
 
+def path_key(expr: ast.expr | None) -> str | None:
+    """The written end of a file path (`"feats.pt"` of `os.path.join(out, "feats.pt")`,
+    `f"{name}_feats.pt"`, `out + "/feats.pt"`): what a save and a load of one file share."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        text = expr.value
+    elif isinstance(expr, ast.JoinedStr) and expr.values and isinstance(expr.values[-1], ast.Constant):
+        text = str(expr.values[-1].value)
+    elif isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        return path_key(expr.right)
+    elif isinstance(expr, ast.Call) and expr.args and getattr(expr.func, "attr", "") == "join":
+        return path_key(expr.args[-1])
+    else:
+        return None
+    name = text.rsplit("/", 1)[-1]
+    return name if "." in name.strip(".") else None
+
+
+_CPU_ENDS = frozenset({"cpu", "numpy", "tolist", "item"})
+
+
+def saved_from_cpu(expr: ast.expr, scope, depth: int = 0) -> bool:
+    """Is a value written from the CPU: `x.cpu()`, `x.detach().cpu().numpy()`, a dict or list
+    of those, or a name assigned only those?"""
+    if depth > 4:
+        return False
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        return expr.func.attr in _CPU_ENDS
+    if isinstance(expr, ast.Dict):
+        return bool(expr.values) and all(saved_from_cpu(v, scope, depth + 1) for v in expr.values)
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        return bool(expr.elts) and all(saved_from_cpu(e, scope, depth + 1) for e in expr.elts)
+    if isinstance(expr, ast.DictComp):
+        return saved_from_cpu(expr.value, scope, depth + 1)
+    if isinstance(expr, ast.Name):
+        found = scope.lookup_values(expr.id)
+        return found is not None and all(saved_from_cpu(v, found[0], depth + 1) for v in found[1])
+    return False
+
+
 def _listed(expr: ast.expr) -> Iterator[ast.expr]:
     """The elements of a literal list of devices (`device_ids=[0, 1]`)."""
     if isinstance(expr, (ast.List, ast.Tuple)):
