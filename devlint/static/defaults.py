@@ -35,7 +35,6 @@ CURRENT_DEVICE = "the current device, GPU0 unless set_device chose another"
 GPU_INDEX_NAMES = tuple(name for name in INDEX_NAMES if name != "local_rank")
 GPU0 = "GPU0, whatever GPU the program was told to use"
 _GIVEN = object()  # a value the caller passed: not None, not empty, not known
-_MAX_DEPTH = 6
 
 
 @dataclass(frozen=True)
@@ -266,53 +265,6 @@ def _reachable(path: list[ast.AST], param: str, value) -> bool:
     return True
 
 
-def _strings(expr: ast.expr, scope: Scope, param: str, value, depth: int = 0) -> set | None:
-    """The strings `expr` can hold when `param` holds `value` (`_GIVEN` stands in for an
-    index the caller passed), or None when it cannot be told."""
-    if depth > _MAX_DEPTH:
-        return None
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-        return {expr.value}
-    if isinstance(expr, ast.Name) and expr.id == param and scope.lookup_values(param) is None:
-        return {"1"} if value is _GIVEN else ({value} if isinstance(value, str) else None)
-    if isinstance(expr, ast.Name):
-        found = scope.lookup_values(expr.id)
-        if found is None:
-            return None
-        out: set = set()
-        for option in found[1]:
-            more = _strings(option, found[0], param, value, depth + 1)
-            if more is None:
-                return None
-            out |= more
-        return out
-    if isinstance(expr, ast.IfExp):
-        truth = _truth(expr.test, param, value)
-        branches = [expr.body, expr.orelse] if truth is None else [expr.body if truth else expr.orelse]
-        out = set()
-        for branch in branches:
-            more = _strings(branch, scope, param, value, depth + 1)
-            if more is None:
-                return None
-            out |= more
-        return out
-    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
-        left = _strings(expr.left, scope, param, value, depth + 1)
-        right = _strings(expr.right, scope, param, value, depth + 1)
-        return None if left is None or right is None else {a + b for a in left for b in right}
-    if isinstance(expr, ast.JoinedStr):
-        out = {""}
-        for part in expr.values:
-            piece = _strings(part.value if isinstance(part, ast.FormattedValue) else part, scope, param, value, depth + 1)
-            if piece is None:
-                return None
-            out = {a + b for a in out for b in piece}
-        return out
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "str" and len(expr.args) == 1:
-        return _strings(expr.args[0], scope, param, value, depth + 1)
-    return None
-
-
 def _returned(scope: Scope, param: str, value) -> values.Value:
     """The worst device the function returns when `param` holds `value`."""
     worst = values.UNKNOWN
@@ -321,14 +273,7 @@ def _returned(scope: Scope, param: str, value) -> values.Value:
             continue
         if not _reachable(guards.path_to(scope.node, node), param, value):
             continue
-        returned = node.value
-        if isinstance(returned, ast.Call) and qualname_of(returned.func, scope) == "torch.device" and len(returned.args) == 1:
-            returned = returned.args[0]
-        strings = _strings(returned, scope, param, value)
-        if strings is None:
-            device = values.evaluate(node.value, scope)
-        else:
-            device = values.join(values.of_text(s) for s in strings)
+        device = values.with_argument(node.value, scope, param, values.PASSED if value is _GIVEN else value)
         worst = values.join((worst, device))
     return worst
 

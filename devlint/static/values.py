@@ -154,6 +154,17 @@ def when_omitted(expr: ast.expr, scope: Scope) -> Value:
     return memo[key]
 
 
+# Stands for an argument the caller passed, of a value the source does not say.
+PASSED = ast.Name(id="<passed>", ctx=ast.Load())
+
+
+def with_argument(expr: ast.expr, scope: Scope, param: str, argument) -> Value:
+    """The device `expr` (in function `scope`) denotes when `param` holds `argument`: a
+    constant's value (its default: None, "") or PASSED (whatever a caller passes)."""
+    held = PASSED if argument is PASSED else ast.Constant(value=argument)
+    return _Evaluator().value(expr, scope, _Env(scope, {param: (held, scope, None)}), 0, True)
+
+
 def _memo(scope: Scope) -> dict:
     root = scope
     while root.parent is not None:
@@ -168,6 +179,8 @@ class _Evaluator:
     def value(self, expr: ast.expr, scope: Scope, env: _Env | None, depth: int, ints: bool) -> Value:
         if depth > _MAX_DEPTH or expr is _UNBOUND:
             return UNKNOWN
+        if expr is PASSED:
+            return Value(Kind.GIVEN)
         if isinstance(expr, ast.Constant):
             if isinstance(expr.value, str):
                 return of_text(expr.value, expr)
@@ -238,6 +251,8 @@ class _Evaluator:
         bound = self._binding(name, scope, env)
         if bound is not None:
             arg, caller, caller_env = bound
+            if arg is PASSED:
+                return True, False
             if isinstance(arg, ast.Constant):
                 return bool(arg.value), arg.value is None
             if isinstance(arg, ast.Name) and depth < _MAX_DEPTH:
@@ -421,6 +436,8 @@ class _Evaluator:
             return {COUNTER: expr}
         if expr is _UNBOUND or depth > _MAX_DEPTH:
             return {UNKNOWN_HOLE: expr}
+        if expr is PASSED:
+            return {GIVEN_HOLE: expr}
         if isinstance(expr, ast.Constant) and not isinstance(expr.value, str):
             return {str(expr.value): expr}
         if isinstance(expr, ast.Name):
