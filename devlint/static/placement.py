@@ -107,6 +107,8 @@ def cpu_rooted(ctx: FileContext, expr: ast.expr) -> ast.Call | None:
         if found is None or len(found[1]) != 1:
             return None
         expr = found[1][0]
+    elif isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+        return _cpu_attribute(ctx, expr.attr)
     root = unplaced_factory(ctx, expr)
     if root is not None:
         return root
@@ -115,6 +117,16 @@ def cpu_rooted(ctx: FileContext, expr: ast.expr) -> ast.Call | None:
     if isinstance(expr, ast.Call) and ctx.qualname(expr.func) in ("torch.from_numpy", "torch.Tensor", "torch.FloatTensor", "torch.LongTensor"):
         return expr
     return None
+
+
+def _cpu_attribute(ctx: FileContext, attr: str) -> ast.Call | None:
+    """`self.<attr>` that every method assigns a tensor built on the CPU, as a plain attribute
+    (not a parameter or buffer, which moving the module would move): it stays on the CPU."""
+    function = ctx.scope.function
+    cls = function.enclosing_class if function is not None else None
+    assigned = cls.self_attrs.get(attr, []) if cls is not None else []
+    roots = [unplaced_factory(ctx, value) for _, value in assigned]
+    return roots[0] if roots and all(root is not None for root in roots) else None
 
 
 def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
