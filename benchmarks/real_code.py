@@ -17,6 +17,12 @@ Scored by labelled line: a leak label matched by a finding is found, one without
 Each statement with findings and no leak label is one false positive, "unlabelled" when no
 label at all covers it. Test files, setup.py and DL901 (unparsable files, listed apart) are
 left out, as the labelling rules leave them out.
+
+Each repository belongs to a split: `train` (the rules were written and tuned looking at it)
+or `test` (labelled blind, before devlint ever ran on it; no rule may be changed while looking
+at it). repos.txt marks a test repository with the word `test` after its commit. Results are
+reported per split, and the targets apply to `test`: a figure on code the rules were tuned
+against measures fit, not quality. `--split` scores one split only.
 """
 
 from __future__ import annotations
@@ -51,11 +57,15 @@ class _Parser(argparse.ArgumentParser):
         raise BadArguments(message)
 
 
+SPLITS = ("train", "test")
+
+
 @dataclass(frozen=True)
 class Repository:
     owner: str
     name: str
     commit: str
+    split: str = "train"
 
     @property
     def slug(self) -> str:
@@ -113,11 +123,13 @@ def read_repositories(path: Path) -> list[Repository]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        slug, _, commit = line.partition("@")
+        words = line.split()
+        slug, _, commit = words[0].partition("@")
         owner, _, name = slug.partition("/")
-        if not (owner and name and commit) or "/" in name:
-            raise BadArguments(f"{path}:{number}: expected OWNER/NAME@COMMIT, got {raw.strip()!r}")
-        repositories.append(Repository(owner, name, commit))
+        split = words[1] if len(words) > 1 else "train"
+        if not (owner and name and commit) or "/" in name or len(words) > 2 or split not in SPLITS:
+            raise BadArguments(f"{path}:{number}: expected OWNER/NAME@COMMIT [test], got {raw.strip()!r}")
+        repositories.append(Repository(owner, name, commit, split))
     return repositories
 
 
@@ -302,9 +314,15 @@ def row_of(result: Score) -> dict:
     return summary(result.repository.slug, result.leaks, result.found, len(result.false_positives), result.unlabelled)
 
 
-def overall(results: list[Score]) -> dict:
+def overall(results: list[Score], name: str = "overall") -> dict:
     rows = [row_of(r) for r in results]
-    return summary("overall", *(sum(row[k] for row in rows) for k in ("leaks", "found", "false_positives", "unlabelled")))
+    return summary(name, *(sum(row[k] for row in rows) for k in ("leaks", "found", "false_positives", "unlabelled")))
+
+
+def by_split(results: list[Score]) -> dict[str, list[Score]]:
+    """The results of each split that has any, train first."""
+    return {split: [r for r in results if r.repository.split == split] for split in SPLITS
+            if any(r.repository.split == split for r in results)}
 
 
 def as_json(results: list[Score], failures: list[str]) -> dict:
@@ -318,6 +336,7 @@ def as_json(results: list[Score], failures: list[str]) -> dict:
         "repositories": [
             {
                 **row_of(r),
+                "split": r.repository.split,
                 "commit": r.repository.commit,
                 "head": r.head,
                 "misses": [label_json(label) for label in r.misses],
@@ -331,6 +350,7 @@ def as_json(results: list[Score], failures: list[str]) -> dict:
             for r in results
         ],
         "overall": overall(results),
+        "splits": {split: overall(group, split) for split, group in by_split(results).items()},
         "errors": failures,
     }
 
@@ -340,8 +360,13 @@ def _fraction(value: float | None) -> str:
 
 
 def as_text(results: list[Score], failures: list[str]) -> str:
-    rows = [row_of(r) for r in results] + [overall(results)]
-    width = max(len(row["repository"]) for row in rows)
+    groups = by_split(results)
+    rows = []
+    for split, group in groups.items():
+        rows += [row_of(r) for r in group] + [overall(group, f"{split} overall")]
+    if len(groups) != 1:
+        rows.append(overall(results, "all overall"))
+    width = max([len("repository")] + [len(row["repository"]) for row in rows])
     heads = ("leaks", "found", "missed", "FP", "unlabelled", "recall", "precision")
     lines = [f"{'repository':<{width}}  " + "  ".join(f"{h:>{max(len(h), 5)}}" for h in heads)]
     for row in rows:
@@ -372,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkouts", type=Path, help="directory holding one checkout per repository, named NAME")
     parser.add_argument("--repo", action="append", default=[], help="score only this repository (NAME or OWNER/NAME); repeatable")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--split", choices=SPLITS, help="score only the repositories of this split")
     parser.add_argument("--labels-dir", type=Path, default=HERE / "real_code" / "labels")
     parser.add_argument("--repos-file", type=Path, default=HERE / "real_code" / "repos.txt")
     try:
@@ -383,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         repositories = read_repositories(args.repos_file)
         labelled = {r: args.labels_dir / f"{r.owner}__{r.name}.csv" for r in repositories}
         labelled = {r: p for r, p in labelled.items() if p.is_file()}
-        chosen = list(labelled)
+        chosen = [r for r in labelled if args.split in (None, r.split)]
         if args.repo:
             known = {key: r for r in repositories for key in (r.name, r.slug)}
             unknown = [name for name in args.repo if name not in known]

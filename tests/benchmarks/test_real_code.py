@@ -90,11 +90,31 @@ def test_text_report_lists_misses_and_false_positives(tmp_path):
     assert "tiny/app.py:10 DL006" in done.stdout
 
 
+def test_train_and_test_splits_are_reported_apart(tmp_path):
+    checkouts, labels, repos = _corpus(tmp_path)
+    repos.write_text("someone/tiny@0123456789abcdef\nsomeone/other@fedcba9876543210 test\n")
+    (checkouts / "other").mkdir()
+    (checkouts / "other" / "app.py").write_text("import torch\n" * 6 + "model = torch.nn.Linear(2, 2).cuda()\n")
+    report = json.loads(_run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--json").stdout)
+    assert {r["repository"]: r["split"] for r in report["repositories"]} == {"someone/tiny": "train", "someone/other": "test"}
+    tiny = next(r for r in report["repositories"] if r["repository"] == "someone/tiny")
+    # The train split's figures are those of its one repository, not mixed with the test split's.
+    assert (report["splits"]["train"]["leaks"], report["splits"]["train"]["found"]) == (tiny["leaks"], tiny["found"])
+    assert report["splits"]["train"]["leaks"] + report["splits"]["test"]["leaks"] == report["overall"]["leaks"]
+    text = _run(checkouts, "--labels-dir", labels, "--repos-file", repos).stdout
+    assert "train overall" in text and "test overall" in text and "all overall" in text
+    only_test = json.loads(_run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--split", "test", "--json").stdout)
+    assert [r["repository"] for r in only_test["repositories"]] == ["someone/other"]
+
+
 def test_bad_arguments_exit_2_in_one_line(tmp_path):
     checkouts, labels, repos = _corpus(tmp_path)
+    bad_split = tmp_path / "bad.txt"
+    bad_split.write_text("someone/tiny@0123456789abcdef validation\n")
     for args in (
         [tmp_path / "nowhere"],
         [checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "unknown"],
+        [checkouts, "--labels-dir", labels, "--repos-file", bad_split],
     ):
         done = _run(*args)
         assert done.returncode == 2
