@@ -141,6 +141,12 @@ def spelled_out(text: str) -> bool:
     return not any(hole in text for hole in _HOLES)
 
 
+def containers(expr: ast.expr, scope: Scope) -> list[tuple[ast.expr, Scope]]:
+    """The literal lists, tuples and dicts `expr` can be: written there, assigned to the name
+    or to `self.<attr>`, or returned by one of the module's own functions."""
+    return [(c, s) for c, s, _ in _Evaluator()._containers(expr, scope, None, 0)]
+
+
 def when_omitted(expr: ast.expr, scope: Scope) -> Value:
     """The device `expr` denotes in a call that passes no argument: every parameter of the
     enclosing function keeps its default (`device=None` turned into `"cuda"`)."""
@@ -311,6 +317,18 @@ class _Evaluator:
     def _containers(self, expr: ast.expr, scope: Scope, env: _Env | None, depth: int):
         if isinstance(expr, (ast.List, ast.Tuple, ast.Dict)):
             yield expr, scope, env
+        elif isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self" and depth <= _MAX_DEPTH:
+            function = scope.function
+            cls = function.enclosing_class if function else None
+            for method, v in cls.self_attrs.get(expr.attr, []) if cls is not None else ():
+                yield from self._containers(v, cls.child(method), None, depth + 1)
+        elif isinstance(expr, ast.Call) and depth + 2 <= _MAX_DEPTH:
+            callee = module_function(expr.func, scope)
+            if callee is not None:
+                inner = scope_of(callee, scope)
+                for r in _returns(callee):
+                    if r.value is not None:
+                        yield from self._containers(r.value, inner, None, depth + 1)
         elif isinstance(expr, ast.Name) and depth <= _MAX_DEPTH:
             bound = self._binding(expr.id, scope, env)
             if bound is not None:
