@@ -11,6 +11,7 @@ from pathlib import Path
 
 from devlint import catalog
 from devlint.check import fix, lint, thread
+from devlint.check.cache import content_key
 from devlint.check.discover import SourceFile
 from devlint.check.read import Work
 from devlint.check.suppress import Suppression
@@ -23,7 +24,13 @@ def _module(filename: str) -> str:
 
 
 def _works(modules: dict[str, str]) -> list[Work]:
-    return [Work(SourceFile(Path(name), name, _module(name)), text.encode("utf-8"), None) for name, text in modules.items()]
+    """One Work per module, keyed by its content: the index stage hands its parsed trees to
+    the check stage by key, so two modules must not share one."""
+    works = []
+    for name, text in modules.items():
+        data = text.encode("utf-8")
+        works.append(Work(SourceFile(Path(name), name, _module(name)), data, None, key=content_key(data)))
+    return works
 
 
 def _lint(works: list[Work], enabled: frozenset[str] | None):

@@ -30,6 +30,13 @@ class DeviceValueCheck(Check):
     def message(self, text: str, literal: ast.AST, ctx: FileContext) -> str:
         raise NotImplementedError
 
+    def wanted(self, ctx: FileContext) -> bool:
+        """Files with the rule's triggers, or that call a device helper of another module."""
+        if super().wanted(ctx):
+            return True
+        text = ctx.source.text
+        return any(f"{name}(" in text for name in ctx.index.device_helper_names())
+
     # --- where devices are used ---------------------------------------------
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 
 from devlint.static import defaults as definitions
-from devlint.static import engine, placement, runtimes
+from devlint.static import engine, placement, runtimes, values
 from devlint.static.context import FileContext
 from devlint.static.index import (
     FileFacts,
@@ -41,6 +41,8 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
     """Device defaults of the file's named definitions. Only the module's and its classes'
     own statements are walked, and a function's body only when its signature has a device
     parameter or `**kwargs`: most of a file is never visited."""
+    text = ctx.source.text
+    summarise = ("'cuda" in text or '"cuda' in text) and "return" in text
     for node, outer in _definitions(ctx.module_scope):
         if isinstance(node, ast.ClassDef):
             qualname = class_qualname(outer.child(node))
@@ -56,11 +58,20 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
         if qualname is None:
             continue
         _note_definition(facts, qualname)
+        if outer.kind == "module" and summarise and _may_return_a_device(ctx.text(node)):
+            returned = values.returned_when_omitted(node, outer)
+            if returned.current or returned.gpu0:
+                facts.returns.append((qualname, returned.kind.name, returned.index))
         if definitions.may_default(node):
             found = definitions.of_function(outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text)
             facts.defaults.extend(found.defaults)
             facts.forwards.extend(found.forwards)
             facts.unused.extend(found.unused)
+
+
+def _may_return_a_device(source: str) -> bool:
+    """A cheap test before a function's scope is built: it writes "cuda" and returns."""
+    return ("'cuda" in source or '"cuda' in source) and "return " in source
 
 
 def _note_definition(facts: FileFacts, qualname: str) -> None:

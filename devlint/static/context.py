@@ -69,7 +69,7 @@ class FileContext:
 
     def device(self, expr: ast.expr | None, ints_are_devices: bool = True) -> values.Value:
         """The device value `expr` holds here (values.py)."""
-        return values.evaluate(expr, self.scope, ints_are_devices=ints_are_devices)
+        return values.evaluate(expr, self.scope, ints_are_devices=ints_are_devices, project=self.index)
 
     def text(self, node: ast.AST) -> str:
         return self.source.segment(self.start(node), self.end(node))

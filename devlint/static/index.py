@@ -63,6 +63,8 @@ def text_worth_collecting(text: str) -> bool:
         return True
     if "@triton" in text or "cuda.jit" in text:
         return True
+    if ("'cuda" in text or '"cuda' in text) and "return" in text:
+        return True  # a helper that returns a device: summarised for other modules' calls
     if "CUDA_VISIBLE_DEVICES" in text and _SETS_VISIBLE_DEVICES.search(text):
         return True
     if _index_defaults_to_zero(text):
@@ -130,6 +132,9 @@ class FileFacts:
     # (file key, saved from the CPU) for each `torch.save(value, path)` whose path ends in a
     # written name (`"feats.pt"`): a load of that name gets back what was saved.
     saves: list[tuple[str, bool]] = field(default_factory=list)
+    # (function, lattice point, GPU index) for each module-level function whose call without
+    # arguments returns the current device or GPU0 (values.returned_when_omitted).
+    returns: list[tuple[str, str, int | None]] = field(default_factory=list)
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -278,6 +283,8 @@ def _best(qualnames: set[str], call: str) -> str | None:
 class ProjectIndex:
     def __init__(self, facts: list[FileFacts] = ()):
         self._recorded: set[str] | None = None
+        self._digests: dict[str, str] = {}  # the index does not change once built
+        self._subclasses: dict[frozenset[str], set[str]] = {}
         self._library: dict[str, list[Default]] = {}
         for entry in _library_defaults():
             self._library.setdefault(_last(entry.qualname), []).append(entry)
@@ -308,6 +315,10 @@ class ProjectIndex:
         for kernel in (k for f in facts for k in f.kernels):
             self._kernels.setdefault(kernel.qualname.rsplit(".", 1)[-1], []).append(kernel)
         self._maskers = sorted({m for f in facts for m in f.maskers})
+        self._returns: dict[str, list[tuple[str, str, int | None]]] = {}
+        for f in facts:
+            for entry in f.returns:
+                self._returns.setdefault(_last(entry[0]), []).append(entry)
         self._saves: dict[str, set[bool]] = {}
         for f in facts:
             for key, from_cpu in f.saves:
@@ -361,7 +372,12 @@ class ProjectIndex:
             self._recorded.add(dep)
 
     def digest(self, dep: str) -> str:
-        """What the index holds for one lookup key, hashed."""
+        """What the index holds for one lookup key, hashed (once per key)."""
+        if dep not in self._digests:
+            self._digests[dep] = self._digest(dep)
+        return self._digests[dep]
+
+    def _digest(self, dep: str) -> str:
         kind, _, name = dep.partition(":")
         if kind == "process-groups":
             held = [repr(self._process_groups)]
@@ -376,6 +392,8 @@ class ProjectIndex:
             held = sorted(repr(k) for k in self._kernels.get(name, []))
         elif kind == "maskers":
             held = self._maskers
+        elif kind == "returns":
+            held = sorted(map(repr, self._returns.get(name, []) if name else sorted(self._returns)))
         elif kind == "saves":
             held = sorted(map(repr, self._saves.get(name, ())))
         elif kind == "bases":
@@ -463,6 +481,19 @@ class ProjectIndex:
             current = matched[0]
         return found
 
+    def returned_device(self, qualname: str) -> tuple[str, int | None] | None:
+        """(lattice point, index) a call of a project function without arguments returns,
+        when that is the current device or GPU0 (see FileFacts.returns)."""
+        last = _last(qualname)
+        self._note(f"returns:{last}")
+        found = {(kind, index) for q, kind, index in self._returns.get(last, []) if _matches(qualname, q)}
+        return found.pop() if len(found) == 1 else None
+
+    def device_helper_names(self) -> set[str]:
+        """Last names of the functions returned_device knows (for the files to read)."""
+        self._note("returns:")
+        return set(self._returns)
+
     def saved_only_from_cpu(self, key: str | None) -> bool:
         """Does the project write the file named `key` only from CPU values (`torch.save(x.cpu(),
         "feats.pt")`)? Then loading it puts nothing on a GPU."""
@@ -475,10 +506,12 @@ class ProjectIndex:
         """Last names of the project's classes that inherit one of `bases` (for the files a
         rule on those bases must read)."""
         self._note("bases:")
-        return {
-            last for last, pairs in self._bases.items()
-            if any(set(self.ancestors(cls)) & bases for cls, _ in pairs)
-        }
+        if bases not in self._subclasses:
+            self._subclasses[bases] = {
+                last for last, pairs in self._bases.items()
+                if any(set(self.ancestors(cls)) & bases for cls, _ in pairs)
+            }
+        return self._subclasses[bases]
 
     def maskers(self) -> list[str]:
         """Qualified names of the project's functions that set CUDA_VISIBLE_DEVICES."""

@@ -180,7 +180,7 @@ def passed_as_device(ctx: FileContext, call: ast.Call) -> Iterator[tuple[ast.exp
     a device, by position or under a keyword that does not say so (`load(path, "cuda")`,
     `make_net(gpu_ids=[0])`). A parameter the function only compares is not one."""
     function = values.module_function(call.func, ctx.scope)
-    if function is None:
+    if function is None or not any(_may_leak(ctx, a) for a in [*call.args, *(k.value for k in call.keywords)]):
         return
     for param in ctx.memo(f"device parameters {id(function)}", lambda: _device_parameters(ctx, function)):
         arg = argument(call, param.name, param.position)
@@ -190,6 +190,15 @@ def passed_as_device(ctx: FileContext, call: ast.Call) -> Iterator[tuple[ast.exp
             yield arg, param
         elif isinstance(arg, (ast.List, ast.Tuple)) and arg.elts and not isinstance(arg.elts[0], ast.Starred):
             yield arg.elts[0], param
+
+
+def _may_leak(ctx: FileContext, arg: ast.expr) -> bool:
+    """Is the argument (or a literal list's first element) the current device or GPU0? Asked
+    before the callee's body is read, which most calls never need."""
+    if isinstance(arg, (ast.List, ast.Tuple)) and arg.elts:
+        arg = arg.elts[0]
+    value = ctx.device(arg)
+    return value.current or value.gpu0
 
 
 def _device_parameters(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[DeviceParameter]:

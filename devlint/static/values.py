@@ -117,16 +117,33 @@ class _Env:
         self.bound = bound
 
 
-def evaluate(expr: ast.expr | None, scope: Scope, ints_are_devices: bool = True) -> Value:
+def evaluate(expr: ast.expr | None, scope: Scope, ints_are_devices: bool = True, project=None) -> Value:
     """The device `expr` denotes when used where a device is expected (ints are devices in
-    `.to(0)`, not in `x = 0` unless the name says so)."""
+    `.to(0)`, not in `x = 0` unless the name says so). `project` (the ProjectIndex) answers
+    for helpers of other modules: `project.returned_device(qualname)`."""
     if expr is None:
         return UNKNOWN
     memo = _memo(scope)
-    key = (id(expr), id(scope), ints_are_devices)
+    key = (id(expr), id(scope), ints_are_devices, project)  # the index itself: each stage has its own
     if key not in memo:
-        memo[key] = _Evaluator().value(expr, scope, None, 0, ints_are_devices)
+        memo[key] = _Evaluator(project).value(expr, scope, None, 0, ints_are_devices)
     return memo[key]
+
+
+def returned_when_omitted(function: ast.FunctionDef | ast.AsyncFunctionDef, module: Scope) -> Value:
+    """What a call of a module-level function that passes no argument gets back, when that
+    differs from what any caller passing arguments gets (`get_device()` without its index):
+    a summary other modules' calls are judged by. UNKNOWN otherwise."""
+    inner = module.child(function)
+    returns = [n.value for n in _returns(function) if n.value is not None]
+    if not returns or not inner.params:
+        return UNKNOWN
+    evaluator = _Evaluator()
+    omitted = join(evaluator.value(r, inner, _Env(inner, {}), 1, True) for r in returns)
+    if not (omitted.current or omitted.gpu0):
+        return UNKNOWN
+    passed = join(evaluator.value(r, inner, None, 1, True) for r in returns)
+    return UNKNOWN if passed.severity >= omitted.severity else omitted
 
 
 def texts(expr: ast.expr, scope: Scope) -> set[str] | None:
@@ -182,6 +199,9 @@ def _memo(scope: Scope) -> dict:
 
 
 class _Evaluator:
+    def __init__(self, project=None):
+        self.project = project
+
     def value(self, expr: ast.expr, scope: Scope, env: _Env | None, depth: int, ints: bool) -> Value:
         if depth > _MAX_DEPTH or expr is _UNBOUND:
             return UNKNOWN
@@ -216,6 +236,10 @@ class _Evaluator:
             returned = self._returned(expr, scope, env, depth, ints)
             if returned is not None:
                 return returned
+            if self.project is not None and name and not expr.args and not expr.keywords:
+                summary = self.project.returned_device(name)
+                if summary is not None:
+                    return Value(Kind[summary[0]], expr, summary[1])
         texts = self.texts(expr, scope, env, depth)
         if texts is None:
             return UNKNOWN
