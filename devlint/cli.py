@@ -47,12 +47,13 @@ def cli() -> None:
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing (exit 1 if there are any).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain.")
 @click.option("--force-exclude", is_flag=True, help="Apply `exclude` to files named on the command line too (for pre-commit).")
-@click.option("--no-cache", is_flag=True, help="Do not read or write .devlint_cache/.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write .devlint_cache/ (nor the cache of library summaries).")
+@click.option("--python", "python", default=None, metavar="PATH", help="Read the libraries the code imports from this interpreter's environment (or virtual environment directory); see docs/libraries.md.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--runtime-report", type=click.Path(path_type=Path), multiple=True, help="Merge a `devlint run` / pytest-plugin report (repeatable: the reports of several nodes are joined).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Use this pyproject.toml instead of searching for one.")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
-def check(paths, output_format, select, extend_select, ignore, fix, unsafe_fixes, diff, exit_zero, force_exclude, no_cache, jobs, runtime_report, config_file, quiet):
+def check(paths, output_format, select, extend_select, ignore, fix, unsafe_fixes, diff, exit_zero, force_exclude, no_cache, python, jobs, runtime_report, config_file, quiet):
     """Check PATHS (default: the current directory) for device leaks."""
     from devlint import check as check_pipeline
 
@@ -68,6 +69,7 @@ def check(paths, output_format, select, extend_select, ignore, fix, unsafe_fixes
             diff=diff,
             force_exclude=force_exclude,
             use_cache=not no_cache,
+            python=python,
             jobs=jobs,
             runtime_report=tuple(runtime_report),
             config_file=config_file,

@@ -27,8 +27,9 @@ DEFAULT_EXCLUDE = (
 
 _KEYS = {
     "select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude",
-    "device", "respect-gitignore", "runtime-report",
+    "device", "respect-gitignore", "runtime-report", "python", "libraries",
 }
+LIBRARY_MODES = ("installed", "tables")
 
 
 class ConfigError(Exception):
@@ -48,6 +49,8 @@ class Settings:
     device: list[str] = field(default_factory=list)
     respect_gitignore: bool = True
     runtime_report: Path | None = None  # a `devlint run` report to merge, relative to the config file
+    python: str | None = None  # the interpreter whose libraries are read (docs/libraries.md)
+    libraries: str = "installed"  # "installed": their installed source; "tables": devlint's tables only
 
     def enabled(
         self,
@@ -187,6 +190,15 @@ def load(config_path: Path | None, root: Path) -> Settings:
         if not isinstance(report, str) or not report.strip():
             raise ConfigError(f"{config_path}: `runtime-report` must be a path (a string)")
         settings.runtime_report = settings.root / report
+    python = table.get("python")
+    if python is not None:
+        if not isinstance(python, str) or not python.strip():
+            raise ConfigError(f"{config_path}: `python` must be the path of an interpreter or environment (a string)")
+        settings.python = python
+    libraries = table.get("libraries", "installed")
+    if libraries not in LIBRARY_MODES:
+        raise ConfigError(f"{config_path}: `libraries` must be one of {', '.join(map(repr, LIBRARY_MODES))}")
+    settings.libraries = libraries
     # Validate selectors now, so a typo is an error even for rules that never fire.
     settings.enabled()
     for codes in pfi.values():

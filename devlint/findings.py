@@ -129,6 +129,22 @@ class Fix:
         }
 
 
+@dataclass(frozen=True)
+class Library:
+    """Which library a finding's knowledge came from: its installed source (`source` is
+    "installed", `version` the installed one, `python` the environment's interpreter), or
+    devlint's hand table when it is not installed ("table", `version` the versions the
+    table describes)."""
+
+    name: str
+    version: str
+    source: str
+    python: str | None = None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "version": self.version, "source": self.source, "python": self.python}
+
+
 @dataclass
 class Finding:
     code: str
@@ -143,6 +159,8 @@ class Finding:
     runtime: dict | None = None
     # Extra detail (not part of the message) shown under the finding in text output.
     notes: tuple[str, ...] = field(default=())
+    # The library version whose source (or table) the finding relies on (DL012).
+    library: Library | None = None
 
     @property
     def sort_key(self) -> tuple:

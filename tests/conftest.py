@@ -23,3 +23,9 @@ def run_devlint():
         return result.exit_code, result.stdout, result.stderr
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _library_cache(tmp_path_factory, monkeypatch):
+    """Library summaries go to a fresh directory, never the user's cache (docs/libraries.md)."""
+    monkeypatch.setenv("DEVLINT_CACHE_DIR", str(tmp_path_factory.mktemp("devlint-cache")))

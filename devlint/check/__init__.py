@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from devlint import config as config_module
+from devlint import libraries
 from devlint.check import cache, discover, lint, thread
 from devlint.check.suppress import Suppression
 from devlint.static.callers import ProjectCalls
@@ -36,6 +37,7 @@ class Options:
     diff: bool = False
     force_exclude: bool = False
     use_cache: bool = True
+    python: str | None = None  # --python: the environment whose libraries are read
     jobs: int | None = None
     runtime_report: tuple[Path, ...] = ()  # several: the reports of the nodes of one job
     config_file: Path | None = None
@@ -55,6 +57,20 @@ def load_settings(paths: list[Path], config_file: Path | None) -> config_module.
         return config_module.load(config_file, config_file.parent)
     start = _common_root(paths)
     return config_module.load(config_module.find_config(start), start)
+
+
+def _libraries(options: Options, settings: config_module.Settings) -> libraries.Libraries:
+    """The library knowledge for this run: --python, else the configured `python`, else
+    VIRTUAL_ENV or devlint's own interpreter (docs/libraries.md)."""
+    if settings.libraries == "tables":
+        return libraries.Libraries(None, "tables")
+    if options.python:
+        environment = libraries.find(options.python, "--python")
+    elif settings.python:
+        environment = libraries.find(settings.python, f"`python` in {settings.config_path}", settings.root)
+    else:
+        environment = libraries.find()
+    return libraries.Libraries(environment, use_cache=options.use_cache)
 
 
 def _error(message: str) -> int:
@@ -87,7 +103,8 @@ def run(options: Options) -> int:
     try:
         settings = load_settings(options.paths, options.config_file)
         enabled = settings.enabled(options.select, list(options.extend_select), list(options.ignore))
-    except config_module.ConfigError as exc:
+        known = _libraries(options, settings)
+    except (config_module.ConfigError, libraries.EnvironmentNotFound) as exc:
         return _error(str(exc))
     files, missing = discover.discover(options.paths, settings, options.force_exclude)
     if missing:
@@ -110,7 +127,7 @@ def run(options: Options) -> int:
     jobs = options.jobs or lint.default_jobs()
     results_cache = cache.Cache(settings.root, cache.header_key(enabled, Path.cwd()), enabled=options.use_cache)
     suppression = Suppression(settings, enabled)
-    result = lint.lint(files, suppression, jobs, results_cache)
+    result = lint.lint(files, suppression, jobs, results_cache, known)
     if options.fix or options.diff:
         findings, selections = thread.project_findings(result)
     else:
@@ -125,7 +142,7 @@ def run(options: Options) -> int:
         from devlint.check import fix
 
         def reindex(python: dict[str, bytes]):
-            return lint.build_index(lint.with_python(result.works, python), jobs, results_cache)
+            return lint.build_index(lint.with_python(result.works, python), jobs, results_cache, known)
 
         outcome = fix.fix_files(
             findings, result, suppression, options.unsafe_fixes, write=not options.diff, reindex=reindex, excuse=selections.drop_in_text
@@ -141,7 +158,7 @@ def run(options: Options) -> int:
             return EXIT_FINDINGS if n else EXIT_CLEAN
         fixed, changed = outcome.fixed, sorted(outcome.contents)
         if outcome.contents:
-            result = lint.lint_works(lint.replaced(result.works, outcome.contents), suppression, jobs, results_cache)
+            result = lint.lint_works(lint.replaced(result.works, outcome.contents), suppression, jobs, results_cache, known)
             findings = thread.project_findings(result)[0] + outcome.unapplied_runtime
             findings.sort(key=lambda f: f.sort_key)
     if options.output_format in ("json", "sarif"):
@@ -160,6 +177,7 @@ def run(options: Options) -> int:
         fixed=fixed,
         changed=changed,
         show_summary=not options.quiet,
+        environment=known.describe(),
     )
     click.echo(output, nl=False, color=None)
     return EXIT_FINDINGS if findings else EXIT_CLEAN

@@ -19,11 +19,11 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from devlint import __version__, catalog
-from devlint.findings import AddArgument, AddParameter, Applicability, Edit, Finding, Fix, Location, Span, Threading
+from devlint.findings import AddArgument, AddParameter, Applicability, Edit, Finding, Fix, Library, Location, Span, Threading
 from devlint.static import index as project_index
 
 DIRECTORY = ".devlint_cache"
-_FILE = "results-v2.json"
+_FILE = "results-v3.json"
 
 
 def content_key(data: bytes) -> str:
@@ -88,7 +88,8 @@ def finding_to_data(f: Finding) -> list:
     if f.fix is not None:
         edits = [[e.content, *astuple(e.location), *astuple(e.end_location), e.filename] for e in f.fix.edits]
         fix = [f.fix.applicability.value, f.fix.message, edits, _threading_to_data(f.fix.threading)]
-    return [f.code, f.message, f.filename, *astuple(f.location), *astuple(f.end_location), fix, f.noqa_row, list(f.notes), f.cell]
+    library = None if f.library is None else [f.library.name, f.library.version, f.library.source, f.library.python]
+    return [f.code, f.message, f.filename, *astuple(f.location), *astuple(f.end_location), fix, f.noqa_row, list(f.notes), f.cell, library]
 
 
 def astuple(loc: Location) -> tuple[int, int]:
@@ -96,7 +97,7 @@ def astuple(loc: Location) -> tuple[int, int]:
 
 
 def finding_from_data(d: list) -> Finding:
-    code, message, filename, r1, c1, r2, c2, fix, noqa_row, notes, cell = d
+    code, message, filename, r1, c1, r2, c2, fix, noqa_row, notes, cell, library = d
     parsed_fix = None
     if fix is not None:
         grade, fix_message, edits, threading = fix
@@ -106,7 +107,10 @@ def finding_from_data(d: list) -> Finding:
             tuple(Edit(e[0], Location(e[1], e[2]), Location(e[3], e[4]), e[5]) for e in edits),
             _threading_from_data(threading),
         )
-    return Finding(code, message, filename, Location(r1, c1), Location(r2, c2), parsed_fix, noqa_row, cell, notes=tuple(notes))
+    return Finding(
+        code, message, filename, Location(r1, c1), Location(r2, c2), parsed_fix, noqa_row, cell, notes=tuple(notes),
+        library=None if library is None else Library(*library),
+    )
 
 
 def facts_to_data(facts: project_index.FileFacts) -> dict:
@@ -115,7 +119,7 @@ def facts_to_data(facts: project_index.FileFacts) -> dict:
 
 def facts_from_data(d: dict) -> project_index.FileFacts:
     return project_index.FileFacts(
-        defaults=[project_index.Default(**{**x, "also": tuple(x["also"]), "passes": tuple(tuple(p) for p in x["passes"])}) for x in d["defaults"]],
+        defaults=[project_index.Default(**{**x, "also": tuple(x["also"]), "passes": tuple(tuple(p) for p in x["passes"]), "library": None}) for x in d["defaults"]],
         definitions=list(d.get("definitions", [])),
         process_groups=[tuple(pg) for pg in d.get("process_groups", [])],
         forwards=[project_index.Forward(**x) for x in d.get("forwards", [])],
@@ -193,6 +197,16 @@ class Cache:
         entry = self._entry(key)
         if entry.get("collect") != worth:
             entry["collect"] = worth
+            self._dirty = True
+
+    def used_names(self, key: str) -> list[str] | None:
+        """The library names this content imports (libraries.imports), when known."""
+        return self._known(key).get("uses")
+
+    def store_used_names(self, key: str, names: list[str]) -> None:
+        entry = self._entry(key)
+        if entry.get("uses") != names:
+            entry["uses"] = names
             self._dirty = True
 
     @classmethod

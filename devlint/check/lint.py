@@ -17,6 +17,7 @@ from devlint.check.cache import Cache, content_key
 from devlint.check.read import Work, from_bytes, read
 from devlint.check.suppress import Suppression
 from devlint.findings import Finding
+from devlint.libraries import Libraries, imports
 from devlint.static import analyze
 from devlint.static import index as project_index
 
@@ -119,7 +120,7 @@ def _text_worth(work: Work, cache: Cache) -> bool:
     return worth
 
 
-def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.ProjectIndex:
+def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries | None = None) -> project_index.ProjectIndex:
     """The project facts of every file that can hold one (from the cache where it can): the
     files worth collecting, then, until none is left, the files the facts so far want.
     Facts are in file order whatever the cache held: where two files give the same fact
@@ -144,7 +145,26 @@ def build_index(works: list[Work], jobs: int, cache: Cache) -> project_index.Pro
         pattern = project_index.wanted(list(found.values()))
         batch = [w for w in readable if id(w) not in collected and pattern is not None and pattern.search(w.text)]
         collected.update(id(w) for w in batch)
-    return project_index.ProjectIndex([found[i] for i in sorted(found)])
+    library = None if libraries is None else libraries.defaults_for(_used_names(readable, cache), _packages(readable))
+    return project_index.ProjectIndex([found[i] for i in sorted(found)], library=library)
+
+
+def _used_names(works: list[Work], cache: Cache) -> set[str]:
+    """The library names the project imports (libraries.imports), per file from the cache
+    where this content was seen."""
+    used: set[str] = set()
+    for work in works:
+        names = cache.used_names(work.key)
+        if names is None:
+            names = sorted(imports.used_names(work.text))
+            cache.store_used_names(work.key, names)
+        used.update(names)
+    return used
+
+
+def _packages(works: list[Work]) -> set[str]:
+    """The project's own top-level packages and modules: never read as libraries."""
+    return {w.file.module.split(".")[0] for w in works if w.file.module}
 
 
 # Rules that ask the project index: CUDA defaults, type-string helpers, (the rules on other
@@ -211,17 +231,20 @@ class Result:
     from_cache: int = 0
 
 
-def lint(files: list, suppression: Suppression, jobs: int = 1, cache: Cache | None = None) -> Result:
-    """Read, index and check `files`; findings sorted, per-file ignores applied."""
-    return lint_works([read(f) for f in files], suppression, jobs, cache)
+def lint(files: list, suppression: Suppression, jobs: int = 1, cache: Cache | None = None, libraries: Libraries | None = None) -> Result:
+    """Read, index and check `files`; findings sorted, per-file ignores applied. Library
+    knowledge comes from `libraries` (None: the catalog's tables)."""
+    return lint_works([read(f) for f in files], suppression, jobs, cache, libraries)
 
 
-def lint_works(works: list[Work], suppression: Suppression, jobs: int = 1, cache: Cache | None = None) -> Result:
+def lint_works(
+    works: list[Work], suppression: Suppression, jobs: int = 1, cache: Cache | None = None, libraries: Libraries | None = None
+) -> Result:
     from devlint.checks import all_checks
 
     cache = cache or Cache.disabled()
     enabled = suppression.enabled
-    index = build_index(works, jobs, cache) if needs_index(enabled) else project_index.ProjectIndex()
+    index = build_index(works, jobs, cache, libraries) if needs_index(enabled) else project_index.ProjectIndex()
     checks = all_checks()
     per_file, from_cache = check_files(works, enabled, index, checks, jobs, cache)
     findings = [f for work, found in zip(works, per_file) for f in suppression.per_file(found, work.file)]

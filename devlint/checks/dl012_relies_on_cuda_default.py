@@ -30,6 +30,8 @@ class ReliesOnCudaDefault(Check):
                 return
 
     def _relies_on(self, node: ast.Call, entry: Default, ctx: FileContext) -> bool:
+        if entry.ignores:  # a library that drops the device it is given: no argument helps
+            return not ctx.device_selected_before(node)
         if has_argument(node, entry.param, entry.position):
             given = argument(node, entry.param, entry.position)
             if not (entry.none_means_cuda and isinstance(given, ast.Constant) and given.value is None):
@@ -42,8 +44,13 @@ class ReliesOnCudaDefault(Check):
 
     def _report(self, node: ast.Call, entry: Default, ctx: FileContext) -> None:
         name = ctx.text(node.func)
-        message = f"`{name}(...)` omits `{entry.param}`, which defaults to {entry.default} ({entry.where}): {entry.means}"
-        ctx.report(self.code, node, message, self._fix(node, entry, ctx))
+        if entry.ignores:
+            message = f"`{name}(...)` {entry.ignores} ({entry.where})"
+            fix = ctx.display_only(self.code, _IGNORES_FIX.format(library=entry.library.name if entry.library else "the library"))
+        else:
+            message = f"`{name}(...)` omits `{entry.param}`, which defaults to {entry.default} ({entry.where}): {entry.means}"
+            fix = self._fix(node, entry, ctx)
+        ctx.report(self.code, node, message, fix, library=entry.library)
 
     def _fix(self, node: ast.Call, entry: Default, ctx: FileContext):
         without = f"pass `{entry.param}=` with the {'GPU index' if entry.index else 'target device'}"
@@ -61,6 +68,12 @@ class ReliesOnCudaDefault(Check):
         if entry.param == "device" and _is_literal(default):
             return ctx.thread_device(self.code, ctx.use_device_at(node, entry.param), without, default=default)
         return ctx.display_only(self.code, without)
+
+
+_IGNORES_FIX = (
+    "select the GPU before the call (`torch.cuda.set_device(device)`, or `with torch.cuda.device(device):`), "
+    "or install a {library} version that passes the device on"
+)
 
 
 def _hub_entry(node: ast.Call) -> Default | None:

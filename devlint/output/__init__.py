@@ -5,7 +5,8 @@ from __future__ import annotations
 FORMATS = ("text", "json", "sarif", "github")
 
 
-def render(fmt: str, findings: list, **context) -> str:
+def render(fmt: str, findings: list, environment: dict | None = None, **context) -> str:
+    """`environment`: which environment's libraries were read (SARIF run properties)."""
     if fmt == "json":
         from devlint.output import json
 
@@ -13,7 +14,7 @@ def render(fmt: str, findings: list, **context) -> str:
     if fmt == "sarif":
         from devlint.output import sarif
 
-        return sarif.render(findings)
+        return sarif.render(findings, environment)
     if fmt == "github":
         from devlint.output import github
 

@@ -1,4 +1,5 @@
-"""JSON output in the schema of `ruff check --output-format json`, plus `runtime`."""
+"""JSON output in the schema of `ruff check --output-format json`, plus `runtime` and `library`
+(which library version, installed or devlint's table, a finding relies on)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def finding_to_json(f: Finding) -> dict:
         "noqa_row": f.noqa_row,
         "cell": f.cell,
         "runtime": f.runtime,
+        "library": None if f.library is None else f.library.to_json(),
     }
 
 

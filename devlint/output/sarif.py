@@ -50,6 +50,8 @@ def _result(f: Finding, rule_index: dict[str, int]) -> dict:
     }
     if f.code in rule_index:
         result["ruleIndex"] = rule_index[f.code]
+    if f.library is not None:
+        result["properties"] = {"library": f.library.to_json()}
     if f.fix is not None and f.fix.edits:
         by_file: dict[str, list] = {}
         for e in f.fix.edits:  # a multi-file fix: one artifactChange per file
@@ -72,7 +74,9 @@ def _result(f: Finding, rule_index: dict[str, int]) -> dict:
     return result
 
 
-def render(findings: list[Finding]) -> str:
+def render(findings: list[Finding], environment: dict | None = None) -> str:
+    """`environment`: which Python environment's libraries were read, for the run's
+    properties (the same tree in the same environment gives the same findings)."""
     rules = list(catalog.load().values())
     rule_index = {r.code: i for i, r in enumerate(rules)}
     doc = {
@@ -89,6 +93,7 @@ def render(findings: list[Finding]) -> str:
                     }
                 },
                 "results": [_result(f, rule_index) for f in findings],
+                **({"properties": {"environment": environment}} if environment else {}),
             }
         ],
     }

@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 
 from devlint import catalog
-from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Location, Operation, Span, Threading
+from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Library, Location, Operation, Span, Threading
 from devlint.static import distributed, guards, launchers, names, suggest, values
 from devlint.static.index import ProjectIndex
 from devlint.static.names import argument
@@ -166,8 +166,10 @@ class FileContext:
         message: str,
         fix: Fix | None = None,
         notes: tuple[str, ...] = (),
+        library: Library | None = None,
     ) -> None:
-        """Record a finding once per (code, node), if the code is enabled."""
+        """Record a finding once per (code, node), if the code is enabled (`library`: the
+        library version whose source or table the finding relies on)."""
         if code not in self.enabled or (code, id(node)) in self._reported:
             return
         self._reported.add((code, id(node)))
@@ -186,6 +188,7 @@ class FileContext:
                 fix=fix,
                 noqa_row=node.lineno,
                 notes=notes,
+                library=library,
             )
         )
 

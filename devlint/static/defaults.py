@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from devlint.findings import Library
 from devlint.static import guards, values, walk
 from devlint.static.values import names_a_device
 from devlint.static.names import encloses
@@ -52,6 +53,10 @@ class Default:
     index: bool = False  # the parameter is a GPU index
     used: bool = True  # its own code uses the parameter (else it only passes it on)
     passes: tuple[tuple[str, int | None, str | None], ...] = ()  # (callee, position, keyword) it is passed to
+    # A library callable that lands on the current device or GPU0 whatever device it is
+    # given, and why (it calls another without passing the device on): no argument helps.
+    ignores: str = ""
+    library: Library | None = None  # the library version and source this was read from
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from devlint import catalog
-from devlint.findings import Span
+from devlint.findings import Library, Span
 from devlint.static.defaults import Default, Forward
 from devlint.static.scope import Scope
 
@@ -208,9 +208,10 @@ def _library_defaults() -> tuple[Default, ...]:
                     param=entry.get("param", "device"),
                     position=entry.get("position"),
                     default=entry["default"],
-                    where=entry["library"],
+                    where=f"{entry['library']} {entry['versions']}, per devlint's table",
                     none_means_cuda=entry["default"].startswith("None"),
                     also=tuple(entry.get("also", ())),
+                    library=Library(entry["library"], entry["versions"], "table"),
                 )
             )
     return tuple(entries)
@@ -281,12 +282,14 @@ def _best(qualnames: set[str], call: str) -> str | None:
 
 
 class ProjectIndex:
-    def __init__(self, facts: list[FileFacts] = ()):
+    def __init__(self, facts: list[FileFacts] = (), library: tuple[Default, ...] | list[Default] | None = None):
+        """`library`: what the libraries the project imports default to, read from their
+        installed source or their tables (devlint/libraries); None: the catalog's tables."""
         self._recorded: set[str] | None = None
         self._digests: dict[str, str] = {}  # the index does not change once built
         self._subclasses: dict[frozenset[str], set[str]] = {}
         self._library: dict[str, list[Default]] = {}
-        for entry in _library_defaults():
+        for entry in _library_defaults() if library is None else library:
             self._library.setdefault(_last(entry.qualname), []).append(entry)
         self._project: dict[str, list[Default]] = {}
         self._defined: dict[str, set[str]] = {}  # project definitions by last name, defaults or not

@@ -147,7 +147,7 @@ def test_selection_change_does_not_reuse_results(tmp_path):
 def test_corrupt_cache_is_ignored(tmp_path):
     (tmp_path / "user.py").write_text("import torch\nx = torch.load('a')\n")
     _cached_lint(tmp_path)
-    (tmp_path / ".devlint_cache" / "results-v2.json").write_text("{not json")
+    (tmp_path / ".devlint_cache" / "results-v3.json").write_text("{not json")
     assert [f.code for f in _cached_lint(tmp_path).findings] == ["DL005"]
 
 
@@ -173,7 +173,7 @@ def test_cli_cache_no_cache_and_clean(run_devlint, tmp_path):
     run_devlint("check", tmp_path, "--no-cache")
     assert not (tmp_path / ".devlint_cache").exists()
     first = run_devlint("check", tmp_path, "--output-format", "json")
-    assert (tmp_path / ".devlint_cache" / "results-v2.json").is_file()
+    assert (tmp_path / ".devlint_cache" / "results-v3.json").is_file()
     assert run_devlint("check", tmp_path, "--output-format", "json")[1] == first[1]
     code, out, _ = run_devlint("clean", tmp_path)
     assert code == 0 and "Removed" in out and not (tmp_path / ".devlint_cache").exists()

@@ -51,4 +51,4 @@ def test_an_unrelated_definition_of_the_same_name_does_not_hide_the_catalog(tmp_
     own = "def init_detection_model(path, device='cpu'):\n    return load(path).to(device)\n"
     found = _findings(tmp_path, {"tools/models.py": own, "run.py": SCRIPT})
     assert [(name, row, code) for name, row, code, _ in found] == [("run.py", 3, "DL012")]
-    assert "(facexlib)" in found[0][3]
+    assert "(facexlib 0.3.0, per devlint's table)" in found[0][3]

@@ -1,0 +1,72 @@
+"""The library names a project file uses, read from its text without parsing it.
+
+`from facexlib.utils.face_restoration_helper import FaceRestoreHelper` wants
+`facexlib.utils.face_restoration_helper.FaceRestoreHelper`; `import face_alignment`
+followed by `face_alignment.FaceAlignment(...)` wants `face_alignment.FaceAlignment`.
+A regular expression over the text is enough (an import in a string only costs a
+look-up) and keeps this cheap for files the index stage never parses.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+# Libraries devlint's rules model themselves (torch's `device=None` is the current device
+# by design, and DL011 judges its factories where they are called), or that hold no device.
+_NOT_SUMMARISED = frozenset({"torch", "numpy", "scipy", "pandas", "PIL", "cv2", "matplotlib", "tqdm", "yaml"})
+
+
+def skipped(top: str) -> bool:
+    """Is the top-level package `top` one whose source is never read (the standard library,
+    torch and the like)?"""
+    return top in _NOT_SUMMARISED or top in sys.stdlib_module_names
+
+# Each pattern starts with a literal, which the regex engine finds fast; that the match
+# starts a line is checked after (`_starts_line`).
+_FROM = re.compile(r"from[ \t]+([A-Za-z_][\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)")
+_IMPORT = re.compile(r"import[ \t]+([^\n#;]+)")
+_ALIAS = re.compile(r"([A-Za-z_][\w.]*)(?:\s+as\s+(\w+))?")
+
+
+def used_names(text: str) -> set[str]:
+    """Qualified names of what the file imports from absolute modules, and calls through
+    a module it imports whole."""
+    if "import" not in text:
+        return set()
+    wanted: set[str] = set()
+    for found in _FROM.finditer(text):
+        if not _starts_line(text, found.start()):
+            continue
+        module, names = found.groups()
+        for part in names.strip("()").replace("\\", " ").split(","):
+            match = _ALIAS.fullmatch(part.strip())
+            if match is not None and not skipped(module.split(".")[0]):
+                wanted.add(f"{module}.{match.group(1)}")
+                wanted |= _called_through(text, f"{module}.{match.group(1)}", match.group(2) or match.group(1))
+    for found in _IMPORT.finditer(text):
+        if not _starts_line(text, found.start()):
+            continue
+        clause = found.group(1)
+        for part in clause.split(","):
+            match = _ALIAS.fullmatch(part.strip())
+            if match is not None and not skipped(match.group(1).split(".")[0]):
+                wanted |= _called_through(text, match.group(1), match.group(2) or match.group(1))
+    return wanted
+
+
+def _called_through(text: str, module: str, local: str) -> set[str]:
+    """`local.attr(...)` calls, where `local` names `module` (or anything imported whole)."""
+    if f"{local}." not in text:
+        return set()
+    pattern = re.compile(rf"{re.escape(local)}((?:\.\w+)+)\s*\(")
+    return {
+        module + found.group(1)
+        for found in pattern.finditer(text)
+        if found.start() == 0 or not (text[found.start() - 1].isalnum() or text[found.start() - 1] in "_.")
+    }
+
+
+def _starts_line(text: str, position: int) -> bool:
+    start = text.rfind("\n", 0, position) + 1
+    return start == position or text[start:position].isspace()
