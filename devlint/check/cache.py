@@ -129,6 +129,9 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
         kernels=[project_index.Kernel(**x) for x in d.get("kernels", [])],
         maskers=list(d.get("maskers", [])),
         extensions=[project_index.Extension(**{**x, "sources": tuple(x["sources"])}) for x in d.get("extensions", [])],
+        bases=[tuple(b) for b in d.get("bases", [])],
+        saves=[tuple(s) for s in d.get("saves", [])],
+        returns=[tuple(r) for r in d.get("returns", [])],
     )
 
 

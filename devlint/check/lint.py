@@ -35,6 +35,10 @@ def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tup
         words.update(catalog.get(code).triggers)
     if "DL012" in enabled:
         words.update(index.callable_names())
+    if enabled & {"DL002", "DL008"}:
+        words.update(f"{name}(" for name in index.device_helper_names())
+    if "DL007" in enabled:
+        words.update(index.subclass_names(frozenset(catalog.api("DL007", "wrappers", []))))
     if enabled & {"DL017", "DL018"}:
         words.update(word for name in index.kernel_names() for word in (f"{name}[", f"{name}("))
     if "DL027" in enabled:

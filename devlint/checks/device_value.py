@@ -15,16 +15,27 @@ from devlint.static.engine import Check
 from devlint.findings import Applicability, Fix
 from devlint.static import guards, options, placement, walk
 from devlint.static.context import FileContext
-from devlint.static.devices import Kind, names_a_device
+from devlint.static.values import Value, names_a_device
 from devlint.static.defaults import CURRENT_DEVICE
 from devlint.static.names import argument, encloses, passes_unknown_args
 
 
 class DeviceValueCheck(Check):
-    kind: Kind
+    current = False  # is this rule's value the current device (DL002), not GPU0 (DL008)?
+
+    def matches(self, value: Value) -> bool:
+        """Is this the value the rule reports?"""
+        raise NotImplementedError
 
     def message(self, text: str, literal: ast.AST, ctx: FileContext) -> str:
         raise NotImplementedError
+
+    def wanted(self, ctx: FileContext) -> bool:
+        """Files with the rule's triggers, or that call a device helper of another module."""
+        if super().wanted(ctx):
+            return True
+        text = ctx.source.text
+        return any(f"{name}(" in text for name in ctx.index.device_helper_names())
 
     # --- where devices are used ---------------------------------------------
 
@@ -34,6 +45,8 @@ class DeviceValueCheck(Check):
         for expr in placement.device_arguments(ctx, node):
             if not self._module_device_in_place_of_own(expr, ctx):
                 self.judge(expr, ctx, used=True)
+        for expr, _ in placement.passed_as_device(ctx, node):
+            self.judge(expr, ctx, used=True)
         if ctx.qualname(node.func) == "torch.device" and not isinstance(ctx.parent, ast.withitem):
             self.judge(node, ctx, used=True)
 
@@ -79,29 +92,29 @@ class DeviceValueCheck(Check):
         own = ctx.suggest_device(expr)
         if own is None or not own.local or own.expr == expr.id:
             return False
-        chosen = next((v for v in found[1] if self._module_default_kind(v, ctx) is self.kind), None)
+        chosen = next((v for v in found[1] if self._module_default_matches(v, ctx)), None)
         if chosen is None:
             return False
         message = (
             f"`{expr.id}` here is the module's own device (`{ctx.text(chosen)}`, line {chosen.lineno}: "
-            f"{'the current device' if self.kind is Kind.CURRENT else 'GPU0'}), not the one this code was given (`{own.expr}`)"
+            f"{'the current device' if self.current else 'GPU0'}), not the one this code was given (`{own.expr}`)"
         )
         fix = ctx.fix(self.code, f"Use `{own.expr}`", ctx.replace(expr, own.expr), applicability=Applicability.UNSAFE)
         ctx.report(self.code, expr, message, fix)
         return True
 
-    def _module_default_kind(self, value: ast.expr, ctx: FileContext) -> Kind:
-        """The device a module-level value is, when the program did not choose it: a literal,
-        or a device helper called without its index (`get_device()`)."""
+    def _module_default_matches(self, value: ast.expr, ctx: FileContext) -> bool:
+        """Is a module-level value this rule's device, when the program did not choose it: a
+        literal, or a device helper called without its index (`get_device()`)?"""
         saved, ctx.scope = ctx.scope, ctx.module_scope
         try:
-            kind = ctx.device(value, ints_are_devices=False).kind
-            if kind in (Kind.CURRENT, Kind.GPU0) or not isinstance(value, ast.Call):
-                return kind
+            device = ctx.device(value, ints_are_devices=False)
+            if device.current or device.gpu0 or not isinstance(value, ast.Call):
+                return self.matches(device)
             for entry in ctx.index.cuda_defaults(ctx.qualname(value.func)):
                 if entry.returns and argument(value, entry.param, entry.position) is None and not passes_unknown_args(value):
-                    return Kind.CURRENT if entry.means == CURRENT_DEVICE else Kind.GPU0
-            return kind
+                    return self.current == (entry.means == CURRENT_DEVICE)
+            return self.matches(device)
         finally:
             ctx.scope = saved
 
@@ -109,7 +122,7 @@ class DeviceValueCheck(Check):
         """`torch.zeros(3).to("cuda")`: DL011 reports the factory, with a better fix."""
         func = node.func
         return (
-            self.kind is Kind.CURRENT
+            self.current
             and "DL011" in ctx.enabled
             and isinstance(func, ast.Attribute)
             and func.attr == "to"
@@ -128,7 +141,7 @@ class DeviceValueCheck(Check):
         """Report the device `expr` denotes if it is this rule's kind (`chosen_by`: the
         selection line that assigns it, when judged where it is chosen)."""
         device = ctx.device(expr, ints_are_devices=used)
-        if device.kind is not self.kind or device.node is None:
+        if not self.matches(device) or device.node is None or device.in_callee:
             return
         if chosen_by is not None and self._never_used_as_a_device(chosen_by, ctx):
             return
@@ -138,11 +151,17 @@ class DeviceValueCheck(Check):
         direct = encloses(expr, literal)
         if not direct and self._chosen_on_a_selection_line(literal, ctx):
             return  # visit_Assign reports it where it is chosen
-        if ctx.device_selected_before(expr) and self.kind is Kind.CURRENT:
+        if ctx.device_selected_before(expr) and self.current:
             return
         if self.excused(literal, ctx):
             return
         text = ctx.text(literal)
+        if _helper_call(literal, ctx):
+            if ctx.index.cuda_defaults(ctx.qualname(literal.func)) and "DL012" in ctx.enabled:
+                return  # a project helper called without its device parameter: DL012's finding
+            fix = ctx.display_only(self.code, f"give `{ctx.text(literal.func)}(...)` the device (or index) the program was given")
+            ctx.report(self.code, literal, self.message(text, literal, ctx), fix)
+            return
         ctx.report(self.code, literal, self.message(text, literal, ctx), self.fix(literal, expr, text, ctx, used and direct))
 
     def excused(self, literal: ast.AST, ctx: FileContext) -> bool:
@@ -184,7 +203,7 @@ class DeviceValueCheck(Check):
         source = options.source_of_device(literal, ctx)
         if source is not None:
             return self._from_source(literal, source, ctx)
-        if not used_here and self.kind is Kind.CURRENT:
+        if not used_here and self.current:
             return ctx.display_only(self.code, options.manual_step(literal, ctx))
         return ctx.display_only(
             self.code,
@@ -195,16 +214,22 @@ class DeviceValueCheck(Check):
     def _from_source(self, literal: ast.AST, source: options.Source, ctx: FileContext) -> Fix:
         """Build the device from what the user gave the program; comparisons of the chosen
         value with `"cuda"` are rewritten so that they stay true for `"cuda:N"`."""
-        if source.is_device:
+        index_literal = isinstance(literal, ast.Constant) and type(literal.value) is int
+        if source.is_device or index_literal:  # a device for a device, an index for an index
             new = source.expr
         elif isinstance(literal, ast.Call):  # torch.device("cuda") stays a call of the same name
             new = f'{ctx.text(literal.func)}("cuda", {source.expr})'
         else:
             new = f'f"cuda:{{{source.expr}}}"'
         edits = [ctx.replace(literal, new)]
-        if not source.is_device:
+        if not source.is_device and not index_literal:
             edits.extend(options.comparisons_kept_true(literal, ctx))
         return ctx.fix(self.code, f"Use `{new}`: {source.why}", *edits)
+
+
+def _helper_call(literal: ast.AST, ctx: FileContext) -> bool:
+    """Is the value decided by a project function's return (`get_device()`), not written here?"""
+    return isinstance(literal, ast.Call) and isinstance(literal.func, ast.Name) and literal.func.id != "str"
 
 
 _DEVICE_KEYWORDS = frozenset({"map_location", "device_ids", "output_device"})

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from devlint.checks.device_value import DeviceValueCheck
-from devlint.static.devices import Kind
+from devlint.static.values import Value
 
 
 class CudaStringWithoutIndex(DeviceValueCheck):
     code = "DL002"
-    kind = Kind.CURRENT
+    current = True
+
+    def matches(self, value: Value) -> bool:
+        return value.current
 
     def message(self, text: str, literal, ctx) -> str:
         return (

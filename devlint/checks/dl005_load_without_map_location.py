@@ -20,15 +20,26 @@ class LoadWithoutMapLocation(Check):
             return
         location = argument(node, "map_location", placement.loaders()[name])
         if location is not None and not (isinstance(location, ast.Constant) and location.value is None):
-            return
+            if not _none_unless_passed(location, ctx):
+                return
         if location is None and passes_unknown_args(node):
             return
         if not self._becomes_state(node, ctx):
             return  # data the code only reads (eval results, a list of boxes): see _becomes_state
+        if ctx.index.saved_only_from_cpu(placement.path_key(node.args[0] if node.args else None)):
+            return  # the project wrote this file from CPU values: loading it touches no GPU
         if self._local_copy_of_download(node, ctx):
             return  # the published file, which the rule leaves to the runtime: see the rule's rationale
         short = name.rsplit(".", 1)[-1] if name.startswith("torch.hub") else name
         message = f"`{short}` without `map_location` puts each tensor back on the device it was saved from (usually cuda:0)"
+        if location is not None and not isinstance(location, ast.Constant):
+            message = (
+                f"`{short}`'s `map_location` is `{ctx.text(location)}`, a parameter that defaults to None: a caller that "
+                "omits it puts each tensor back on the device it was saved from (usually cuda:0)"
+            )
+            fix = ctx.display_only(self.code, f"give `{ctx.text(location)}` a default such as \"cpu\", or pass it at every call")
+            ctx.report(self.code, node, message, fix)
+            return
         ctx.report(self.code, node, message, self._fix(node, ctx))
 
     def _becomes_state(self, node: ast.Call, ctx: FileContext) -> bool:
@@ -87,6 +98,19 @@ class LoadWithoutMapLocation(Check):
 CHECK = LoadWithoutMapLocation()
 
 
+def _none_unless_passed(location: ast.expr, ctx: FileContext) -> bool:
+    """Is `map_location` a parameter of the enclosing function that defaults to None and is
+    never assigned, so every caller that omits it loads without one?"""
+    function = ctx.scope.function
+    if not isinstance(location, ast.Name) or function is None:
+        return False
+    default = function.defaults.get(location.id)
+    return (
+        isinstance(default, ast.Constant) and default.value is None
+        and location.id not in function.assigns
+    )
+
+
 # Calls that make a value model state, or move it to a device.
 _STATE_SINKS = frozenset({
     "load_state_dict", "load_weights", "set_state_dict", "Parameter", "register_buffer", "register_parameter",
@@ -115,6 +139,8 @@ def _reaches_state(node: ast.AST, root: ast.AST, parents: dict, followed: set[st
         parent = parents.get(id(parent))
     if isinstance(parent, ast.Call) and parent.func is not node:
         return _name_of(parent.func) in _STATE_SINKS | _KEEPS  # another function's input is read, not kept
+    if isinstance(parent, ast.IfExp) and parent.test is not node:
+        return _reaches_state(parent, root, parents, followed)  # `load(p) if cuda else load(p, map_location="cpu")`
     if isinstance(parent, (ast.Compare, ast.If, ast.IfExp, ast.Assert, ast.FormattedValue, ast.BinOp, ast.UnaryOp)):
         return isinstance(parent, (ast.BinOp, ast.UnaryOp)) and _reaches_state(parent, root, parents, followed)
     if isinstance(parent, ast.Assign) and parent.value is node and all(isinstance(t, ast.Name) for t in parent.targets):

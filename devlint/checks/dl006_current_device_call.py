@@ -9,7 +9,6 @@ from devlint import catalog
 from devlint.static.engine import Check
 from devlint.findings import Applicability
 from devlint.static.context import FileContext
-from devlint.static.devices import Kind
 from devlint.static.names import argument, has_argument, keyword
 
 
@@ -64,7 +63,7 @@ class CurrentDeviceCall(Check):
     def _set_device(self, node: ast.Call, ctx: FileContext) -> None:
         if not node.args:
             return
-        if ctx.device(node.args[0]).kind is Kind.GPU0:
+        if ctx.device(node.args[0]).gpu0:
             ctx.report(
                 self.code,
                 node,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 
 from devlint import catalog
 from devlint.static.engine import Check
@@ -14,10 +15,19 @@ from devlint.static.names import has_argument
 class DataParallelWithoutDeviceIds(Check):
     code = "DL007"
 
+    def wanted(self, ctx: FileContext) -> bool:
+        """Files that name a wrapper, or a project class inheriting one (`SyncBN(model)`)."""
+        if super().wanted(ctx):
+            return True
+        text = ctx.source.text
+        return any(name in text for name in ctx.index.subclass_names(wrappers()))
+
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         name = ctx.qualname(node.func)
-        if name not in catalog.api(self.code, "wrappers", []):
-            return
+        if name not in wrappers():
+            name = next((base for base in ctx.index.ancestors(name) if base in wrappers()), None) and name
+            if name is None:
+                return  # neither a wrapper nor a project class that inherits one
         if has_argument(node, "device_ids", 1) or ctx.visible_devices_set_before(node):
             return  # after CUDA_VISIBLE_DEVICES, "every visible GPU" is the chosen ones
         short = name.rsplit(".", 1)[-1]
@@ -36,6 +46,11 @@ class DataParallelWithoutDeviceIds(Check):
                 applicability=Applicability.UNSAFE,
             )
         ctx.report(self.code, node, message, fix)
+
+
+@functools.cache
+def wrappers() -> frozenset[str]:
+    return frozenset(catalog.api("DL007", "wrappers", []))
 
 
 CHECK = DataParallelWithoutDeviceIds()

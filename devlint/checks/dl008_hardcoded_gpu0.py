@@ -8,14 +8,17 @@ import ast
 from devlint.checks.device_value import DeviceValueCheck
 from devlint.findings import Fix
 from devlint.static.context import FileContext
-from devlint.static import guards
-from devlint.static.devices import Kind, counts_from_zero, names_a_device
+from devlint.static import guards, values
+from devlint.static.scope import _sets_visible_devices
+from devlint.static.values import Value, counts_from_zero, names_a_device
 from devlint.static.suggest import INDEX_NAMES
 
 
 class HardcodedGpu0(DeviceValueCheck):
     code = "DL008"
-    kind = Kind.GPU0
+
+    def matches(self, value: Value) -> bool:
+        return value.gpu0
 
     def message(self, text: str, literal: ast.AST, ctx: FileContext) -> str:
         counter = _counter(literal, ctx)
@@ -39,6 +42,22 @@ class HardcodedGpu0(DeviceValueCheck):
             return True
         zero = isinstance(literal, ast.Constant) and literal.value in (0, "cuda:0")
         return zero and guards.only_when(ctx.path_to(literal), _index_is_zero, lambda test: False)
+
+    def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
+        super().visit_Assign(node, ctx)
+        if any(_sets_visible_devices(t) for t in node.targets):
+            held = values.texts(node.value, ctx.scope)
+            if held and all(values.spelled_out(t) and t.split(",")[0].strip() == "0" for t in held):
+                message = (
+                    f"`CUDA_VISIBLE_DEVICES` is set to `{ctx.text(node.value)}` in the code: the program runs on "
+                    "GPU 0 whatever GPU it was told to use"
+                )
+                fix = ctx.display_only(
+                    self.code,
+                    "leave CUDA_VISIBLE_DEVICES to whoever launches the program (`CUDA_VISIBLE_DEVICES=1 python run.py`), "
+                    "or set it from an option the user gives",
+                )
+                ctx.report(self.code, node.value, message, fix)
 
     def visit_With(self, node: ast.With, ctx: FileContext) -> None:
         for item in node.items:

@@ -8,7 +8,6 @@ from devlint.static.engine import Check
 from devlint.static import placement
 from devlint.static.context import FileContext
 from devlint.static.names import encloses
-from devlint.static.devices import Kind
 
 
 class DefaultDeviceCuda(Check):
@@ -33,7 +32,7 @@ class DefaultDeviceCuda(Check):
 
     def _judge(self, node: ast.expr, value: ast.expr, ctx: FileContext, consequence: str) -> None:
         device = ctx.device(value)
-        if device.kind is not Kind.CURRENT or device.node is None or not encloses(value, device.node):
+        if not device.current or device.node is None or not encloses(value, device.node):
             return  # a device chosen elsewhere is judged on its own line (DL002)
         message = f"`{ctx.text(value)}` as the default device means the current device (GPU0 unless set_device chose another): {consequence}"
         found = ctx.suggest_device(node)

@@ -9,7 +9,6 @@ from devlint.findings import Applicability
 from devlint.static import suggest
 from devlint.static.context import FileContext
 from devlint.static.names import encloses
-from devlint.static.devices import Kind
 from devlint.static.names import argument
 from devlint.static.placement import unplaced_factory
 
@@ -42,7 +41,7 @@ class UnplacedFactory(Check):
         judged = ctx.device(device)
         # Only a device written at this call: `.to(device)` follows the program's own choice,
         # and a "cuda" chosen elsewhere is reported where it is chosen (DL002).
-        return judged.kind is Kind.CURRENT and judged.node is not None and encloses(device, judged.node)
+        return judged.current and judged.node is not None and encloses(device, judged.node)
 
     def _fix(self, move: ast.Call, factory: ast.Call, ctx: FileContext):
         found = ctx.suggest_device(move) or _tensor_in_arguments(factory, ctx)

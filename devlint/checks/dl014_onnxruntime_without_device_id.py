@@ -7,7 +7,7 @@ import functools
 
 from devlint import catalog
 from devlint.findings import Edit, Fix
-from devlint.static import runtimes
+from devlint.static import runtimes, values
 from devlint.static.context import FileContext
 from devlint.static.engine import Check
 from devlint.static.names import argument, keyword, passes_unknown_args
@@ -53,6 +53,7 @@ class OnnxruntimeWithoutDeviceId(Check):
         ctx.report(self.code, node, message, self._provider_fix(node, verdict, ctx))
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        self._providers_built_elsewhere(node, ctx)
         func = node.func
         if not isinstance(func, ast.Attribute) or func.attr not in _device_calls():
             return
@@ -129,6 +130,28 @@ class OnnxruntimeWithoutDeviceId(Check):
             return _SKIP  # a return value, a default, a comparison, a loop: nothing requested here
         return _SKIP
 
+    def _providers_built_elsewhere(self, node: ast.Call, ctx: FileContext) -> None:
+        """`InferenceSession(path, providers=self.providers)` where the list is a helper's return
+        value (`get_providers()`), which the literal's own visit leaves alone (nothing is
+        requested where a list is returned): judged here, where the session is made."""
+        given = keyword(node, "providers")
+        slot = _provider_slot(node)
+        value = given.value if given is not None else (node.args[slot] if slot is not None and slot < len(node.args) else None)
+        if value is None or isinstance(value, (ast.List, ast.Tuple)) or _options_of(node) is not None:
+            return
+        for listed, _ in values.containers(value, ctx.scope):
+            if not isinstance(listed, (ast.List, ast.Tuple)) or not _returned_value(listed, ctx):
+                continue
+            names = [e for e in listed.elts if _is_str(e) and e.value in _providers()]
+            if names and not runtimes.devices_masked(ctx):
+                message = (
+                    f"`{ctx.text(value)}` holds {ctx.text(names[0])} (line {names[0].lineno}) without a `device_id` option: "
+                    "the ONNX Runtime session runs on GPU 0, whatever device the program was told to use"
+                )
+                fix = ctx.display_only(self.code, 'give the provider its options where the list is built: `("CUDAExecutionProvider", {"device_id": index})`')
+                ctx.report(self.code, node, message, fix)
+                return
+
     # --- the fix ----------------------------------------------------------------------
 
     def _provider_fix(self, node: ast.Constant, options, ctx: FileContext) -> Fix:
@@ -192,6 +215,12 @@ def _option_at(position: int, options: ast.expr | None, ctx: FileContext):
 
 def _options_passed(ctx: FileContext, name: str) -> bool:
     return any(_options_of(call) is not None for call in _calls_passing(ctx, name))
+
+
+def _returned_value(listed: ast.expr, ctx: FileContext) -> bool:
+    """Is this list a function's return value (the literal's own visit skips those)?"""
+    returns = ctx.memo("returned lists", lambda: {id(n.value) for n in ast.walk(ctx.tree) if isinstance(n, ast.Return) and n.value is not None})
+    return id(listed) in returns
 
 
 def _provider_slot(call: ast.Call) -> int | None:

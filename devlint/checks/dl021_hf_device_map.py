@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import ast
 
-from devlint.static import entry_points, runtimes
+from devlint.static import entry_points, runtimes, values
 from devlint.static.context import FileContext
-from devlint.static.devices import Kind, string_kind
 from devlint.static.engine import Check
 from devlint.static.names import argument, keyword, passes_unknown_args
 
@@ -109,7 +108,8 @@ def _gpu0(value: ast.expr) -> ast.expr | None:
     if isinstance(value, ast.Constant) and isinstance(value.value, int) and not isinstance(value.value, bool):
         return value if value.value == 0 else None
     if _is_str(value):
-        return value if string_kind(value.value) is Kind.GPU0 else None
+        v = values.of_text(value.value)
+        return value if v.kind is values.Kind.GPU and v.index == 0 else None
     if isinstance(value, ast.Dict) and len(value.values) == 1:
         return _gpu0(value.values[0])
     return None

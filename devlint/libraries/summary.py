@@ -21,9 +21,8 @@ import ast
 import re
 from dataclasses import asdict
 
-from devlint.static import analyze, collect, devices, names
+from devlint.static import analyze, collect, names, values
 from devlint.static import index as project_index
-from devlint.static.devices import Kind
 from devlint.static.scope import Scope, _shallow
 
 _TEXT = 80  # characters of a call quoted in a message
@@ -140,7 +139,8 @@ def _fixed_placement(call: ast.Call, scope: Scope) -> ast.AST | None:
     if isinstance(func, ast.Attribute) and func.attr == "to" and call.args:
         targets.append(call.args[0])
     for target in targets:
-        if devices.classify(target, scope).kind in (Kind.CURRENT, Kind.GPU0) and not _from_parameter(target, scope, 0):
+        held = values.evaluate(target, scope)
+        if (held.current or held.gpu0) and not _from_parameter(target, scope, 0):
             return call
     return None
 

@@ -11,7 +11,7 @@ import ast
 import os
 
 from devlint.static import defaults as definitions
-from devlint.static import engine, placement, runtimes
+from devlint.static import engine, placement, runtimes, values
 from devlint.static.context import FileContext
 from devlint.static.index import (
     Extension,
@@ -25,6 +25,7 @@ from devlint.static.index import (
     _qualname_in,
     class_qualname,
 )
+from devlint.static.names import qualname as qualname_of
 from devlint.static.scope import Scope, _sets_visible_devices, _shallow
 
 
@@ -42,22 +43,37 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
     """Device defaults of the file's named definitions. Only the module's and its classes'
     own statements are walked, and a function's body only when its signature has a device
     parameter or `**kwargs`: most of a file is never visited."""
+    text = ctx.source.text
+    summarise = ("'cuda" in text or '"cuda' in text) and "return" in text
     for node, outer in _definitions(ctx.module_scope):
         if isinstance(node, ast.ClassDef):
             qualname = class_qualname(outer.child(node))
             if qualname is not None:
                 _note_definition(facts, qualname)
+                for base in node.bases:
+                    named = qualname_of(base, outer)
+                    if named:
+                        facts.bases.append((qualname, named))
                 facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
             continue
         qualname = _qualname_in(outer, node)
         if qualname is None:
             continue
         _note_definition(facts, qualname)
+        if outer.kind == "module" and summarise and _may_return_a_device(ctx.text(node)):
+            returned = values.returned_when_omitted(node, outer)
+            if returned.current or returned.gpu0:
+                facts.returns.append((qualname, returned.kind.name, returned.index))
         if definitions.may_default(node):
             found = definitions.of_function(outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text)
             facts.defaults.extend(found.defaults)
             facts.forwards.extend(found.forwards)
             facts.unused.extend(found.unused)
+
+
+def _may_return_a_device(source: str) -> bool:
+    """A cheap test before a function's scope is built: it writes "cuda" and returns."""
+    return ("'cuda" in source or '"cuda' in source) and "return " in source
 
 
 def _note_definition(facts: FileFacts, qualname: str) -> None:
@@ -108,6 +124,22 @@ class _CallCollector:
                 callee = callee or ctx.qualname(func)
                 if callee:
                     self.facts.type_string_calls.append(TypeStringCall(callee, None, kw.arg, f"{ctx.filename}:{node.lineno}"))
+
+
+class _SaveCollector:
+    """The files the project writes with torch.save, and whether from the CPU."""
+
+    code = "index"
+
+    def __init__(self, facts: FileFacts):
+        self.facts = facts
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        if len(node.args) < 2 or ctx.qualname(node.func) != "torch.save":
+            return
+        key = placement.path_key(node.args[1])
+        if key is not None:
+            self.facts.saves.append((key, placement.saved_from_cpu(node.args[0], ctx.scope)))
 
 
 class _RuntimeCollector:
@@ -180,6 +212,8 @@ def collect(ctx: FileContext) -> FileFacts:
     walkers: list = []
     if ".type(" in text or "init_process_group" in text:
         walkers.append(_CallCollector(facts))
+    if "torch.save(" in text:
+        walkers.append(_SaveCollector(facts))
     if "triton" in text or "numba" in text or "CUDA_VISIBLE_DEVICES" in text:
         walkers.append(_RuntimeCollector(facts))
     if "CUDAExtension" in text or "CppExtension" in text:

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from devlint import catalog
 from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Library, Location, Operation, Span, Threading
-from devlint.static import devices, distributed, guards, launchers, names, suggest
+from devlint.static import distributed, guards, launchers, names, suggest, values
 from devlint.static.index import ProjectIndex
 from devlint.static.names import argument
 from devlint.static.scope import Scope, _shallow, build_scope
@@ -67,8 +67,9 @@ class FileContext:
             cached = self._qualnames[key] = names.qualname(expr, self.scope)
         return cached
 
-    def device(self, expr: ast.expr | None, ints_are_devices: bool = True) -> devices.Device:
-        return devices.classify(expr, self.scope, ints_are_devices=ints_are_devices)
+    def device(self, expr: ast.expr | None, ints_are_devices: bool = True) -> values.Value:
+        """The device value `expr` holds here (values.py)."""
+        return values.evaluate(expr, self.scope, ints_are_devices=ints_are_devices, project=self.index)
 
     def text(self, node: ast.AST) -> str:
         return self.source.segment(self.start(node), self.end(node))
@@ -94,6 +95,8 @@ class FileContext:
             return True
         if any(line < node.lineno for line in self._selector_calls(scope)):
             return True
+        if self._mentions_a_launcher() and launchers.binds_device_before(scope, self.module_scope, node.lineno):
+            return True
         for ancestor in self.ancestors:
             if isinstance(ancestor, (ast.With, ast.AsyncWith)):
                 for item in ancestor.items:
@@ -102,7 +105,7 @@ class FileContext:
                         isinstance(expr, ast.Call)
                         and self.qualname(expr.func) == "torch.cuda.device"
                         and expr.args
-                        and self.device(expr.args[0]).kind is not devices.Kind.GPU0
+                        and not self.device(expr.args[0]).gpu0
                     ):
                         return True
         if guards.only_when(self.path_to(node), lambda t: guards.one_gpu(t, self.scope), lambda t: guards.several_gpus(t, self.scope)):
@@ -116,26 +119,29 @@ class FileContext:
         reached only from code under a launcher? The launcher made the process's GPU current
         before it runs (static/launchers.py)."""
         function = self.scope.function
-        if function is None or not self.memo("launcher mentioned", lambda: any(w in self.source.text for w in launchers.WORDS)):
+        if function is None or not self._mentions_a_launcher():
             return False
         launched = self.memo("launched functions", lambda: launchers.launched_functions(self.tree))
         reached = self.memo("reached under a launcher", lambda: launchers.reached_only_under(self.module_scope, launched | self._lightning_methods()))
         while function is not None:
             cls = function.enclosing_class
-            if cls is not None and launchers.lightning_module(cls.node, lambda e: names.qualname(e, cls)):
-                return True
+            if cls is not None and function.node.name != "__init__" and launchers.lightning_module(cls.node, lambda e: names.qualname(e, cls)):
+                return True  # a trainer calls its hooks after selecting the device; __init__ runs before
             name = getattr(function.node, "name", None)
             if name in launched or name in reached:
                 return True
             function = function.parent.function if function.parent is not None else None
         return False
 
+    def _mentions_a_launcher(self) -> bool:
+        return self.memo("launcher mentioned", lambda: any(w in self.source.text for w in launchers.WORDS))
+
     def _lightning_methods(self) -> set[str]:
         """Names of the methods of the module's LightningModules."""
         found = set()
         for node in self.tree.body:
             if isinstance(node, ast.ClassDef) and launchers.lightning_module(node, lambda e: names.qualname(e, self.module_scope)):
-                found.update(m.name for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)))
+                found.update(m.name for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name != "__init__")
         return found
 
     def _only_under_process_group(self, node: ast.AST) -> bool:

@@ -23,8 +23,8 @@ import ast
 from dataclasses import dataclass
 
 from devlint.findings import Library
-from devlint.static import devices, guards, walk
-from devlint.static.devices import Kind, names_a_device
+from devlint.static import guards, values, walk
+from devlint.static.values import names_a_device
 from devlint.static.names import encloses
 from devlint.static.names import qualname as qualname_of
 from devlint.static.scope import Scope, _shallow
@@ -36,7 +36,6 @@ CURRENT_DEVICE = "the current device, GPU0 unless set_device chose another"
 GPU_INDEX_NAMES = tuple(name for name in INDEX_NAMES if name != "local_rank")
 GPU0 = "GPU0, whatever GPU the program was told to use"
 _GIVEN = object()  # a value the caller passed: not None, not empty, not known
-_MAX_DEPTH = 6
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ def _none_becomes_cuda(scope: Scope, param: str) -> bool:
                 or (isinstance(t, ast.Attribute) and t.attr in (param, f"_{param}"))
                 for t in targets
             )
-            if named and devices.classify(child.value, scope).kind is Kind.CURRENT:
+            if named and values.when_omitted(child.value, scope).current:
                 return True
     return False
 
@@ -184,10 +183,10 @@ def _is_zero(expr: ast.expr | None) -> bool:
 def _param_default(scope: Scope, param: str, default: ast.expr, text) -> dict | None:
     """How a parameter's default leaks, as Default fields, or None."""
     if param == "device":
-        device = devices.classify(default, scope)
+        device = values.evaluate(default, scope)
         written = device.node is not None and encloses(default, device.node)  # not a name the program chose
         none = isinstance(default, ast.Constant) and default.value is None
-        if (device.kind is Kind.CURRENT and written) or (none and _none_becomes_cuda(scope, param)):
+        if (device.current and written) or (none and _none_becomes_cuda(scope, param)):
             return {"default": text(default) + (" -> 'cuda'" if none else ""), "none_means_cuda": none}
     if param in GPU_INDEX_NAMES and _is_zero(default):
         return {"default": "0", "means": GPU0, "index": True}
@@ -225,17 +224,18 @@ def _helper(scope: Scope, param: str, default: ast.expr, text) -> dict | None:
     if "cuda" not in source and "CUDA_VISIBLE_DEVICES" not in source:
         return None  # nothing in it names a CUDA device
     unset = default.value
-    returned = _returned_kind(scope, param, unset)
-    if returned not in (Kind.CURRENT, Kind.GPU0):
+    returned = _returned(scope, param, unset)
+    if not (returned.current or returned.gpu0):
         return None
     if _selects_visible_devices(scope, param, unset):
         return {
             "default": text(default), "returns": True, "selects": True, "index": param in INDEX_NAMES,
             "means": "cuda:0 with every GPU visible, GPU0",
         }
-    if _returned_kind(scope, param, _GIVEN) in (Kind.CURRENT, Kind.GPU0):
+    chosen = _returned(scope, param, _GIVEN)
+    if chosen.current or chosen.gpu0:
         return None  # a device chosen whatever the caller passes: reported where it is chosen
-    means = CURRENT_DEVICE if returned is Kind.CURRENT else "GPU0"
+    means = CURRENT_DEVICE if returned.current else "GPU0"
     return {"default": text(default), "returns": True, "index": param in INDEX_NAMES, "means": means}
 
 
@@ -270,70 +270,16 @@ def _reachable(path: list[ast.AST], param: str, value) -> bool:
     return True
 
 
-def _strings(expr: ast.expr, scope: Scope, param: str, value, depth: int = 0) -> set | None:
-    """The strings `expr` can hold when `param` holds `value` (`_GIVEN` stands in for an
-    index the caller passed), or None when it cannot be told."""
-    if depth > _MAX_DEPTH:
-        return None
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-        return {expr.value}
-    if isinstance(expr, ast.Name) and expr.id == param and scope.lookup_values(param) is None:
-        return {"1"} if value is _GIVEN else ({value} if isinstance(value, str) else None)
-    if isinstance(expr, ast.Name):
-        found = scope.lookup_values(expr.id)
-        if found is None:
-            return None
-        out: set = set()
-        for option in found[1]:
-            more = _strings(option, found[0], param, value, depth + 1)
-            if more is None:
-                return None
-            out |= more
-        return out
-    if isinstance(expr, ast.IfExp):
-        truth = _truth(expr.test, param, value)
-        branches = [expr.body, expr.orelse] if truth is None else [expr.body if truth else expr.orelse]
-        out = set()
-        for branch in branches:
-            more = _strings(branch, scope, param, value, depth + 1)
-            if more is None:
-                return None
-            out |= more
-        return out
-    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
-        left = _strings(expr.left, scope, param, value, depth + 1)
-        right = _strings(expr.right, scope, param, value, depth + 1)
-        return None if left is None or right is None else {a + b for a in left for b in right}
-    if isinstance(expr, ast.JoinedStr):
-        out = {""}
-        for part in expr.values:
-            piece = _strings(part.value if isinstance(part, ast.FormattedValue) else part, scope, param, value, depth + 1)
-            if piece is None:
-                return None
-            out = {a + b for a in out for b in piece}
-        return out
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "str" and len(expr.args) == 1:
-        return _strings(expr.args[0], scope, param, value, depth + 1)
-    return None
-
-
-def _returned_kind(scope: Scope, param: str, value) -> Kind:
+def _returned(scope: Scope, param: str, value) -> values.Value:
     """The worst device the function returns when `param` holds `value`."""
-    worst = Kind.UNKNOWN
+    worst = values.UNKNOWN
     for node in _shallow(scope.body):
         if not isinstance(node, ast.Return) or node.value is None:
             continue
         if not _reachable(guards.path_to(scope.node, node), param, value):
             continue
-        returned = node.value
-        if isinstance(returned, ast.Call) and qualname_of(returned.func, scope) == "torch.device" and len(returned.args) == 1:
-            returned = returned.args[0]
-        strings = _strings(returned, scope, param, value)
-        if strings is None:
-            kind = devices.classify(node.value, scope).kind
-        else:
-            kind = max((devices.string_kind(s) for s in strings), default=Kind.UNKNOWN)
-        worst = max(worst, kind)
+        device = values.with_argument(node.value, scope, param, values.PASSED if value is _GIVEN else value)
+        worst = values.join((worst, device))
     return worst
 
 

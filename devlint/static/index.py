@@ -96,12 +96,14 @@ def worth_collecting(text: str, module: str = "") -> bool:
 def text_worth_collecting(text: str) -> bool:
     """Can a file with this text hold facts the index needs? (A file the catalog describes,
     `catalog_module`, is collected whatever its text.) Cached with the file's content."""
-    if ".type(" in text or "init_process_group" in text:
+    if ".type(" in text or "init_process_group" in text or "DataParallel" in text or "torch.save(" in text:
         return True
     if "@triton" in text or "cuda.jit" in text:
         return True
     if "CUDAExtension" in text or "CppExtension" in text:
         return True
+    if ("'cuda" in text or '"cuda' in text) and "return" in text:
+        return True  # a helper that returns a device: summarised for other modules' calls
     if "CUDA_VISIBLE_DEVICES" in text and _SETS_VISIBLE_DEVICES.search(text):
         return True
     if _index_defaults_to_zero(text):
@@ -175,6 +177,15 @@ class FileFacts:
     kernels: list[Kernel] = field(default_factory=list)
     maskers: list[str] = field(default_factory=list)  # functions that set CUDA_VISIBLE_DEVICES
     extensions: list[Extension] = field(default_factory=list)  # C++/CUDA extensions a setup script builds
+    # (class, base) for each module-level class whose base is a device wrapper of the catalog
+    # (`nn.DataParallel`) or another class: a subclass inherits what its parameters mean.
+    bases: list[tuple[str, str]] = field(default_factory=list)
+    # (file key, saved from the CPU) for each `torch.save(value, path)` whose path ends in a
+    # written name (`"feats.pt"`): a load of that name gets back what was saved.
+    saves: list[tuple[str, bool]] = field(default_factory=list)
+    # (function, lattice point, GPU index) for each module-level function whose call without
+    # arguments returns the current device or GPU0 (values.returned_when_omitted).
+    returns: list[tuple[str, str, int | None]] = field(default_factory=list)
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -330,6 +341,8 @@ class ProjectIndex:
         `base`: the directory the files' display names are relative to ("": the working one)."""
         self._recorded: set[str] | None = None
         self.base = base  # the directory display paths are relative to ("": the working directory)
+        self._digests: dict[str, str] = {}  # the index does not change once built
+        self._subclasses: dict[frozenset[str], set[str]] = {}
         self._library: dict[str, list[Default]] = {}
         for entry in _library_defaults() if library is None else library:
             self._library.setdefault(_last(entry.qualname), []).append(entry)
@@ -364,6 +377,17 @@ class ProjectIndex:
         for extension in (e for f in facts for e in f.extensions):
             self._extensions.setdefault(_last(extension.name), []).append(extension)
         self._extension_sources: dict[Extension, list[str]] = {}
+        self._returns: dict[str, list[tuple[str, str, int | None]]] = {}
+        for f in facts:
+            for entry in f.returns:
+                self._returns.setdefault(_last(entry[0]), []).append(entry)
+        self._saves: dict[str, set[bool]] = {}
+        for f in facts:
+            for key, from_cpu in f.saves:
+                self._saves.setdefault(key, set()).add(from_cpu)
+        self._bases: dict[str, list[tuple[str, str]]] = {}
+        for cls, base in sorted({b for f in facts for b in f.bases}):
+            self._bases.setdefault(_last(cls), []).append((cls, base))
 
     def _add(self, entry: Default) -> None:
         self._project.setdefault(_last(entry.qualname), []).append(entry)
@@ -410,7 +434,12 @@ class ProjectIndex:
             self._recorded.add(dep)
 
     def digest(self, dep: str) -> str:
-        """What the index holds for one lookup key, hashed."""
+        """What the index holds for one lookup key, hashed (once per key)."""
+        if dep not in self._digests:
+            self._digests[dep] = self._digest(dep)
+        return self._digests[dep]
+
+    def _digest(self, dep: str) -> str:
         kind, _, name = dep.partition(":")
         if kind == "process-groups":
             held = [repr(self._process_groups)]
@@ -429,6 +458,12 @@ class ProjectIndex:
             held = [_file_digest(name)]
         elif kind == "extension":
             held = sorted(repr(e) for e in self._extensions.get(name, []))
+        elif kind == "returns":
+            held = sorted(map(repr, self._returns.get(name, []) if name else sorted(self._returns)))
+        elif kind == "saves":
+            held = sorted(map(repr, self._saves.get(name, ())))
+        elif kind == "bases":
+            held = sorted(repr(b) for b in (self._bases.get(name, []) if name else [p for ps in self._bases.values() for p in ps]))
         else:
             qualname, _, param = name.rpartition(":")
             held = [repr(self._type_callers.get((qualname, param)))]
@@ -534,6 +569,55 @@ class ProjectIndex:
     def kernel_names(self) -> set[str]:
         """Last components of every kernel and kernel factory (`dtw_kernel`, `median_kernel`)."""
         return set(self._kernels)
+
+    def ancestors(self, qualname: str | None) -> list[str]:
+        """The bases a project class inherits from, nearest first, through the project's own
+        classes (bounded): `SyncDataParallel` -> `torch.nn.DataParallel`."""
+        found: list[str] = []
+        current = qualname
+        for _ in range(BOUND):
+            if not current:
+                break
+            last = _last(current)
+            self._note(f"bases:{last}")
+            matched = [base for cls, base in self._bases.get(last, []) if _matches(current, cls)]
+            if len(matched) != 1 or matched[0] in found:
+                break
+            found.append(matched[0])
+            current = matched[0]
+        return found
+
+    def returned_device(self, qualname: str) -> tuple[str, int | None] | None:
+        """(lattice point, index) a call of a project function without arguments returns,
+        when that is the current device or GPU0 (see FileFacts.returns)."""
+        last = _last(qualname)
+        self._note(f"returns:{last}")
+        found = {(kind, index) for q, kind, index in self._returns.get(last, []) if _matches(qualname, q)}
+        return found.pop() if len(found) == 1 else None
+
+    def device_helper_names(self) -> set[str]:
+        """Last names of the functions returned_device knows (for the files to read)."""
+        self._note("returns:")
+        return set(self._returns)
+
+    def saved_only_from_cpu(self, key: str | None) -> bool:
+        """Does the project write the file named `key` only from CPU values (`torch.save(x.cpu(),
+        "feats.pt")`)? Then loading it puts nothing on a GPU."""
+        if not key:
+            return False
+        self._note(f"saves:{key}")
+        return self._saves.get(key) == {True}
+
+    def subclass_names(self, bases: frozenset[str]) -> set[str]:
+        """Last names of the project's classes that inherit one of `bases` (for the files a
+        rule on those bases must read)."""
+        self._note("bases:")
+        if bases not in self._subclasses:
+            self._subclasses[bases] = {
+                last for last, pairs in self._bases.items()
+                if any(set(self.ancestors(cls)) & bases for cls, _ in pairs)
+            }
+        return self._subclasses[bases]
 
     def maskers(self) -> list[str]:
         """Qualified names of the project's functions that set CUDA_VISIBLE_DEVICES."""

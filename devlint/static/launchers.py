@@ -10,43 +10,46 @@ device (state.py:722-731): `.cuda()` lands where `accelerator.device` does eithe
 choice and are no leak, like DETR-style helpers after `set_device` (static/distributed.py).
 
 Under a launcher: code after `Accelerator(...)`, `deepspeed.initialize(...)`,
-`deepspeed.init_distributed(...)` or `fabric.launch(...)` in the same function (or module),
-the methods of a `LightningModule`, a function of the module that is handed to
+`deepspeed.init_distributed(...)` or `fabric.launch(...)` in the same function or in the
+module's own code (which runs before its functions are called), the methods of a
+`LightningModule` other than `__init__` (which runs before the trainer chose), a function of the module that is handed to
 `fabric.launch(fn)`, and a function of the module whose every call in it is under a launcher
 (a helper reached only from the training loop; calls from other modules are not seen, so a
-helper no code of its module calls is still judged). What a scope calls is recorded with its other device selections
-(static/scope.py), so the checks that ask `ctx.device_selected_before` see it.
+helper no code of its module calls is still judged). What a scope calls is recorded with its
+other device selections (static/scope.py), so the checks that ask `ctx.device_selected_before`
+see it. The names are catalog data (DL001's `launchers`, `launched_bases`, `fabrics`).
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 
-# Calls after which the current device is the process's own GPU.
-SELECTING_CALLS = frozenset(
-    {
-        "accelerate.Accelerator",
-        "accelerate.PartialState",
-        "accelerate.accelerator.Accelerator",
-        "deepspeed.initialize",
-        "deepspeed.init_distributed",
-    }
-)
+from devlint import catalog
+
+@functools.cache
+def selecting_calls() -> frozenset[str]:
+    """Calls after which the current device is the process's own GPU (catalog: DL001's
+    `launchers`, each with the library source it was read from)."""
+    return frozenset(catalog.api("DL001", "launchers", []))
+
+
+@functools.cache
+def lightning_modules() -> frozenset[str]:
+    """Classes whose methods (other than `__init__`) a trainer calls after it selected the
+    process's device (catalog: DL001's `launched_bases`)."""
+    return frozenset(catalog.api("DL001", "launched_bases", []))
+
+
+@functools.cache
+def _fabrics() -> frozenset[str]:
+    return frozenset(catalog.api("DL001", "fabrics", []))
+
+
 # Methods that start a launcher's processes with their devices set (`fabric.launch()`).
 LAUNCH_METHODS = frozenset({"launch"})
-# Classes whose methods a Lightning Trainer calls after it selected the process's device.
-LIGHTNING_MODULES = frozenset(
-    {
-        "lightning.LightningModule",
-        "lightning.pytorch.LightningModule",
-        "pytorch_lightning.LightningModule",
-        "lightning.pytorch.core.LightningModule",
-        "pytorch_lightning.core.LightningModule",
-    }
-)
 # Words a module that runs under a launcher contains: the cheap test before any work.
 WORDS = ("Accelerator", "PartialState", "deepspeed", "Fabric", "fabric", "Lightning")
-_FABRIC = ("lightning.Fabric", "lightning.fabric.Fabric", "lightning_fabric.Fabric")
 
 
 def selects_device(call: ast.Call, resolve) -> bool:
@@ -54,7 +57,7 @@ def selects_device(call: ast.Call, resolve) -> bool:
     `fabric.launch()` on a name bound to `Fabric(...)`)? `resolve(expr)` gives a callee's
     qualified name."""
     name = resolve(call.func)
-    if name in SELECTING_CALLS:
+    if name in selecting_calls():
         return True
     func = call.func
     return isinstance(func, ast.Attribute) and func.attr in LAUNCH_METHODS and _is_fabric(func.value, resolve)
@@ -62,13 +65,13 @@ def selects_device(call: ast.Call, resolve) -> bool:
 
 def _is_fabric(expr: ast.expr, resolve) -> bool:
     if isinstance(expr, ast.Call):
-        return resolve(expr.func) in _FABRIC
+        return resolve(expr.func) in _fabrics()
     return isinstance(expr, ast.Name) and "fabric" in expr.id.lower()
 
 
 def lightning_module(cls: ast.ClassDef, resolve) -> bool:
     """Is `cls` a LightningModule (a direct subclass)?"""
-    return any(resolve(base) in LIGHTNING_MODULES for base in cls.bases)
+    return any(resolve(base) in lightning_modules() for base in cls.bases)
 
 
 def launched_functions(tree: ast.Module) -> set[str]:
@@ -113,6 +116,12 @@ def reached_only_under(module, started: set[str]) -> set[str]:
                 under.add(name)
                 changed = True
     return under - set(started)
+
+
+def binds_device_before(scope, module, line: int) -> bool:
+    """Is the code at `line` of `scope` run after a launcher started, in that scope or in the
+    module's own code (which runs before any of its functions is called)?"""
+    return _after_start(scope, line) or (scope is not module and bool(module.launcher_started_at))
 
 
 def _after_start(scope, line: int) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from devlint.findings import Edit
 from devlint.static.context import FileContext
-from devlint.static.devices import names_a_device
+from devlint.static.values import names_a_device
 from devlint.static.names import encloses
 from devlint.static.suggest import INDEX_NAMES
 

@@ -11,10 +11,13 @@ import ast
 import functools
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from devlint import catalog
+from devlint.static import values
 from devlint.static.context import FileContext
 from devlint.static.names import argument, keyword
+from devlint.static.scope import _shallow
 
 # Methods that keep a tensor where it is: `torch.arange(n).float().cuda()` is still
 # a factory result when `.cuda()` runs.
@@ -104,6 +107,8 @@ def cpu_rooted(ctx: FileContext, expr: ast.expr) -> ast.Call | None:
         if found is None or len(found[1]) != 1:
             return None
         expr = found[1][0]
+    elif isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+        return _cpu_attribute(ctx, expr.attr)
     root = unplaced_factory(ctx, expr)
     if root is not None:
         return root
@@ -112,6 +117,16 @@ def cpu_rooted(ctx: FileContext, expr: ast.expr) -> ast.Call | None:
     if isinstance(expr, ast.Call) and ctx.qualname(expr.func) in ("torch.from_numpy", "torch.Tensor", "torch.FloatTensor", "torch.LongTensor"):
         return expr
     return None
+
+
+def _cpu_attribute(ctx: FileContext, attr: str) -> ast.Call | None:
+    """`self.<attr>` that every method assigns a tensor built on the CPU, as a plain attribute
+    (not a parameter or buffer, which moving the module would move): it stays on the CPU."""
+    function = ctx.scope.function
+    cls = function.enclosing_class if function is not None else None
+    assigned = cls.self_attrs.get(attr, []) if cls is not None else []
+    roots = [unplaced_factory(ctx, value) for _, value in assigned]
+    return roots[0] if roots and all(root is not None for root in roots) else None
 
 
 def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
@@ -148,6 +163,104 @@ def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
         loc = argument(call, "map_location", loaders()[name])
         if loc is not None and keyword(call, "map_location") is None:
             yield from _map_location_targets(loc)
+
+
+@dataclass(frozen=True)
+class DeviceParameter:
+    """A parameter of a project function that its body uses as a device (`net.to(dev)`), or
+    whose first element it uses as one (`net.to(gpu_ids[0])`)."""
+
+    name: str
+    position: int | None
+    first_element: bool = False
+
+
+def passed_as_device(ctx: FileContext, call: ast.Call) -> Iterator[tuple[ast.expr, DeviceParameter]]:
+    """The arguments of a call of one of the module's own functions that its body uses as
+    a device, by position or under a keyword that does not say so (`load(path, "cuda")`,
+    `make_net(gpu_ids=[0])`). A parameter the function only compares is not one."""
+    function = values.module_function(call.func, ctx.scope)
+    if function is None or not any(_may_leak(ctx, a) for a in [*call.args, *(k.value for k in call.keywords)]):
+        return
+    for param in ctx.memo(f"device parameters {id(function)}", lambda: _device_parameters(ctx, function)):
+        arg = argument(call, param.name, param.position)
+        if arg is None or (keyword(call, param.name) is not None and param.name in ("device", "output_device", "map_location")):
+            continue
+        if not param.first_element:
+            yield arg, param
+        elif isinstance(arg, (ast.List, ast.Tuple)) and arg.elts and not isinstance(arg.elts[0], ast.Starred):
+            yield arg.elts[0], param
+
+
+def _may_leak(ctx: FileContext, arg: ast.expr) -> bool:
+    """Is the argument (or a literal list's first element) the current device or GPU0? Asked
+    before the callee's body is read, which most calls never need."""
+    if isinstance(arg, (ast.List, ast.Tuple)) and arg.elts:
+        arg = arg.elts[0]
+    value = ctx.device(arg)
+    return value.current or value.gpu0
+
+
+def _device_parameters(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[DeviceParameter]:
+    saved, ctx.scope = ctx.scope, values.scope_of(function, ctx.scope)
+    try:
+        scope = ctx.scope
+        positional = [a.arg for a in function.args.posonlyargs + function.args.args]
+        found: dict[str, DeviceParameter] = {}
+        for node in _shallow(function.body):
+            if not isinstance(node, ast.Call):
+                continue
+            used = list(device_arguments(ctx, node))
+            if ctx.qualname(node.func) == "torch.device" and node.args:
+                used.append(node.args[0])
+            for expr in used:
+                first = isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant) and expr.slice.value == 0
+                name = expr.value if first else expr
+                if isinstance(name, ast.Name) and name.id in scope.params and name.id not in scope.assigns:
+                    position = positional.index(name.id) if name.id in positional else None
+                    found.setdefault(name.id, DeviceParameter(name.id, position, first))
+        return list(found.values())
+    finally:
+        ctx.scope = saved
+
+
+def path_key(expr: ast.expr | None) -> str | None:
+    """The written end of a file path (`"feats.pt"` of `os.path.join(out, "feats.pt")`,
+    `f"{name}_feats.pt"`, `out + "/feats.pt"`): what a save and a load of one file share."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        text = expr.value
+    elif isinstance(expr, ast.JoinedStr) and expr.values and isinstance(expr.values[-1], ast.Constant):
+        text = str(expr.values[-1].value)
+    elif isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        return path_key(expr.right)
+    elif isinstance(expr, ast.Call) and expr.args and getattr(expr.func, "attr", "") == "join":
+        return path_key(expr.args[-1])
+    else:
+        return None
+    name = text.rsplit("/", 1)[-1]
+    return name if "." in name.strip(".") else None
+
+
+_CPU_ENDS = frozenset({"cpu", "numpy", "tolist", "item"})
+
+
+def saved_from_cpu(expr: ast.expr, scope, depth: int = 0) -> bool:
+    """Is a value written from the CPU: `x.cpu()`, `x.detach().cpu().numpy()`, a dict or list
+    of those, or a name assigned only those?"""
+    if depth > 4:
+        return False
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        return expr.func.attr in _CPU_ENDS
+    if isinstance(expr, ast.Dict):
+        return bool(expr.values) and all(saved_from_cpu(v, scope, depth + 1) for v in expr.values)
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        return bool(expr.elts) and all(saved_from_cpu(e, scope, depth + 1) for e in expr.elts)
+    if isinstance(expr, ast.DictComp):
+        return saved_from_cpu(expr.value, scope, depth + 1)
+    if isinstance(expr, ast.Name):
+        found = scope.lookup_values(expr.id)
+        return found is not None and all(saved_from_cpu(v, found[0], depth + 1) for v in found[1])
+    return False
 
 
 def _listed(expr: ast.expr) -> Iterator[ast.expr]:

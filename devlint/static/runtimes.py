@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from devlint.findings import Edit, Location
 from devlint.static import names, options
 from devlint.static.context import FileContext
-from devlint.static.devices import Kind
 from devlint.static.scope import Scope, _record_import, _sets_visible_devices
 
 # Decorators that make a function a GPU kernel launched as `kernel[grid](...)`.
@@ -141,7 +140,7 @@ def current_device_set(ctx: FileContext, node: ast.AST) -> bool:
 def _guards(expr: ast.expr, ctx: FileContext) -> bool:
     if not isinstance(expr, ast.Call) or ctx.qualname(expr.func) not in _TORCH_GUARDS or not expr.args:
         return False
-    return ctx.device(expr.args[0]).kind is not Kind.GPU0
+    return not ctx.device(expr.args[0]).gpu0
 
 
 def with_items(ctx: FileContext):

@@ -9,6 +9,7 @@ asking "where does `device` come from?".
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 
 from devlint.static import launchers
@@ -212,7 +213,10 @@ def _is_device_selection(call: ast.Call, scope: Scope) -> bool:
     return not (isinstance(arg, ast.Constant) and arg.value in (0, "cuda:0"))
 
 
-_LAUNCHER_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in launchers.SELECTING_CALLS) | launchers.LAUNCH_METHODS
+@functools.cache
+def _launcher_names() -> frozenset[str]:
+    return frozenset(name.rsplit(".", 1)[-1] for name in launchers.selecting_calls()) | launchers.LAUNCH_METHODS
+
 
 
 def _starts_launcher(call: ast.Call, scope: Scope) -> bool:
@@ -220,7 +224,7 @@ def _starts_launcher(call: ast.Call, scope: Scope) -> bool:
     current device is the process's own (static/launchers.py)."""
     func = call.func
     last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-    return last in _LAUNCHER_NAMES and launchers.selects_device(call, lambda expr: _resolved(expr, scope))
+    return last in _launcher_names() and launchers.selects_device(call, lambda expr: _resolved(expr, scope))
 
 
 def _resolved(expr: ast.expr, scope: Scope) -> str | None:
