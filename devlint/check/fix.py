@@ -290,7 +290,10 @@ def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write:
 
     outcome = Outcome()
     chosen = [f for f in findings if allowed(f.fix, unsafe)]
-    runtime_placed = [f for f in findings if f.runtime and f.runtime.get("runtime_only")]
+    # Placed by the runtime report: leaks the source alone did not show, and static findings
+    # whose fix only the run could make (it knows the allowed device). A re-check cannot
+    # find them again, so they are carried into the fix loop by line.
+    runtime_placed = [f for f in findings if f.runtime and (f.runtime.get("runtime_only") or f.runtime.get("fix_from_run"))]
     if not chosen:
         outcome.unapplied_runtime = runtime_placed
         return outcome

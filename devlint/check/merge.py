@@ -255,6 +255,25 @@ def _runtime_finding(leak: RuntimeLeak, display: str, source, tree, line: int) -
     )
 
 
+def _runtime_option_fix(finding: Finding, leaks: list[RuntimeLeak], read) -> Fix | None:
+    """The API's own option with the run's device, for a static finding whose own fix cannot
+    be applied (the source alone had no device to write): the run knows which device it was
+    allowed, so the edit can be made."""
+    if finding.fix is not None and finding.fix.applicability is not Applicability.DISPLAY_ONLY:
+        return None
+    leak = next((l for l in leaks if l.option is not None), None)
+    if leak is None:
+        return None
+    from devlint.static.context import FileContext
+    from devlint.static.index import ProjectIndex
+
+    source, tree = read(finding.filename)
+    call = _called(tree, finding.location.row, leak.option["call"]) if tree is not None else None
+    if call is None:
+        return None
+    return _option_fix(FileContext(finding.filename, source, tree, "", frozenset(), ProjectIndex()), call, leak)
+
+
 def _called(tree: ast.Module, line: int, name: str) -> ast.Call | None:
     """The call of `name` that spans `line` (the entry point the runtime named)."""
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.lineno <= line <= n.end_lineno and _callee_name(n) == name]
@@ -342,7 +361,11 @@ def merge(findings: list[Finding], report: Report, checked: dict[str, str], read
         leaks = [l for row in rows for l in by_site.get((finding.filename, row), [])]
         if leaks:
             matched.update((finding.filename, row) for row in rows)
-            merged.append(replace(finding, runtime=_evidence(leaks)))
+            from_run = _runtime_option_fix(finding, leaks, read)
+            if from_run is None:
+                merged.append(replace(finding, runtime=_evidence(leaks)))
+            else:
+                merged.append(replace(finding, runtime={**_evidence(leaks), "fix_from_run": True}, fix=from_run))
             continue
         real = next((r for r, d in checked.items() if d == finding.filename), None)
         ran = any(report.exercised.get((real, row)) for row in rows)
