@@ -86,7 +86,7 @@ from transformers import AutoModel
 
 
 def main():
-    model = AutoModel.from_pretrained("tiny-model", device_map="auto")
+    model = AutoModel.from_pretrained("tiny-model")
     return model
 
 
@@ -108,7 +108,7 @@ def _materialise(name, device):
 class AutoModel:
     @classmethod
     def from_pretrained(cls, path, device_map=None):
-        device = 0 if device_map == "auto" else (device_map or {}).get("", "cpu")  # "auto" fills GPU 0 first
+        device = 0 if device_map in (None, "auto") else device_map.get("", "cpu")  # a stand-in that fills GPU 0 by default
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             return list(pool.map(lambda name: _materialise(name, device), ["a", "b", "c"]))
 """
@@ -132,5 +132,6 @@ def test_a_pooled_load_is_blamed_at_the_users_line_and_fixed_with_the_apis_own_o
     fixed = _devlint("check", "app.py", "--runtime-report", "report.json", "--fix", "--unsafe-fixes", "--no-cache", cwd=tmp_path)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert 'AutoModel.from_pretrained("tiny-model", device_map={"": "cuda:1"})' in (tmp_path / "app.py").read_text()
+    # (with `device_map="auto"` written out, DL021 now flags the line statically and its display-only fix wins the merge)
     rerun = _devlint("run", "--device", "cuda:1", "--report", "report.json", "app.py", cwd=tmp_path, extra_path=site_packages)
     assert rerun.returncode == 0 and json.loads((tmp_path / "report.json").read_text())["leaks"] == []
