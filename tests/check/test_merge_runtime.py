@@ -86,7 +86,7 @@ from transformers import AutoModel
 
 
 def main():
-    model = AutoModel.from_pretrained("tiny-model")
+    model = AutoModel.from_pretrained("tiny-model"{options})
     return model
 
 
@@ -114,8 +114,11 @@ class AutoModel:
 """
 
 
-def test_a_pooled_load_is_blamed_at_the_users_line_and_fixed_with_the_apis_own_option(tmp_path):
-    (tmp_path / "app.py").write_text(POOLED_APP)
+# Without device_map the leak is seen at runtime only; with device_map="auto" DL021 reports
+# the line from the source too, but only the run knows the device to write in its fix.
+@pytest.mark.parametrize("options", ["", ', device_map="auto"'], ids=["runtime-only", "confirmed"])
+def test_a_pooled_load_is_blamed_at_the_users_line_and_fixed_with_the_apis_own_option(tmp_path, options):
+    (tmp_path / "app.py").write_text(POOLED_APP.replace("{options}", options))
     library = tmp_path / "venv" / "lib" / "site-packages" / "transformers"
     library.mkdir(parents=True)
     (library / "__init__.py").write_text(POOLED_LIBRARY)
@@ -132,6 +135,5 @@ def test_a_pooled_load_is_blamed_at_the_users_line_and_fixed_with_the_apis_own_o
     fixed = _devlint("check", "app.py", "--runtime-report", "report.json", "--fix", "--unsafe-fixes", "--no-cache", cwd=tmp_path)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert 'AutoModel.from_pretrained("tiny-model", device_map={"": "cuda:1"})' in (tmp_path / "app.py").read_text()
-    # (with `device_map="auto"` written out, DL021 now flags the line statically and its display-only fix wins the merge)
     rerun = _devlint("run", "--device", "cuda:1", "--report", "report.json", "app.py", cwd=tmp_path, extra_path=site_packages)
     assert rerun.returncode == 0 and json.loads((tmp_path / "report.json").read_text())["leaks"] == []
