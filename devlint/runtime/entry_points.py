@@ -1,4 +1,5 @@
-"""Library entry points that take their own device option (the catalog's DL012 `entry_points`).
+"""Library entry points that take their own device option (the `[[api.entry_points]]` rows
+of the Hugging Face rules, DL021-DL025, which the static half reads too).
 
 When the user's line that leaked called `from_pretrained`, `pipeline`, `enable_*_cpu_offload`,
 ..., the useful fix is that API's own option with the run's allowed device
@@ -8,6 +9,7 @@ library frame under the user's line: the function the user called.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 from typing import NamedTuple
 
@@ -27,13 +29,24 @@ class Option(NamedTuple):
         return {"call": self.call, "keyword": self.keyword, "value": self.value}
 
 
+# The rules whose entry points take a device option the runtime can write with the run's
+# device, most specific first (a `pipeline` leak gets `device=`, not DL021's `device_map=`).
+_RULES = ("DL022", "DL025", "DL024", "DL021")
+# How each option spells a device: `{device}` is the allowed device as a string literal.
+_FORMS = {"device_map": '{"": {device}}', "device": "{device}", "torch_device": "{device}"}
+
+
 @functools.lru_cache(maxsize=None)
-def _table() -> tuple[tuple[str, tuple[str, ...], str, str], ...]:
-    """(package, qualified-name parts, option, value template) per catalog entry."""
+def _table() -> tuple[tuple[str, tuple[str, ...], tuple[str, ...], str, str], ...]:
+    """(package, qualified-name patterns, method names, option, value template) per row of
+    the static rules' `[[api.entry_points]]` (static/entry_points.py reads the same rows)."""
     entries = []
-    for entry in catalog.api("DL012", "entry_points", []):
-        package, _, name = entry["name"].partition(".")
-        entries.append((package, tuple(name.split(".")), entry["option"], entry["value"]))
+    for code in _RULES:
+        for row in catalog.api(code, "entry_points", []):
+            template = _FORMS.get(row["option"])
+            if template is not None:
+                names = tuple(row.get("names", ()))
+                entries.append((row["library"], names, tuple(row.get("methods", ())), row["option"], template))
     return tuple(entries)
 
 
@@ -43,14 +56,10 @@ def option_for(entry: Frame | None, allowed_first: str) -> Option | None:
     if entry is None:
         return None
     package = package_of(entry.filename)
-    qualname = tuple(entry.function.replace(".<locals>", "").split("."))
-    for wanted, parts, keyword, template in _table():
-        if package == wanted and qualname[-len(parts) :] == parts:
-            if "{index}" in template:
-                if not allowed_first.startswith("cuda:"):
-                    return None  # an index option cannot say "cpu"
-                value = template.replace("{index}", allowed_first.split(":", 1)[1])
-            else:
-                value = template.replace("{device}", repr(allowed_first).replace("'", '"'))
-            return Option(parts[-1], keyword, value)
+    qualname = entry.function.replace(".<locals>", "")
+    dotted = f"{package}.{qualname}"
+    called = qualname.rsplit(".", 1)[-1]
+    for library, names, methods, keyword, template in _table():
+        if package == library and (called in methods or any(fnmatch.fnmatchcase(dotted, n) for n in names)):
+            return Option(called, keyword, template.replace("{device}", repr(allowed_first).replace("'", '"')))
     return None
