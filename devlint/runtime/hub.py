@@ -45,7 +45,6 @@ class _ThreadState(threading.local):
     map_locations: tuple = ()  # the `map_location` of each torch.load running in this thread
     restored = 0  # location tags the restore hook judged in this thread (torch.load's internals)
     submitter: tuple = ()  # attribution.chain of the line that handed this thread its current work
-    submitter_key = 0  # a cheap key for it: ids and offsets
 
 
 @dataclass
@@ -213,22 +212,18 @@ class Hub:
                 self.last_check = handed
         return handed
 
-    def work_for(self, handed: tuple, key: int) -> tuple:
-        """This thread now works on behalf of the line that handed it the work (`key`:
-        `handover_key(handed)`); returns what `done_working` restores. A pair of calls, not a
-        context manager: it runs around every task a pool runs."""
+    def work_for(self, handed: tuple) -> tuple:
+        """This thread now works on behalf of the line that handed it the work; returns what
+        `done_working` restores. A pair of calls, not a context manager: it runs around every
+        task a pool runs, so it does no more than swap one attribute (the chain is hashed only
+        when a request in the worker is judged)."""
         state = self.thread
-        saved = state.submitter, state.submitter_key
-        state.submitter, state.submitter_key = handed, key
+        saved = state.submitter
+        state.submitter = handed
         return saved
 
     def done_working(self, saved: tuple) -> None:
-        state = self.thread
-        state.submitter, state.submitter_key = saved
-
-    @staticmethod
-    def handover_key(handed: tuple) -> int:
-        return hash(tuple((id(code), offset) for code, offset in handed))
+        self.thread.submitter = saved
 
     @staticmethod
     def _chain_frame(handed: tuple) -> attribution.Frame | None:
@@ -281,7 +276,7 @@ class Hub:
         leaking site is also analysed once: its origin, stack, callee and suggestion."""
         never_selected = request.via_current and self._thread_never_selected(request.index)
         state = self.thread
-        key = (attribution.site_key(caller), request, never_selected, state.submitter_key)
+        key = (attribution.site_key(caller), request, never_selected, state.submitter)
         site = self._memo.get(key)
         if site is not None and (site.classified is not None or not leaking):
             return site

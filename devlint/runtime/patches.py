@@ -544,12 +544,11 @@ def _threads(installer: _Installer) -> None:
         def start(self):
             if hub.sessions:
                 handed = hub.handed_over(sys._getframe(1))
-                key = hub.handover_key(handed)
                 own = vars(self).get("run", _ABSENT)
                 run = self.run
 
                 def run_traced():
-                    saved = hub.work_for(handed, key)
+                    saved = hub.work_for(handed)
                     try:
                         with hub.thread_scope():
                             run()
@@ -580,10 +579,9 @@ def _executors(installer: _Installer) -> None:
             if not hub.sessions:
                 return original(self, fn, *args, **kwargs)
             handed = hub.handed_over(sys._getframe(1))
-            key = hub.handover_key(handed)
 
             def task(*args, **kwargs):
-                saved = hub.work_for(handed, key)
+                saved = hub.work_for(handed)
                 try:
                     return fn(*args, **kwargs)
                 finally:

@@ -44,27 +44,34 @@ def test_graphs_pools_streams_and_raw_allocations_on_the_current_device(attempt)
     with Tracer("cuda:1") as tracer:
         first = next_line()
         attempt(lambda: torch.cuda.CUDAGraph())
-        attempt(lambda: torch.cuda.graph_pool_handle())
         attempt(lambda: torch.cuda.current_stream())
         attempt(lambda: torch.cuda.default_stream())
         attempt(lambda: torch.cuda.caching_allocator_alloc(1024))
         attempt(lambda: torch.cuda.current_stream(1))  # allowed
         attempt(lambda: torch.cuda.caching_allocator_alloc(1024, 1))  # allowed
-    assert sites(tracer.leaks()) == [("DL006", first + i) for i in range(5)]
+    assert sites(tracer.leaks()) == [("DL006", first + i) for i in range(4)]
     kinds = [leak.kind for leak in tracer.leaks()]
-    assert kinds == ["context"] * 4 + ["allocation"]
-    assert "`torch.cuda.current_stream()` uses the current device, cuda:0" in tracer.leaks()[2].message
+    assert kinds == ["context"] * 3 + ["allocation"]
+    assert "`torch.cuda.current_stream()` uses the current device, cuda:0" in tracer.leaks()[1].message
+
+
+def test_a_graph_pool_id_is_no_leak(attempt):
+    # Measured by benchmarks/cuda_probe.py (one H100, torch 2.11): NVML shows no context and
+    # 0 B on GPU0 after graph_pool_handle(), which only hands out a new pool id.
+    with Tracer("cpu") as tracer:
+        attempt(lambda: torch.cuda.graph_pool_handle())
+    assert tracer.leaks() == []
 
 
 def test_a_call_that_initialises_cuda_in_cpp_lets_the_oracle_ask_the_driver(monkeypatch):
     monkeypatch.setattr(oracle, "_driver", {"started": False})
-    monkeypatch.setattr(torch.cuda, "graph_pool_handle", lambda: (0, 1))
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", type("CUDAGraph", (), {}))
     monkeypatch.setattr(torch._C, "_cuda_hasPrimaryContext", lambda index: index == 0, raising=False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert not oracle.can_ask()
     with Tracer("cuda:1") as tracer:
         line = next_line()
-        torch.cuda.graph_pool_handle()
+        torch.cuda.CUDAGraph()
     assert oracle.can_ask()
     [leak] = tracer.leaks()
     assert (leak.code, leak.line, leak.created_context) == ("DL006", line, True)
