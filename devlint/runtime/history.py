@@ -32,6 +32,11 @@ class AllocatorHistory:
     def start(self) -> None:
         if self.recording or not oracle.can_ask() or not hasattr(torch._C, "_cuda_isHistoryEnabled"):
             return
+        if not torch.cuda.is_initialized():
+            # CUDA started in C++ (a CUDAGraph, pinned memory) without torch's own lazy init:
+            # recording then would initialise it under the program, and on torch 2.11 a
+            # CUDAGraph made before it crashed the process at exit (H100, benchmarks/cuda_probe.py).
+            return
         try:
             if torch._C._cuda_isHistoryEnabled() or torch.cuda.is_current_stream_capturing():
                 return  # the program's own recording, or a graph being captured: leave both alone
