@@ -29,16 +29,7 @@ def _planned(model: ast.expr | None, ctx: FileContext) -> bool:
     bounded by `max_memory`? It then carries `hf_device_map`, which the pipeline follows, and
     refuses a `device` (pipelines/base.py:831-841). A plan without `max_memory` is DL021's,
     whose fix loads the model onto one device: the pipeline then needs its `device` too."""
-    if isinstance(model, ast.Name):
-        found = ctx.scope.lookup_values(model.id)
-        values = found[1] if found is not None else []
-    elif isinstance(model, ast.Attribute) and isinstance(model.value, ast.Name) and model.value.id == "self":
-        function = ctx.scope.function
-        cls = function.enclosing_class if function is not None else None
-        values = [value for _, value in cls.self_attrs.get(model.attr, [])] if cls is not None else []
-    else:
-        return False
-    for value in values:
+    for value in ctx.assigned(model):
         if isinstance(value, ast.Call):
             device_map = keyword(value, "device_map")
             if (

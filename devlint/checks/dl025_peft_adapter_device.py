@@ -26,16 +26,7 @@ class PeftAdapterDevice(OmittedOptionCheck):
 def _built_by_peft(receiver: ast.expr, ctx: FileContext) -> bool:
     """Is `receiver` a name (or `self` attribute) assigned the result of a peft call
     (`PeftModel.from_pretrained(...)`, `get_peft_model(...)`)?"""
-    if isinstance(receiver, ast.Name):
-        found = ctx.scope.lookup_values(receiver.id)
-        values = found[1] if found is not None else []
-    elif isinstance(receiver, ast.Attribute) and isinstance(receiver.value, ast.Name) and receiver.value.id == "self":
-        function = ctx.scope.function
-        cls = function.enclosing_class if function is not None else None
-        values = [value for _, value in cls.self_attrs.get(receiver.attr, [])] if cls is not None else []
-    else:
-        return False
-    return any(isinstance(v, ast.Call) and (ctx.qualname(v.func) or "").startswith("peft.") for v in values)
+    return any(isinstance(v, ast.Call) and (ctx.qualname(v.func) or "").startswith("peft.") for v in ctx.assigned(receiver))
 
 
 CHECK = PeftAdapterDevice()

@@ -67,6 +67,18 @@ class FileContext:
             cached = self._qualnames[key] = names.qualname(expr, self.scope)
         return cached
 
+    def assigned(self, expr: ast.expr | None) -> list[ast.expr]:
+        """What the source assigns to `expr` here: a name's values in scope, or a `self.<attr>`'s
+        in the class's methods; [] for anything else."""
+        if isinstance(expr, ast.Name):
+            found = self.scope.lookup_values(expr.id)
+            return list(found[1]) if found is not None else []
+        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+            function = self.scope.function
+            cls = function.enclosing_class if function is not None else None
+            return [value for _, value in cls.self_attrs.get(expr.attr, [])] if cls is not None else []
+        return []
+
     def device(self, expr: ast.expr | None, ints_are_devices: bool = True) -> values.Value:
         """The device value `expr` holds here (values.py)."""
         return values.evaluate(expr, self.scope, ints_are_devices=ints_are_devices, project=self.index)
