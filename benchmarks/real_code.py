@@ -325,13 +325,22 @@ def by_split(results: list[Score]) -> dict[str, list[Score]]:
             if any(r.repository.split == split for r in results)}
 
 
-def as_json(results: list[Score], failures: list[str]) -> dict:
+def looked_at(results: list[Score], show_test: bool) -> list[Score]:
+    """The results whose misses and false positives may be printed: test repositories stay blind.
+
+    Reading a test repository's misses is looking at it; after that it is train. So the details
+    of the test split are withheld unless asked for by name (`--show-test-details`)."""
+    return [r for r in results if show_test or r.repository.split != "test"]
+
+
+def as_json(results: list[Score], failures: list[str], show_test: bool = False) -> dict:
     def label_json(label: Label | None) -> dict | None:
         return None if label is None else {"path": label.path, "line": label.line.row, "cell": label.line.cell or None, "label": "leak" if label.leak else "ok", "class": label.kind, "why": label.why}
 
     def finding_json(finding: dict) -> dict:
         return {"path": finding["path"], "line": finding["location"]["row"], "cell": finding.get("cell"), "code": finding["code"], "message": finding["message"]}
 
+    detailed = looked_at(results, show_test)
     return {
         "repositories": [
             {
@@ -339,11 +348,13 @@ def as_json(results: list[Score], failures: list[str]) -> dict:
                 "split": r.repository.split,
                 "commit": r.repository.commit,
                 "head": r.head,
-                "misses": [label_json(label) for label in r.misses],
-                "false_positive_statements": [
-                    {"findings": [finding_json(f) for f in fp["findings"]], "label": label_json(fp["label"])}
-                    for fp in r.false_positives
-                ],
+                **({
+                    "misses": [label_json(label) for label in r.misses],
+                    "false_positive_statements": [
+                        {"findings": [finding_json(f) for f in fp["findings"]], "label": label_json(fp["label"])}
+                        for fp in r.false_positives
+                    ],
+                } if r in detailed else {}),
                 "unparsable": [finding_json(f) for f in r.unparsable],
                 "warnings": r.warnings,
             }
@@ -359,7 +370,7 @@ def _fraction(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def as_text(results: list[Score], failures: list[str]) -> str:
+def as_text(results: list[Score], failures: list[str], show_test: bool = False) -> str:
     groups = by_split(results)
     rows = []
     for split, group in groups.items():
@@ -373,10 +384,15 @@ def as_text(results: list[Score], failures: list[str]) -> str:
         cells = (row["leaks"], row["found"], row["missed"], row["false_positives"], row["unlabelled"],
                  _fraction(row["recall"]), _fraction(row["precision"]))
         lines.append(f"{row['repository']:<{width}}  " + "  ".join(f"{c:>{max(len(h), 5)}}" for c, h in zip(cells, heads)))
-    misses = [(r.repository.name, label) for r in results for label in r.misses]
+    detailed = looked_at(results, show_test)
+    withheld = [r for r in results if r not in detailed]
+    if withheld:
+        lines += ["", f"the misses and false positives of the test split ({len(withheld)} repositories) are not shown:",
+                  "reading them is looking at those repositories, which makes them train (--show-test-details)"]
+    misses = [(r.repository.name, label) for r in detailed for label in r.misses]
     lines += ["", f"misses ({len(misses)}):"]
     lines += [f"  {name}/{label.path}:{label.line} {label.kind} {label.why}" for name, label in misses]
-    fps = [(r.repository.name, fp) for r in results for fp in r.false_positives]
+    fps = [(r.repository.name, fp) for r in detailed for fp in r.false_positives]
     lines += ["", f"false positives ({len(fps)} statements):"]
     for name, fp in fps:
         label = fp["label"]
@@ -398,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", action="append", default=[], help="score only this repository (NAME or OWNER/NAME); repeatable")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--split", choices=SPLITS, help="score only the repositories of this split")
+    parser.add_argument("--show-test-details", action="store_true",
+                        help="also print the test split's misses and false positives (looking at them makes a repository train)")
     parser.add_argument("--labels-dir", type=Path, default=HERE / "real_code" / "labels")
     parser.add_argument("--repos-file", type=Path, default=HERE / "real_code" / "repos.txt")
     try:
@@ -440,9 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     for message in [w for r in results for w in r.warnings] + failures:
         print(f"real_code.py: warning: {message}", file=sys.stderr)
     if args.json:
-        print(json.dumps(as_json(results, failures), indent=2))
+        print(json.dumps(as_json(results, failures, args.show_test_details), indent=2))
     else:
-        print(as_text(results, failures), end="")
+        print(as_text(results, failures, args.show_test_details), end="")
     return 0
 
 

@@ -107,6 +107,22 @@ def test_train_and_test_splits_are_reported_apart(tmp_path):
     assert [r["repository"] for r in only_test["repositories"]] == ["someone/other"]
 
 
+def test_the_test_split_stays_blind_unless_its_details_are_asked_for(tmp_path):
+    checkouts, labels, repos = _corpus(tmp_path)
+    repos.write_text("someone/tiny@0123456789abcdef\nsomeone/other@fedcba9876543210 test\n")
+    (checkouts / "other").mkdir()
+    (checkouts / "other" / "app.py").write_text(APP)
+    text = _run(checkouts, "--labels-dir", labels, "--repos-file", repos).stdout
+    # The train repository's miss is listed, the test repository's same miss is not.
+    assert "tiny/app.py:11 library-default" in text and "other/app.py" not in text
+    assert "not shown" in text
+    report = json.loads(_run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--json").stdout)
+    other = next(r for r in report["repositories"] if r["repository"] == "someone/other")
+    assert "misses" not in other and "false_positive_statements" not in other and other["missed"] == 1
+    shown = _run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--show-test-details").stdout
+    assert "other/app.py:11 library-default" in shown
+
+
 def test_bad_arguments_exit_2_in_one_line(tmp_path):
     checkouts, labels, repos = _corpus(tmp_path)
     bad_split = tmp_path / "bad.txt"
