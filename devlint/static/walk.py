@@ -11,22 +11,23 @@ from __future__ import annotations
 import ast
 
 _AST = ast.AST
-_FIELDS: dict[type, tuple[str, ...]] = {}
+# The fields of each node type that hold syntax, filled as types are met (engine.py reads it too).
+FIELDS: dict[type, tuple[str, ...]] = {}
 _SKIPPED = frozenset({"ctx", "type_comment"})
 
 
-def _fields(node_type: type) -> tuple[str, ...]:
-    fields = _FIELDS[node_type] = tuple(f for f in node_type._fields if f not in _SKIPPED)
-    return fields
+def fields(node_type: type) -> tuple[str, ...]:
+    found = FIELDS[node_type] = tuple(f for f in node_type._fields if f not in _SKIPPED)
+    return found
 
 
 def children(node: ast.AST) -> list[ast.AST]:
     """Direct child nodes of `node`, in source order (expression contexts left out)."""
     out: list[ast.AST] = []
-    fields = _FIELDS.get(type(node))
-    if fields is None:
-        fields = _fields(type(node))
-    for name in fields:
+    names = FIELDS.get(type(node))
+    if names is None:
+        names = fields(type(node))
+    for name in names:
         value = getattr(node, name, None)
         if value.__class__ is list:
             for item in value:
