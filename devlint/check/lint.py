@@ -86,8 +86,10 @@ def _check(work: Work) -> tuple[list[Finding], dict[str, str]]:
 
 def _parse_only(work: Work, enabled: frozenset[str], parsed: analyze.Parsed | None = None) -> list[Finding]:
     """A file no rule could fire on is still parsed: one that does not parse is reported."""
-    parsed = parsed or analyze.parse(work.data, work.file.display)
-    return [parsed.error] if parsed.error and analyze.UNPARSABLE in enabled else []
+    if analyze.UNPARSABLE not in enabled:
+        return []
+    error = parsed.error if parsed is not None else analyze.syntax_error(work.data, work.file.display)
+    return [error] if error else []
 
 
 def _map(function, items: list[Work], jobs: int, initargs=()):
