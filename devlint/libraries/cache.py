@@ -19,21 +19,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from devlint import __version__
+from devlint import __version__, user_cache
 from devlint.libraries.distributions import Distribution
 
 FORMAT = 1  # bump when the shape of a summary (summary.py) changes: older entries are ignored
 
 
 def directory() -> Path:
-    override = os.environ.get("DEVLINT_CACHE_DIR")
-    if override:
-        return Path(override) / "libraries"
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "devlint" / "libraries"
+    return user_cache.directory() / "libraries"
 
 
 def _stamp(path: str) -> list[int] | None:
