@@ -50,6 +50,7 @@ class FileContext:
         self._reported: set[tuple[str, int]] = set()
         self._memo: dict[str, object] = {}
         self._qualnames: dict[tuple[int, int], str | None] = {}
+        self._selected: dict[tuple[int, int, int, int], bool] = {}
 
     def memo(self, key: str, compute):
         """A per-file value computed once, on first use."""
@@ -97,6 +98,18 @@ class FileContext:
         return self.ancestors[-1] if self.ancestors else None
 
     def device_selected_before(self, node: ast.AST) -> bool:
+        """_device_selected_before, once per node where it stands: several rules ask it of
+        the same call (DL001 and DL011 of every `.cuda()`), a fifth of a check of a file
+        with a finding on every line. What it reads is the node, the scope and the
+        ancestors, a path from the module down that its last node and length name."""
+        ancestors = self.ancestors
+        key = (id(node), id(self.scope), len(ancestors), id(ancestors[-1]) if ancestors else 0)
+        selected = self._selected.get(key)
+        if selected is None:
+            selected = self._selected[key] = self._device_selected_before(node)
+        return selected
+
+    def _device_selected_before(self, node: ast.AST) -> bool:
         """Did this scope's own code call `torch.cuda.set_device(i)` earlier (or a helper that sets
         CUDA_VISIBLE_DEVICES from the GPU it is given), is the node inside `with
         torch.cuda.device(i)`, does it only run when one GPU is visible, or only under a

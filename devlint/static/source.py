@@ -9,6 +9,7 @@ uses character columns, converted here.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import re
 import tokenize
@@ -68,6 +69,10 @@ class Source:
             self._line_starts = starts
         return self._line_starts
 
+    @functools.cached_property
+    def ascii(self) -> bool:
+        return self.text.isascii()
+
     def line(self, row: int) -> str:
         """Physical line `row` (1-based) without its newline."""
         starts = self.line_starts
@@ -78,6 +83,8 @@ class Source:
 
     def location(self, lineno: int, byte_col: int) -> Location:
         """ast (1-based line, UTF-8 byte column) -> 1-based character location."""
+        if self.ascii:  # bytes are characters: no line to look at
+            return Location(lineno, byte_col + 1)
         line = self.line(lineno)
         if line.isascii():
             return Location(lineno, byte_col + 1)
