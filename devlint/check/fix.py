@@ -315,7 +315,7 @@ def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write:
 
         def recheck(text: str, _work=work, _source=source):
             data = _source.to_bytes(text)
-            found = analyze.check(data, _work.file.display, _work.file.module, suppression.enabled, index, linted.checks).findings
+            found = analyze.check(data, _work.file.display, _work.file.module, suppression.enabled, index, linted.static_checks()).findings
             if excuse is not None and _work.notebook is None:
                 found = excuse(found, _work.file.display, _work.file.module, data)
             return suppression.per_file(found, _work.file)

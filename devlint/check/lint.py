@@ -10,6 +10,7 @@ it, with the same result as a serial run (output is sorted).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from devlint import catalog
@@ -190,12 +191,12 @@ def check_files(
     works: list[Work],
     enabled: frozenset[str],
     index: project_index.ProjectIndex,
-    checks: list,
+    checks: Callable[[], list],
     jobs: int,
     cache: Cache,
 ) -> tuple[list[list[Finding]], int]:
     """Each file's findings, as the user sees the file (notebook cells), and how many
-    files came from the cache."""
+    files came from the cache. `checks` gives the checks when a file is to be checked."""
     triggers = _triggers(enabled, index)
     digest = _digest(triggers)
     outcome: dict[int, list[Finding]] = {}
@@ -216,7 +217,7 @@ def check_files(
             todo.append(i)
             if checked:
                 checked_keys.add(work.key)
-    initargs = (enabled, index, checks, frozenset(checked_keys))
+    initargs = (enabled, index, checks() if todo else [], frozenset(checked_keys))
     for i, (findings, deps) in zip(todo, _map(_check, [works[i] for i in todo], jobs, initargs=initargs)):
         outcome[i] = works[i].for_user(findings)
         cache.store_findings(works[i].key, outcome[i], deps, checked=works[i].key in checked_keys, triggers=digest)
@@ -231,9 +232,18 @@ class Result:
 
     works: list[Work]
     index: project_index.ProjectIndex
-    checks: list
+    checks: list | None  # None until a file is checked (static_checks)
     findings: list[Finding] = field(default_factory=list)
     from_cache: int = 0
+
+    def static_checks(self) -> list:
+        """The checks, imported on first use: importing the 36 check modules was a sixth of
+        a run answered from the cache, which checks nothing."""
+        if self.checks is None:
+            from devlint.checks import all_checks
+
+            self.checks = all_checks()
+        return self.checks
 
 
 def lint(files: list, suppression: Suppression, jobs: int = 1, cache: Cache | None = None, libraries: Libraries | None = None) -> Result:
@@ -245,16 +255,15 @@ def lint(files: list, suppression: Suppression, jobs: int = 1, cache: Cache | No
 def lint_works(
     works: list[Work], suppression: Suppression, jobs: int = 1, cache: Cache | None = None, libraries: Libraries | None = None
 ) -> Result:
-    from devlint.checks import all_checks
-
     cache = cache or Cache.disabled()
     enabled = suppression.enabled
     index = build_index(works, jobs, cache, libraries) if needs_index(enabled) else project_index.ProjectIndex()
-    checks = all_checks()
-    per_file, from_cache = check_files(works, enabled, index, checks, jobs, cache)
-    findings = [f for work, found in zip(works, per_file) for f in suppression.per_file(found, work.file)]
-    findings.sort(key=lambda f: f.sort_key)
-    return Result(works, index, checks, findings, from_cache)
+    result = Result(works, index, None)
+    per_file, from_cache = check_files(works, enabled, index, result.static_checks, jobs, cache)
+    result.findings = [f for work, found in zip(works, per_file) for f in suppression.per_file(found, work.file)]
+    result.findings.sort(key=lambda f: f.sort_key)
+    result.from_cache = from_cache
+    return result
 
 
 def with_python(works: list[Work], python: dict[str, bytes]) -> list[Work]:
