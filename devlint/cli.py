@@ -55,8 +55,15 @@ def cli() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only, no summary.")
 def check(paths, output_format, select, extend_select, ignore, fix, unsafe_fixes, diff, exit_zero, force_exclude, no_cache, python, jobs, runtime_report, config_file, quiet):
     """Check PATHS (default: the current directory) for device leaks."""
+    import gc
+
     from devlint import check as check_pipeline
 
+    # A check allocates millions of tree nodes, few of them in cycles: collecting every 700
+    # allocations (the default) cost 5% of a cold run's CPU on torch's sources; every 20,000
+    # costs under 1 MB more. The imports made so far are never collected.
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
     code = check_pipeline.run(
         check_pipeline.Options(
             paths=list(paths) or [Path(".")],
