@@ -186,6 +186,9 @@ class FileFacts:
     # (function, lattice point, GPU index) for each module-level function whose call without
     # arguments returns the current device or GPU0 (values.returned_when_omitted).
     returns: list[tuple[str, str, int | None]] = field(default_factory=list)
+    # The names the file takes from other modules (libraries.imports.taken_names): filled where
+    # one index is kept per file (the server); `devlint check` reads them from every file's text.
+    taken: list[str] = field(default_factory=list)
 
 
 def class_qualname(scope: Scope) -> str | None:
