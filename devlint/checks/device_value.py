@@ -81,23 +81,26 @@ class DeviceValueCheck(Check):
 
     def _module_device_in_place_of_own(self, expr: ast.expr, ctx: FileContext) -> bool:
         """`x.to(device)` in code that has a device of its own (`self.device`, given by its
-        caller), where `device` is the module's default (`device = get_device()` at module
-        level of a library): the object's data goes to the module's choice, not the caller's.
-        Reported at each such use, with the own device as the fix."""
+        caller; or, in a torch module's `forward`, its input's), where `device` is the module's
+        default (`device = get_device()` at module level of a library): the object's data goes
+        to the module's choice, not the caller's. Reported at each such use, with the own
+        device as the fix."""
         if not isinstance(expr, ast.Name) or ctx.scope.function is None:
             return False
         found = ctx.scope.lookup_values(expr.id)
         if found is None or found[0] is not ctx.module_scope:
             return False
-        own = ctx.suggest_device(expr)
+        own, whose = ctx.suggest_device(expr), "the one this code was given"
         if own is None or not own.local or own.expr == expr.id or _written_in_the_class(own.expr, ctx):
-            return False
+            own, whose = ctx.input_device(), "its input's"
+            if own is None:
+                return False
         chosen = next((v for v in found[1] if self._module_default_matches(v, ctx)), None)
         if chosen is None:
             return False
         message = (
             f"`{expr.id}` here is the module's own device (`{ctx.text(chosen)}`, line {chosen.lineno}: "
-            f"{'the current device' if self.current else 'GPU0'}), not the one this code was given (`{own.expr}`)"
+            f"{'the current device' if self.current else 'GPU0'}), not {whose} (`{own.expr}`)"
         )
         fix = ctx.fix(self.code, f"Use `{own.expr}`", ctx.replace(expr, own.expr), applicability=Applicability.UNSAFE)
         ctx.report(self.code, expr, message, fix)
@@ -127,6 +130,7 @@ class DeviceValueCheck(Check):
             and isinstance(func, ast.Attribute)
             and func.attr == "to"
             and placement.unplaced_factory(ctx, func.value) is not None
+            and placement.moves_to_current_device(ctx, node)
         )
 
     def visit_Return(self, node: ast.Return, ctx: FileContext) -> None:
