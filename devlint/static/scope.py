@@ -174,6 +174,21 @@ def _targets(target: ast.expr):
         yield target
 
 
+def _paired(target: ast.expr, value: ast.expr):
+    """(name, value) for each name an assignment binds: `a, b = x, y` binds `a` to `x` and
+    `b` to `y`; what an unpacking of anything else binds is unknown."""
+    if not isinstance(target, (ast.Tuple, ast.List)):
+        yield target, value
+        return
+    values = value.elts if isinstance(value, (ast.Tuple, ast.List)) else None
+    if values is None or len(values) != len(target.elts) or any(isinstance(e, ast.Starred) for e in (*target.elts, *values)):
+        for t in _targets(target):
+            yield t, _UNKNOWN
+        return
+    for t, v in zip(target.elts, values):
+        yield from _paired(t, v)
+
+
 def _shallow(body):
     """Walk statements and expressions of one scope; nested scopes are yielded, not entered."""
     stack = list(reversed(body))
@@ -275,8 +290,7 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
                 scope.device_selected_at.append(child.lineno)
                 scope.visible_devices_set_at.append(child.lineno)
             for target in child.targets:
-                value = _UNKNOWN if isinstance(target, (ast.Tuple, ast.List)) else child.value
-                for t in _targets(target):
+                for t, value in _paired(target, child.value):
                     if isinstance(t, ast.Name):
                         scope.assigns.setdefault(t.id, []).append(value)
         elif isinstance(child, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
