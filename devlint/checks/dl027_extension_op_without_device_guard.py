@@ -6,6 +6,7 @@ import ast
 import functools
 
 from devlint import catalog
+from devlint.findings import Applicability
 from devlint.static import runtimes
 from devlint.static.context import FileContext
 from devlint.static.engine import Check
@@ -15,10 +16,15 @@ class ExtensionOpWithoutDeviceGuard(Check):
     code = "DL027"
 
     def wanted(self, ctx: FileContext) -> bool:
-        return runtimes.mentions(ctx, "cpp_extension") or bool(ctx.index.extension_names())
+        libraries = sorted({entry["library"] for entry in _native_modules().values()})
+        return runtimes.mentions(ctx, "cpp_extension", *libraries) or bool(ctx.index.extension_names())
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
+        library = _native_modules().get(ctx.qualname(func) or "")
+        if library is not None:
+            self._native_module(node, library, ctx)
+            return
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
             return
         if func.attr.lower().startswith(_releasing()):
@@ -34,6 +40,29 @@ class ExtensionOpWithoutDeviceGuard(Check):
             "not its tensors', so with tensors on cuda:1 it reads them from GPU 0 or fails"
         )
         ctx.report(self.code, node, message, runtimes.guard_fix(self.code, node, ctx))
+
+    def _native_module(self, node: ast.Call, library: dict, ctx: FileContext) -> None:
+        """A library module whose compiled extension builds its state and parameters on the
+        current device when it is constructed, with no device parameter."""
+        if runtimes.current_device_set(ctx, node) or runtimes.devices_masked(ctx):
+            return
+        message = (
+            f"`{ctx.text(node.func)}(...)` builds its native module and parameters on the current device "
+            f"(GPU 0 unless set_device chose another): {library['library']}'s compiled extension takes no device "
+            f"({library['versions']}); moving the model afterwards leaves the GPU 0 context behind"
+        )
+        found = ctx.suggest_device(node)
+        statement = runtimes.statement_of(ctx)
+        edit = None
+        if found is not None and isinstance(statement, (ast.Expr, ast.Assign)) and statement.value is node:
+            torch, imports = ctx.torch_module()
+            header = f"{torch}.cuda.device({found.expr})"
+            edit = runtimes.wrap_in_with(ctx, statement, header)
+        if edit is None:
+            fix = ctx.display_only(self.code, "construct it under `with torch.cuda.device(device):`, the device the model is for")
+        else:
+            fix = ctx.fix(self.code, f"Construct it under `with {header}:`", edit, *imports, applicability=Applicability.UNSAFE)
+        ctx.report(self.code, node, message, fix)
 
     def _unguarded(self, module: ast.Name, ctx: FileContext) -> str | None:
         """The sources of the unguarded extension `module` names (the project index holds
@@ -52,6 +81,13 @@ class ExtensionOpWithoutDeviceGuard(Check):
 def _releasing() -> tuple[str, ...]:
     """Prefixes of op names that release what an earlier op made (catalog: `releasing`)."""
     return tuple(catalog.api("DL027", "releasing", []))
+
+
+@functools.cache
+def _native_modules() -> dict[str, dict]:
+    """Library classes built on the current device by their compiled extension, by qualified
+    name (catalog: `native_modules`)."""
+    return {name: entry for entry in catalog.api("DL027", "native_modules", []) for name in entry["names"]}
 
 
 CHECK = ExtensionOpWithoutDeviceGuard()
