@@ -25,7 +25,9 @@ from devlint.static.index import (
     _def_qualname,
     _process_group_inits,
     _qualname_in,
+    _setup_roots,
     class_qualname,
+    selecting_setups,
 )
 from devlint.static.names import argument
 from devlint.static.names import qualname as qualname_of
@@ -94,10 +96,13 @@ class _CallCollector:
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
-        if ctx.qualname(func) in _process_group_inits():
+        called = ctx.qualname(func)
+        if called in _process_group_inits():
             scope = ctx.scope.function or ctx.module_scope
             selected = any(line < node.lineno for line in scope.device_selected_at)
             self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", selected))
+        elif called in selecting_setups():
+            self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", True))
         if isinstance(func, ast.Attribute) and func.attr == "type" and len(node.args) == 1:
             param = node.args[0]
             function = ctx.scope.function
@@ -229,7 +234,7 @@ def collect(ctx: FileContext) -> FileFacts:
     _collect_definitions(ctx, facts)
     text = ctx.source.text
     walkers: list = []
-    if ".type(" in text or "init_process_group" in text:
+    if ".type(" in text or "init_process_group" in text or any(root in text for root in _setup_roots()):
         walkers.append(_CallCollector(facts))
     if "torch.save(" in text:
         walkers.append(_SaveCollector(facts))

@@ -98,6 +98,8 @@ def text_worth_collecting(text: str) -> bool:
     `catalog_module`, is collected whatever its text.) Cached with the file's content."""
     if ".type(" in text or "init_process_group" in text or "DataParallel" in text or "torch.save(" in text:
         return True
+    if any(root in text for root in _setup_roots()):
+        return True
     if "@triton" in text or "cuda.jit" in text:
         return True
     if "CUDAExtension" in text or "CppExtension" in text or "cpp_extension" in text:
@@ -224,6 +226,18 @@ def _qualname_in(outer: Scope, node: ast.AST) -> str | None:
 @functools.cache
 def _process_group_inits() -> frozenset[str]:
     return frozenset(catalog.api("DL013", "init", []))
+
+
+@functools.cache
+def selecting_setups() -> frozenset[str]:
+    """Library calls that select the rank's GPU and then initialise the process group."""
+    return frozenset(catalog.api("DL013", "setups", []))
+
+
+@functools.cache
+def _setup_roots() -> tuple[str, ...]:
+    """The packages of those set-ups: a file that never names one calls none."""
+    return tuple(sorted({name.split(".")[0] for name in selecting_setups()}))
 
 
 @functools.cache
