@@ -9,6 +9,7 @@ asking "where does `device` come from?".
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ class Scope:
     params: dict[str, ast.arg] = field(default_factory=dict)
     defs: dict[str, ast.AST] = field(default_factory=dict)  # functions and classes defined here
     defaults: dict[str, ast.expr] = field(default_factory=dict)
+    star_imports: list[str] = field(default_factory=list)  # modules of `from m import *`
     # Loop and comprehension targets that count 0, 1, 2, ... (`for i in range(n)`, the index
     # of `enumerate(xs)`): one entry per binding, True when that binding counts from 0.
     counters: dict[str, list[bool]] = field(default_factory=dict)
@@ -106,8 +108,11 @@ class Scope:
         return None
 
     def resolve(self, name: str) -> str | None:
-        """The qualified name a bare name refers to: an import, or a def of this module."""
+        """The qualified name a bare name refers to: an import, a def of this module, or a
+        name no code of the module binds that its one star import (`from pkg.utils import *`)
+        brings in."""
         scope: Scope | None = self
+        module = self
         while scope is not None:
             if name in scope.imports:
                 return scope.imports[name]
@@ -115,11 +120,16 @@ class Scope:
                 return f"{scope.module_name}.{name}" if scope.module_name else name
             if name in scope.assigns or name in scope.params or name in scope.defs:
                 return None  # shadowed by a local binding
+            module = scope
             scope = scope.parent
             while scope is not None and scope.kind == "class":  # class bodies don't enclose methods
                 scope = scope.parent
         # `torch` reached through a star import (`from .detect import *`) is still torch.
-        return "torch" if name == "torch" else None
+        if name == "torch":
+            return "torch"
+        if len(module.star_imports) == 1 and not hasattr(builtins, name):
+            return f"{module.star_imports[0]}.{name}"
+        return None
 
     def lookup_values(self, name: str) -> tuple[Scope, list[ast.expr]] | None:
         """The scope that binds `name` by assignment, and the values assigned."""
@@ -159,6 +169,8 @@ def _record_import(scope: Scope, node: ast.Import | ast.ImportFrom) -> None:
     module = _absolute(scope.module_name, node.level, node.module)
     for alias in node.names:
         if alias.name == "*":
+            if module:
+                scope.star_imports.append(module)
             continue
         local = alias.asname or alias.name
         scope.imports[local] = f"{module}.{alias.name}" if module else alias.name
