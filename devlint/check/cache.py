@@ -210,6 +210,16 @@ class Cache:
             entry["uses"] = names
             self._dirty = True
 
+    def taken_names(self, key: str) -> list[str] | None:
+        """The names this content takes from other modules (libraries.imports), when known."""
+        return self._known(key).get("takes")
+
+    def store_taken_names(self, key: str, names: list[str]) -> None:
+        entry = self._entry(key)
+        if entry.get("takes") != names:
+            entry["takes"] = names
+            self._dirty = True
+
     @classmethod
     def disabled(cls) -> Cache:
         return cls(Path("."), "", enabled=False)

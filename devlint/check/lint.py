@@ -149,7 +149,20 @@ def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries
         batch = [w for w in readable if id(w) not in collected and pattern is not None and pattern.search(w.text)]
         collected.update(id(w) for w in batch)
     library = None if libraries is None else libraries.defaults_for(_used_names(readable, cache), _packages(readable))
-    return project_index.ProjectIndex([found[i] for i in sorted(found)], library=library)
+    return project_index.ProjectIndex([found[i] for i in sorted(found)], library=library, imported=_taken_names(readable, cache))
+
+
+def _taken_names(works: list[Work], cache: Cache) -> set[str]:
+    """The names the project's files take from other modules (imports.taken_names), per
+    file from the cache where this content was seen."""
+    taken: set[str] = set()
+    for work in works:
+        names = cache.taken_names(work.key)
+        if names is None:
+            names = sorted(imports.taken_names(work.text))
+            cache.store_taken_names(work.key, names)
+        taken.update(names)
+    return taken
 
 
 def _used_names(works: list[Work], cache: Cache) -> set[str]:

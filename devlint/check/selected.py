@@ -18,13 +18,14 @@ import bisect
 import re
 
 from devlint.findings import Finding
-from devlint.static import analyze
+from devlint.static import analyze, launchers
 from devlint.static.callers import ProjectCalls, Target, _target
 
 # Rules whose finding is the current device: any selection before the call makes it the chosen one.
 CURRENT_DEVICE = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL010", "DL011", "DL020"})
 # Rules about GPU0 or every visible GPU: only CUDA_VISIBLE_DEVICES set before the call helps.
 VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012"})
+BOUND = 6  # callers up the chain a selection is looked for
 
 
 class CallerSelections:
@@ -80,31 +81,42 @@ class CallerSelections:
             return False
         return self._selected_by_callers(_target(ctx, found, qualname), finding.code in VISIBLE_DEVICES)
 
-    def _selected_by_callers(self, target: Target, visible_only: bool) -> bool:
+    def _selected_by_callers(self, target: Target, visible_only: bool, depth: int = 0) -> bool:
         key = (target.qualname, visible_only)
         if key not in self._decided:
-            self._decided[key] = self._every_call_selected(target, visible_only)
+            self._decided[key] = False  # a call cycle selects nothing
+            self._decided[key] = self._every_call_selected(target, visible_only, depth)
         return self._decided[key]
 
-    def _every_call_selected(self, target: Target, visible_only: bool) -> bool:
-        """Read cheaply first: a file that calls the function but has nothing that could
-        select a device (no set_device, CUDA_VISIBLE_DEVICES, selecting helper, process-group
-        or GPU-count test) settles it without parsing anything."""
+    def _every_call_selected(self, target: Target, visible_only: bool, depth: int) -> bool:
+        """Every call comes after its caller selected the device, or sits in a function whose
+        own callers all did (a helper of a helper of the training loop), up to BOUND deep.
+        Read cheaply first: a file that calls the function but has nothing that could select
+        a device (no set_device, CUDA_VISIBLE_DEVICES, selecting helper, launcher,
+        process-group or GPU-count test) settles it without parsing anything."""
         if not self._may_be_selected(target.called_as, visible_only):
             return False
         calls = self.calls.calls_to(target)
-        return bool(calls) and all(call.visible if visible_only else call.selected for call in calls)
+        return bool(calls) and all(
+            (call.visible if visible_only else call.selected)
+            or (call.enclosing is not None and depth < BOUND and self._selected_by_callers(call.enclosing, visible_only, depth + 1))
+            for call in calls
+        )
 
 
     def _may_be_selected(self, name: str, visible_only: bool) -> bool:
         """Is every file calling `name` one whose text could select a device before the call?"""
         markers = _SELECTING + tuple(self._index.selector_names())
         if not visible_only:
-            markers += _SELECTING_CURRENT
+            markers += _SELECTING_CURRENT + launchers.WORDS
             if self._index.process_group_selects_device():
                 markers += _UNDER_PROCESS_GROUP
         called = self.calls.files_calling(name)
-        return bool(called) and all(any(m in text for m in markers) for text in called)
+        if not called:
+            return False
+        # A caller's file without any may still call it from a function whose own callers
+        # select (transitively): possible only where some file of the project selects.
+        return all(any(m in text for m in markers) for text in called) or self.calls.any_file_holds(markers)
 
 
 _DEF = re.compile(r"[ \t]*(?:async\s+)?(def|class)\s+(\w+)")
@@ -125,7 +137,7 @@ def function_names(text: str) -> list[str | None]:
         while depth and stack[depth - 1][0] >= current:
             depth -= 1
         names[row] = _enclosing_name(stack, depth)
-        if line.strip() and not line.lstrip().startswith("#"):
+        if line.strip() and not line.lstrip().startswith(("#", ")", "]", "}")):  # `):` closes a signature, not the def
             del stack[depth:]
             match = _DEF.match(line)
             stack.append((current, *match.groups()) if match else (current, None, None))
@@ -151,7 +163,7 @@ def _indent(line: str) -> int:
 
 # Text that code selecting the device before a call must contain: CUDA_VISIBLE_DEVICES (also
 # through a selecting helper, whose names the index adds) for every rule; set_device, a device
-# context or a one-GPU test for current-device rules; a process-group test where the project's
+# context, a one-GPU test or a launcher (static/launchers.py) for current-device rules; a process-group test where the project's
 # set-up selects the device.
 _SELECTING = ("CUDA_VISIBLE_DEVICES",)
 _SELECTING_CURRENT = ("set_device(", "cuda.device(", "device_count(")

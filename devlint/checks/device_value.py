@@ -66,18 +66,28 @@ class DeviceValueCheck(Check):
     def _never_used_as_a_device(self, node: ast.Assign | ast.AnnAssign, ctx: FileContext) -> bool:
         """A local `device = "cuda" ...` that its function never reads as a device: never read,
         only compared or tested, or only passed as a keyword that names something else
-        (`onnx_provider=device`). A module-level one may be imported elsewhere: always judged."""
+        (`onnx_provider=device`). A module-level one: see _module_global_unread."""
         function = ctx.scope.function
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if function is None or not all(isinstance(t, ast.Name) for t in targets):
+        if not all(isinstance(t, ast.Name) for t in targets):
             return False
         names = {t.id for t in targets}
+        if function is None:
+            return self._module_global_unread(names, ctx)
         parents = ctx.memo(f"parents {id(function.node)}", lambda: walk.parents(function.node))
         for read in walk.nodes(function.node):
             if isinstance(read, ast.Name) and read.id in names and isinstance(read.ctx, ast.Load):
                 if not _not_a_device_use(read, parents.get(id(read))):
                     return False
         return True
+
+    def _module_global_unread(self, names: set[str], ctx: FileContext) -> bool:
+        """A module-level `device = ...` that no code of the module reads and no other module
+        imports (RIFE's refine.py after its model moved to RIFE.py): it chooses nothing."""
+        read = ctx.memo("names read", lambda: {
+            n.id for n in ast.walk(ctx.tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+        })
+        return not (names & read) and not any(ctx.index.imported_elsewhere(name) for name in names)
 
     def _module_device_in_place_of_own(self, expr: ast.expr, ctx: FileContext) -> bool:
         """`x.to(device)` in code that has a device of its own (`self.device`, given by its
@@ -148,11 +158,16 @@ class DeviceValueCheck(Check):
         if any(isinstance(a, ast.Compare) for a in ctx.ancestors):
             return
         literal = device.node
+        selection = chosen_by or self._selection_holding(literal, ctx)
+        if selection is not None and selection is not chosen_by and self._never_used_as_a_device(selection, ctx):
+            return
         direct = encloses(expr, literal)
         if not direct and self._chosen_on_a_selection_line(literal, ctx):
             return  # visit_Assign reports it where it is chosen
         if ctx.device_selected_before(expr) and self.current:
             return
+        if self.current and ctx.scope.function is None and ctx.module_scope.device_selected_at and self._chosen_on_a_selection_line(literal, ctx):
+            return  # `device = torch.device("cuda")` at module level is the current device at each use, which the script selects
         if self.excused(literal, ctx):
             return
         text = ctx.text(literal)
@@ -187,13 +202,17 @@ class DeviceValueCheck(Check):
         return False
 
     def _chosen_on_a_selection_line(self, literal: ast.AST, ctx: FileContext) -> bool:
-        values = ctx.memo("selection values", lambda: [
-            value
+        return self._selection_holding(literal, ctx) is not None
+
+    def _selection_holding(self, literal: ast.AST, ctx: FileContext) -> ast.Assign | ast.AnnAssign | None:
+        """The selection line (`device = ...`) whose value holds `literal`, if any."""
+        selections = ctx.memo("selections", lambda: [
+            (node, value)
             for node in ast.walk(ctx.tree)
             if isinstance(node, (ast.Assign, ast.AnnAssign))
             and (value := placement.selection_value(node)) is not None
         ])
-        return any(encloses(value, literal) for value in values)
+        return next((node for node, value in selections if encloses(value, literal)), None)
 
     def fix(self, literal: ast.AST, expr: ast.expr, text: str, ctx: FileContext, used_here: bool) -> Fix:
         if used_here:

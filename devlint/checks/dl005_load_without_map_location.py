@@ -51,7 +51,17 @@ class LoadWithoutMapLocation(Check):
         weights are (the reason this rule leaves `load_state_dict_from_url` to the runtime)."""
         function = ctx.scope.function
         root = function.node if function is not None else ctx.tree
-        return _reaches_state(node, root, self._parents(ctx), set())
+        return _reaches_state(node, root, self._parents(ctx), set(), self._own_functions(root, ctx))
+
+    def _own_functions(self, root: ast.AST, ctx: FileContext) -> frozenset[str]:
+        """Names of the functions this file defines (at module level or inside `root`): a
+        load handed to one of them (`load_state_dict(convert(torch.load(p)))`) is followed
+        through its result, not taken as read by a library."""
+        return ctx.memo(f"DL005 own functions {id(root)}", lambda: frozenset(
+            n.name for body in (ctx.tree.body, [root]) for statement in body for n in (
+                walk.nodes(statement) if statement is root else [statement]
+            ) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n is not root
+        ))
 
     def _local_copy_of_download(self, node: ast.Call, ctx: FileContext) -> bool:
         """Is this load one branch of `if ...: w = load_state_dict_from_url(URL) else:
@@ -125,24 +135,27 @@ def _name_of(func: ast.expr) -> str:
     return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
 
 
-def _reaches_state(node: ast.AST, root: ast.AST, parents: dict, followed: set[str]) -> bool:
-    """Does the value of `node` flow into model state (see _becomes_state)? Unknown flows count."""
+def _reaches_state(node: ast.AST, root: ast.AST, parents: dict, followed: set[str], own: frozenset[str]) -> bool:
+    """Does the value of `node` flow into model state (see _becomes_state)? Unknown flows count;
+    a call of one of the file's `own` functions passes it on to that call's result."""
     parent = parents.get(id(node))
     if isinstance(parent, ast.Subscript) and parent.value is node:
-        return _reaches_state(parent, root, parents, followed)  # `ckpt["state_dict"]` goes on
+        return _reaches_state(parent, root, parents, followed, own)  # `ckpt["state_dict"]` goes on
     if isinstance(parent, ast.Attribute) and parent.value is node:
         grand = parents.get(id(parent))
         if isinstance(grand, ast.Call) and grand.func is parent:
-            return parent.attr in _STATE_SINKS or parent.attr in ("items", "values") or _reaches_state(grand, root, parents, followed)
-        return _reaches_state(parent, root, parents, followed)
+            return parent.attr in _STATE_SINKS or parent.attr in ("items", "values") or _reaches_state(grand, root, parents, followed, own)
+        return _reaches_state(parent, root, parents, followed, own)
     if isinstance(parent, ast.keyword):
         parent = parents.get(id(parent))
     if isinstance(parent, ast.Call) and parent.func is not node:
+        if isinstance(parent.func, ast.Name) and parent.func.id in own:
+            return _reaches_state(parent, root, parents, followed, own)
         return _name_of(parent.func) in _STATE_SINKS | _KEEPS  # another function's input is read, not kept
     if isinstance(parent, ast.IfExp) and parent.test is not node:
-        return _reaches_state(parent, root, parents, followed)  # `load(p) if cuda else load(p, map_location="cpu")`
+        return _reaches_state(parent, root, parents, followed, own)  # `load(p) if cuda else load(p, map_location="cpu")`
     if isinstance(parent, (ast.Compare, ast.If, ast.IfExp, ast.Assert, ast.FormattedValue, ast.BinOp, ast.UnaryOp)):
-        return isinstance(parent, (ast.BinOp, ast.UnaryOp)) and _reaches_state(parent, root, parents, followed)
+        return isinstance(parent, (ast.BinOp, ast.UnaryOp)) and _reaches_state(parent, root, parents, followed, own)
     if isinstance(parent, ast.Assign) and parent.value is node and all(isinstance(t, ast.Name) for t in parent.targets):
         if isinstance(root, ast.Module) or len(followed) >= _DEPTH:
             return True  # a module's names may be imported elsewhere
@@ -151,5 +164,5 @@ def _reaches_state(node: ast.AST, root: ast.AST, parents: dict, followed: set[st
         reads = [r for r in walk.nodes(root) if isinstance(r, ast.Name) and r.id in names and isinstance(r.ctx, ast.Load)]
         if not reads and names:
             return True  # loaded and never read: nothing says it is not a checkpoint
-        return any(_reaches_state(read, root, parents, followed) for read in reads)
+        return any(_reaches_state(read, root, parents, followed, own) for read in reads)
     return True  # returned, stored in an attribute or a container, iterated: followed no further

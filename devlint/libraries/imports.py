@@ -55,6 +55,44 @@ def used_names(text: str) -> set[str]:
     return wanted
 
 
+_RELATIVE_FROM = re.compile(r"from[ \t]+\.*[\w.]*[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_BOUND_AT_LINE_START = re.compile(r"^[ \t]*(?:(?:def|class)[ \t]+)?([A-Za-z_]\w*)", re.MULTILINE)
+
+
+def taken_names(text: str) -> set[str]:
+    """The names a file takes from other modules (the project's too, relative imports
+    included): each `from m import NAME`; after `from m import *`, every word of the file
+    that no line of it starts by binding (an assignment, def or class). What a module-level
+    device nobody reads in its own module may still be used for."""
+    if "import" not in text:
+        return set()
+    taken: set[str] = set()
+    starred = False
+    for found in _RELATIVE_FROM.finditer(text):
+        if not _starts_line(text, found.start()):
+            continue
+        for part in found.group(1).strip("()").replace("\\", " ").split(","):
+            match = _ALIAS.fullmatch(part.strip())
+            if match is not None:
+                taken.add(match.group(1))
+            starred = starred or part.strip() == "*"
+    if starred:
+        bound = {m.group(1) for m in _BOUND_AT_LINE_START.finditer(text) if _binds(text, m.end())}
+        taken |= set(_WORD.findall(text)) - bound
+    return taken
+
+
+def _binds(text: str, end: int) -> bool:
+    """Does the line go on, after the name ending at `end`, as a binding: `= ...` (not `==`),
+    `: T = ...`, or a def/class signature?"""
+    rest = text[end:text.find("\n", end) if "\n" in text[end:] else len(text)].lstrip()
+    line_start = text.rfind("\n", 0, end) + 1
+    if text[line_start:end].lstrip().startswith(("def ", "class ")):
+        return True
+    return (rest.startswith("=") and not rest.startswith("==")) or (rest.startswith(":") and "=" in rest)
+
+
 def _called_through(text: str, module: str, local: str) -> set[str]:
     """`local.attr(...)` calls, where `local` names `module` (or anything imported whole)."""
     if f"{local}." not in text:

@@ -8,6 +8,7 @@ moves, only this module follows it. Nothing here imports torch or pygls.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import json
@@ -24,6 +25,7 @@ from devlint.check.discover import SOURCE_SUFFIXES, SourceFile, discover, module
 from devlint.check.read import Work, from_bytes, read
 from devlint.check.suppress import Suppression
 from devlint.findings import Applicability, Edit, Finding, Fix, Location
+from devlint.libraries import imports
 from devlint.static import analyze, noqa
 from devlint.static import index as project_index
 from devlint.static.document import NotANotebook, Notebook, python_of
@@ -87,23 +89,30 @@ def facts_of_file(file: SourceFile, cache: Cache) -> FileFacts:
         data, _ = python_of(file.display, raw)
     except (OSError, NotANotebook):
         return FileFacts()
-    if not project_index.worth_collecting(data.decode("latin-1"), file.module):
-        return FileFacts()
+    text = data.decode("latin-1")
+    if not project_index.worth_collecting(text, file.module):
+        return _taking(FileFacts(), text)
     cached = cache.facts(content_key(raw))
     if cached is not None:
-        return cached
-    return analyze.facts(data, file.display, file.module)
+        return _taking(cached, text)
+    return _taking(analyze.facts(data, file.display, file.module), text)
 
 
 def facts_of_text(text: str, file: SourceFile) -> FileFacts:
     if not project_index.worth_collecting(text, file.module):
-        return FileFacts()
-    return analyze.facts(_bytes(text), file.display, file.module)
+        return _taking(FileFacts(), text)
+    return _taking(analyze.facts(_bytes(text), file.display, file.module), text)
+
+
+def _taking(facts: FileFacts, text: str) -> FileFacts:
+    """The facts with the names the file takes from other modules, as `devlint check` reads them."""
+    return dataclasses.replace(facts, taken=sorted(imports.taken_names(text)))
 
 
 def build_index(facts, base: Path) -> ProjectIndex:
     """The index of the facts, whose file names are relative to `base` (the display base)."""
-    return ProjectIndex(list(facts), base=str(base))
+    facts = list(facts)
+    return ProjectIndex(facts, base=str(base), imported={name for f in facts for name in f.taken})
 
 
 # --- checking and fixing ------------------------------------------------------------------

@@ -75,6 +75,7 @@ class ProjectCalls:
         self._words: dict[str, set[bytes]] = {}  # file -> its words, once many names are searched
         self._calling_memo: dict[str, list] = {}
         self._read: dict[str, str | None] = {}  # file -> content key (None: not a checked Python file)
+        self._holding: dict[tuple[str, ...], bool] = {}
 
     def reads(self) -> dict:
         """Each file read (its content key), and which files call each name searched for."""
@@ -144,6 +145,13 @@ class ProjectCalls:
     def files_calling(self, name: str) -> list[str]:
         """The text of each checked file with a call-shaped mention of `name` (not parsed)."""
         return [w.text for w in self._calling_name(name)]
+
+    def any_file_holds(self, words: tuple[str, ...]) -> bool:
+        """Does any checked file's text hold one of `words`? (searched once per set of words)"""
+        if words not in self._holding:
+            needles = [w.encode("latin-1", "ignore") for w in words]
+            self._holding[words] = any(n in w.data for w in self._works for n in needles)
+        return self._holding[words]
 
     def text(self, display: str) -> str | None:
         work = self._work(display)

@@ -193,6 +193,9 @@ class FileFacts:
     # (function, lattice point, GPU index) for each module-level function whose call without
     # arguments returns the current device or GPU0 (values.returned_when_omitted).
     returns: list[tuple[str, str, int | None]] = field(default_factory=list)
+    # The names the file takes from other modules (libraries.imports.taken_names): filled where
+    # one index is kept per file (the server); `devlint check` reads them from every file's text.
+    taken: list[str] = field(default_factory=list)
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -353,11 +356,14 @@ def _best(qualnames: set[str], call: str) -> str | None:
 
 class ProjectIndex:
     def __init__(
-        self, facts: list[FileFacts] = (), library: tuple[Default, ...] | list[Default] | None = None, base: str = ""
+        self, facts: list[FileFacts] = (), library: tuple[Default, ...] | list[Default] | None = None, base: str = "",
+        imported: set[str] | None = None,
     ):
         """`library`: what the libraries the project imports default to, read from their
         installed source or their tables (devlint/libraries); None: the catalog's tables.
-        `base`: the directory the files' display names are relative to ("": the working one)."""
+        `base`: the directory the files' display names are relative to ("": the working one).
+        `imported`: the names the project's files take from other modules (libraries.imports.
+        taken_names); None when the project was not read (one file alone): any may be."""
         self._recorded: set[str] | None = None
         self.base = base  # the directory display paths are relative to ("": the working directory)
         self._digests: dict[str, str] = {}  # the index does not change once built
@@ -404,6 +410,7 @@ class ProjectIndex:
         for f in facts:
             for key, from_cpu in f.saves:
                 self._saves.setdefault(key, set()).add(from_cpu)
+        self._imported = imported
         self._bases: dict[str, list[tuple[str, str]]] = {}
         for cls, base in sorted({b for f in facts for b in f.bases}):
             self._bases.setdefault(_last(cls), []).append((cls, base))
@@ -481,6 +488,8 @@ class ProjectIndex:
             held = sorted(map(repr, self._returns.get(name, []) if name else sorted(self._returns)))
         elif kind == "saves":
             held = sorted(map(repr, self._saves.get(name, ())))
+        elif kind == "imported":
+            held = [repr(self.imported_elsewhere(name))]
         elif kind == "bases":
             held = sorted(repr(b) for b in (self._bases.get(name, []) if name else [p for ps in self._bases.values() for p in ps]))
         else:
@@ -631,6 +640,12 @@ class ProjectIndex:
             return False
         self._note(f"saves:{key}")
         return self._saves.get(key) == {True}
+
+    def imported_elsewhere(self, name: str) -> bool:
+        """Does any module of the project import `name` from another (by name, or read it
+        unbound after a star import)? A module's global that none does is its own."""
+        self._note(f"imported:{name}")
+        return self._imported is None or name in self._imported
 
     def subclass_names(self, bases: frozenset[str]) -> set[str]:
         """Last names of the project's classes that inherit one of `bases` (for the files a

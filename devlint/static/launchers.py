@@ -9,6 +9,10 @@ device (state.py:722-731): `.cuda()` lands where `accelerator.device` does eithe
 `.cuda()` and `"cuda"` written in code that runs under one of them follow the launcher's
 choice and are no leak, like DETR-style helpers after `set_device` (static/distributed.py).
 
+A script's own `torch.cuda.set_device(local_rank)` (RIFE's and DETR's train.py, after
+`init_process_group`) or CUDA_VISIBLE_DEVICES assignment does the same for the code after it,
+and its module-level choice for the functions the script then calls.
+
 Under a launcher: code after `Accelerator(...)`, `deepspeed.initialize(...)`,
 `deepspeed.init_distributed(...)` or `fabric.launch(...)` in the same function or in the
 module's own code (which runs before its functions are called), the methods of a
@@ -48,8 +52,8 @@ def _fabrics() -> frozenset[str]:
 
 # Methods that start a launcher's processes with their devices set (`fabric.launch()`).
 LAUNCH_METHODS = frozenset({"launch"})
-# Words a module that runs under a launcher contains: the cheap test before any work.
-WORDS = ("Accelerator", "PartialState", "deepspeed", "Fabric", "fabric", "Lightning")
+# Words a module whose code chooses the process's device contains: the cheap test before any work.
+WORDS = ("Accelerator", "PartialState", "deepspeed", "Fabric", "fabric", "Lightning", "set_device", "CUDA_VISIBLE_DEVICES")
 
 
 def selects_device(call: ast.Call, resolve) -> bool:
@@ -119,13 +123,15 @@ def reached_only_under(module, started: set[str]) -> set[str]:
 
 
 def binds_device_before(scope, module, line: int) -> bool:
-    """Is the code at `line` of `scope` run after a launcher started, in that scope or in the
-    module's own code (which runs before any of its functions is called)?"""
-    return _after_start(scope, line) or (scope is not module and bool(module.launcher_started_at))
+    """Is the code at `line` of `scope` run after the process's device was chosen, in that
+    scope or in the module's own code (which runs before any of its functions is called)?"""
+    return _after_start(scope, line) or (scope is not module and bool(module.device_selected_at))
 
 
 def _after_start(scope, line: int) -> bool:
-    return any(start < line for start in scope.launcher_started_at)
+    """After a launcher start, a `torch.cuda.set_device(i)` or a CUDA_VISIBLE_DEVICES
+    assignment in `scope`'s own code (static/scope.py records all three)."""
+    return any(start < line for start in scope.device_selected_at)
 
 
 def _calls_of(root: ast.AST):

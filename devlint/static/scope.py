@@ -34,10 +34,9 @@ class Scope:
     # of `enumerate(xs)`): one entry per binding, True when that binding counts from 0.
     counters: dict[str, list[bool]] = field(default_factory=dict)
     # Lines where this scope's own code selects the device: torch.cuda.set_device(i),
-    # torch.cuda.device(i), or a CUDA_VISIBLE_DEVICES assignment
+    # torch.cuda.device(i), a CUDA_VISIBLE_DEVICES assignment, or a launcher start that
+    # selects each process's GPU (static/launchers.py)
     device_selected_at: list[int] = field(default_factory=list)
-    # Lines where it starts a launcher that selects each process's GPU (static/launchers.py)
-    launcher_started_at: list[int] = field(default_factory=list)
     # Lines where it sets CUDA_VISIBLE_DEVICES: after them "cuda:0" is the first GPU it names
     visible_devices_set_at: list[int] = field(default_factory=list)
     _children: dict[int, Scope] = field(default_factory=dict, repr=False)
@@ -326,7 +325,6 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
             scope.device_selected_at.append(child.lineno)
         elif isinstance(child, ast.Call) and _starts_launcher(child, scope):
             scope.device_selected_at.append(child.lineno)
-            scope.launcher_started_at.append(child.lineno)
     return scope
 
 

@@ -288,7 +288,7 @@ class _Evaluator:
             if isinstance(arg, ast.Name) and depth < _MAX_DEPTH:
                 return self._held(arg.id, caller, caller_env, depth + 1)
             return True, False  # an expression the caller computed: passed, not None
-        if _is_param(name, scope) and name not in scope.assigns:
+        if _is_param(name, scope) and name not in scope.assigns and not _is_flag(name, scope):
             return True, False
         return None
 
@@ -568,6 +568,16 @@ def _is_param(name: str, scope: Scope) -> bool:
             return True
         current = current.parent
     return False
+
+
+def _is_flag(name: str, scope: Scope) -> bool:
+    """Is parameter `name` a flag (`cpu_only=False`)? Its callers pass either truth value (often
+    a user's option), so a test on it decides nothing: both branches can run."""
+    current: Scope | None = scope
+    while current is not None and name not in current.params:
+        current = current.parent
+    default = current.defaults.get(name) if current is not None else None
+    return isinstance(default, ast.Constant) and isinstance(default.value, bool)
 
 
 def module_function(func: ast.expr, scope: Scope) -> ast.FunctionDef | ast.AsyncFunctionDef | None:

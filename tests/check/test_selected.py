@@ -80,3 +80,38 @@ def test_fix_leaves_excused_findings_alone(run_devlint, tmp_path):
     fixed = (tmp_path / "train.py").read_text()
     assert "map_location" in fixed  # the DL005 fix in the same file was applied
     assert "model.to('cuda')" in fixed  # the excused line was not touched
+
+
+HELPER = """\
+import torch
+
+
+def to_gpu(
+    batch,
+):
+    return batch.cuda()
+
+
+def step(model, batch):
+    return model(to_gpu(batch))
+"""
+
+
+def test_a_selection_two_callers_up_excuses_a_helper_of_a_helper(tmp_path):
+    # to_gpu (a multi-line signature) <- step <- worker, which called set_device(rank) first.
+    worker = RANK.replace("from train import train", "from helpers import step").replace("train(model)", "step(model, None)")
+    assert _codes(tmp_path, {"helpers.py": HELPER, "worker.py": worker}) == []
+    # A second caller of step() that selected nothing keeps the finding.
+    plain = "from helpers import step\n\n\ndef quick(model):\n    return step(model, None)\n"
+    assert _codes(tmp_path, {"helpers.py": HELPER, "worker.py": worker, "quick.py": plain}) == [("helpers.py", 7, "DL001")]
+
+
+def test_a_lightning_lite_run_method_is_a_selection_for_the_helpers_it_calls(tmp_path):
+    lite = (
+        "from pytorch_lightning.lite import LightningLite\n"
+        "from helpers import step\n\n\n"
+        "class Lite(LightningLite):\n"
+        "    def run(self, model):\n"
+        "        return step(model, None)\n"
+    )
+    assert _codes(tmp_path, {"helpers.py": HELPER, "train.py": lite}) == []
