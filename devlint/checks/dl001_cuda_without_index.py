@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ast
 
-from devlint.static.engine import Check
 from devlint.findings import Applicability
+from devlint.static import guards
 from devlint.static.context import FileContext
+from devlint.static.engine import Check
 from devlint.static.names import argument
 from devlint.static.placement import unplaced_factory
 
@@ -22,6 +23,8 @@ class CudaWithoutIndex(Check):
         if device is not None and not (isinstance(device, ast.Constant) and device.value is None):
             return  # an explicit device: DL008 judges `.cuda(0)`
         if ctx.device_selected_before(node):
+            return
+        if _input_fallback(func.value, node, ctx):
             return
         if "DL011" in ctx.enabled and unplaced_factory(ctx, func.value) is not None:
             return  # DL011 reports the factory, with a better fix
@@ -48,6 +51,17 @@ class CudaWithoutIndex(Check):
         new = f"to({', '.join([found.expr, *rest])})"
         grade = None if found.local else Applicability.UNSAFE
         return ctx.fix(self.code, f"Replace `.cuda()` with `.{new}`", ctx.replace_method(node, new), applicability=grade)
+
+
+def _input_fallback(receiver: ast.expr, node: ast.Call, ctx: FileContext) -> bool:
+    """`if not x.is_cuda: x = x.cuda()` on a parameter: the move runs only for a caller that
+    passed a CPU tensor, to a function written for GPU tensors (a CUDA op's wrapper). A
+    caller that passes its tensor on its device never reaches it, and the callers' tensors
+    are where their device is chosen."""
+    function = ctx.scope.function
+    if not (isinstance(receiver, ast.Name) and function is not None and receiver.id in function.params):
+        return False
+    return guards.only_off_gpu(ctx.path_to(node), receiver.id)
 
 
 CHECK = CudaWithoutIndex()

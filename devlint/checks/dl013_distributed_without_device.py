@@ -5,8 +5,9 @@ from __future__ import annotations
 import ast
 
 from devlint import catalog
-from devlint.static.engine import Check
+from devlint.static import distributed
 from devlint.static.context import FileContext
+from devlint.static.engine import Check
 from devlint.static.names import argument, has_argument
 
 
@@ -33,6 +34,8 @@ class DistributedWithoutDevice(Check):
         elif name in api.get("barrier", []):
             if has_argument(node, "device_ids", None) or not self._file_may_guess(ctx):
                 return
+            if distributed.only_with_several_processes(ctx.path_to(node), ctx.scope):
+                return  # one process per GPU: the guess (rank modulo GPU count) is the rank's GPU
             index = ctx.suggest_index(node)
             message = "`barrier()` without `device_ids` on NCCL guesses the GPU from the rank (GPU0 on rank 0)"
             if index is None:

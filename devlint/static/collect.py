@@ -10,10 +10,12 @@ from __future__ import annotations
 import ast
 import os
 
+from devlint import catalog
 from devlint.static import defaults as definitions
-from devlint.static import engine, placement, runtimes, values
+from devlint.static import engine, extensions, placement, runtimes, values
 from devlint.static.context import FileContext
 from devlint.static.index import (
+    EXTENSION_GUARD,
     Extension,
     FileFacts,
     Kernel,
@@ -23,8 +25,11 @@ from devlint.static.index import (
     _def_qualname,
     _process_group_inits,
     _qualname_in,
+    _setup_roots,
     class_qualname,
+    selecting_setups,
 )
+from devlint.static.names import argument
 from devlint.static.names import qualname as qualname_of
 from devlint.static.scope import Scope, _sets_visible_devices, _shallow
 
@@ -91,10 +96,13 @@ class _CallCollector:
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
-        if ctx.qualname(func) in _process_group_inits():
+        called = ctx.qualname(func)
+        if called in _process_group_inits():
             scope = ctx.scope.function or ctx.module_scope
             selected = any(line < node.lineno for line in scope.device_selected_at)
             self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", selected))
+        elif called in selecting_setups():
+            self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", True))
         if isinstance(func, ast.Attribute) and func.attr == "type" and len(node.args) == 1:
             param = node.args[0]
             function = ctx.scope.function
@@ -170,12 +178,30 @@ _EXTENSION_CLASSES = frozenset({
 
 
 class _ExtensionCollector:
-    """C++/CUDA extensions built by a setup script, for DL027."""
+    """C++/CUDA extensions, for DL027: those a setup script builds, and names bound to an
+    extension `cpp_extension.load(...)`/`load_inline(...)` builds (other modules import them)."""
 
     code = "index"
 
     def __init__(self, facts: FileFacts):
         self.facts = facts
+
+    def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
+        if not (len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Call)):
+            return
+        builder = catalog.api("DL027", "builders", {}).get(ctx.qualname(node.value.func) or "")
+        if builder is None:
+            return
+        name = f"{ctx.module_name}.{node.targets[0].id}" if ctx.module_name else node.targets[0].id
+        directory = os.path.dirname(ctx.filename) or "."
+        call = node.value
+        if builder.get("files"):
+            listed = [extensions.listed_paths(argument(call, p, i), ctx.scope) for p, i in builder["files"].items()]
+            if all(paths for paths in listed):  # sources not written out are not judged
+                self.facts.extensions.append(Extension(name, directory, tuple(p for paths in listed for p in paths)))
+        texts = {p: extensions.listed_strings(argument(call, p, i), ctx.scope) for p, i in builder.get("inline", {}).items()}
+        if any(texts.values()) and not any(EXTENSION_GUARD.search(t) for ts in texts.values() for t in ts):
+            self.facts.extensions.append(Extension(name, directory, inline=", ".join(f"`{p}`" for p, ts in texts.items() if ts)))
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         if not self._builds_extension(node.func, ctx):
@@ -184,9 +210,7 @@ class _ExtensionCollector:
         if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
             return
         listed = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "sources"), None)
-        sources = ()
-        if isinstance(listed, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in listed.elts):
-            sources = tuple(e.value for e in listed.elts)
+        sources = tuple(extensions.listed_paths(listed, ctx.scope) or ())
         directory = os.path.dirname(ctx.filename) or "."
         self.facts.extensions.append(Extension(name.value, directory, sources))
 
@@ -210,13 +234,13 @@ def collect(ctx: FileContext) -> FileFacts:
     _collect_definitions(ctx, facts)
     text = ctx.source.text
     walkers: list = []
-    if ".type(" in text or "init_process_group" in text:
+    if ".type(" in text or "init_process_group" in text or any(root in text for root in _setup_roots()):
         walkers.append(_CallCollector(facts))
     if "torch.save(" in text:
         walkers.append(_SaveCollector(facts))
     if "triton" in text or "numba" in text or "CUDA_VISIBLE_DEVICES" in text:
         walkers.append(_RuntimeCollector(facts))
-    if "CUDAExtension" in text or "CppExtension" in text:
+    if "CUDAExtension" in text or "CppExtension" in text or "cpp_extension" in text:
         walkers.append(_ExtensionCollector(facts))
     if walkers:
         engine.run(ctx, walkers)

@@ -97,8 +97,9 @@ def position(scope: Scope, param: str) -> int | None:
     return positional.index(param) if param in positional else None
 
 
-def _none_becomes_cuda(scope: Scope, param: str) -> bool:
-    """`device=None` that the body turns into an unindexed CUDA device."""
+def _none_becomes(scope: Scope, param: str) -> tuple[values.Value, ast.expr] | None:
+    """What `device=None` becomes in the body when the caller passes nothing, where that is
+    the current device or GPU0, and the expression that makes it."""
     for child in _shallow(scope.body):
         if isinstance(child, (ast.Assign, ast.AnnAssign)) and child.value is not None:
             targets = child.targets if isinstance(child, ast.Assign) else [child.target]
@@ -107,9 +108,31 @@ def _none_becomes_cuda(scope: Scope, param: str) -> bool:
                 or (isinstance(t, ast.Attribute) and t.attr in (param, f"_{param}"))
                 for t in targets
             )
-            if named and values.when_omitted(child.value, scope).current:
-                return True
-    return False
+            if named:
+                value = values.when_omitted(child.value, scope)
+                if value.current or value.gpu0:
+                    return value, child.value
+    return None
+
+
+def _none_means(scope: Scope, param: str, default: ast.expr, text) -> dict | None:
+    """`device=None` turned into `"cuda"`, or into `f"cuda:{local_rank}"` with `local_rank=0`:
+    a call that passes neither lands on GPU0 (whatever launcher runs it: the rank it was
+    given never reaches the device). A GPU0 written as a literal is reported where it is
+    written (DL008), so only one built from another parameter's default counts."""
+    found = _none_becomes(scope, param)
+    if found is None:
+        return None
+    value, expr = found
+    if value.current:
+        return {"default": text(default) + " -> 'cuda'", "none_means_cuda": True}
+    others = sorted({n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and n.id != param and _is_zero(scope.defaults.get(n.id))})
+    if not others:
+        return None
+    return {
+        "default": f"{text(default)} -> {text(value.node)} with {', '.join(f'{o}=0' for o in others)}",
+        "none_means_cuda": True, "means": GPU0, "also": tuple(others),
+    }
 
 
 def may_default(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -186,8 +209,12 @@ def _param_default(scope: Scope, param: str, default: ast.expr, text) -> dict | 
         device = values.evaluate(default, scope)
         written = device.node is not None and encloses(default, device.node)  # not a name the program chose
         none = isinstance(default, ast.Constant) and default.value is None
-        if (device.current and written) or (none and _none_becomes_cuda(scope, param)):
-            return {"default": text(default) + (" -> 'cuda'" if none else ""), "none_means_cuda": none}
+        if device.current and written:
+            return {"default": text(default), "none_means_cuda": False}
+        if none:
+            entry = _none_means(scope, param, default, text)
+            if entry is not None:
+                return entry
     if param in GPU_INDEX_NAMES and _is_zero(default):
         return {"default": "0", "means": GPU0, "index": True}
     if _falsy(default):

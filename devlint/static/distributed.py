@@ -5,7 +5,13 @@ DETR- and detectron-style `misc.py` helpers (`all_gather`, `reduce_dict`,
 `if not is_dist_avail_and_initialized(): return` or `if get_world_size() == 1: return`.
 When the project's own distributed set-up calls `torch.cuda.set_device(local_rank)` before
 `init_process_group` (a project-wide fact the index holds), the current device in that code
-is the rank's own GPU, and `'cuda'` there is no leak.
+is the rank's own GPU, and `'cuda'` there is no leak. A library set-up that does both
+(dora's `distrib.init`, catalog DL013 `setups`) counts as the project's own.
+
+A `barrier()` without `device_ids` makes NCCL guess the rank's GPU as global rank modulo the
+node's GPU count. In code that runs only when the job has several processes (a world-size
+test, not merely an initialised group, which may hold a single rank on GPU 1), one process
+per visible GPU, that guess is the rank's own GPU.
 """
 
 from __future__ import annotations
@@ -24,9 +30,14 @@ def _callee(expr: ast.expr) -> str:
 
 
 def _world_size(expr: ast.expr, scope: Scope) -> bool:
-    """`get_world_size()`, `dist.get_world_size()`, or a local assigned one of them."""
+    """`get_world_size()`, `dist.get_world_size()`, a launcher library's `world_size()`, a
+    local assigned one of them, or a value named for it (`world_size`, `args.world_size`,
+    `distrib.world_size`: a module global its set-up assigns)."""
     if isinstance(expr, ast.Call):
-        return _callee(expr).endswith("get_world_size")
+        return _callee(expr).endswith("world_size")
+    name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
+    if name.lower().endswith("world_size"):
+        return True
     if isinstance(expr, ast.Name):
         found = scope.lookup_values(expr.id)
         return found is not None and bool(found[1]) and all(_world_size(v, scope) for v in found[1])
@@ -48,6 +59,34 @@ def _compares_world(test: ast.expr, scope: Scope) -> tuple[type, int] | None:
     return None
 
 
+def _several(test: ast.expr, scope: Scope) -> bool:
+    """`world_size > 1`, `>= 2`, `!= 1` (alone or in an `and`): several processes."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_several(value, scope) for value in test.values)
+    compared = _compares_world(test, scope)
+    if compared is None:
+        return False
+    op, n = compared
+    return (op is ast.Gt and n >= 1) or (op is ast.GtE and n >= 2) or (op is ast.NotEq and n == 1)
+
+
+def _single(test: ast.expr, scope: Scope) -> bool:
+    """`world_size == 1`, `< 2`, `<= 1` (alone or in an `or`): one process."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+        return any(_single(value, scope) for value in test.values)
+    compared = _compares_world(test, scope)
+    if compared is None:
+        return False
+    op, n = compared
+    return (op is ast.Eq and n == 1) or (op is ast.LtE and n == 1) or (op is ast.Lt and n == 2)
+
+
+def only_with_several_processes(path: list[ast.AST], scope: Scope) -> bool:
+    """Does the code at the end of `path` run only when the job has several processes (a
+    world-size test; an initialised group alone may hold a single rank)?"""
+    return guards.only_when(path, lambda test: _several(test, scope), lambda test: _single(test, scope))
+
+
 def initialised(test: ast.expr, scope: Scope) -> bool:
     """Is `test` true only under an initialised process group: `dist.is_initialized()`,
     `is_dist_avail_and_initialized()`, `get_world_size() > 1`?"""
@@ -58,11 +97,7 @@ def initialised(test: ast.expr, scope: Scope) -> bool:
         return not_initialised(test.operand, scope)
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
         return any(initialised(value, scope) for value in test.values)
-    compared = _compares_world(test, scope)
-    if compared is not None:
-        op, n = compared
-        return (op is ast.Gt and n >= 1) or (op is ast.GtE and n >= 2) or (op is ast.NotEq and n == 1)
-    return False
+    return _several(test, scope)
 
 
 def not_initialised(test: ast.expr, scope: Scope) -> bool:
@@ -72,11 +107,7 @@ def not_initialised(test: ast.expr, scope: Scope) -> bool:
         return initialised(test.operand, scope)
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
         return any(not_initialised(value, scope) for value in test.values)
-    compared = _compares_world(test, scope)
-    if compared is not None:
-        op, n = compared
-        return (op is ast.Eq and n == 1) or (op is ast.LtE and n == 1) or (op is ast.Lt and n == 2)
-    return False
+    return _single(test, scope)
 
 
 def only_under_process_group(path: list[ast.AST], scope: Scope) -> bool:

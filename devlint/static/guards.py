@@ -185,3 +185,42 @@ def says_cpu(test: ast.expr) -> bool:
         if name and ("device" in name.lower() or name.lower() in ("dev", "gpu")):
             return True
     return False
+
+
+def _is_cuda(test: ast.expr, name: str) -> bool:
+    """`name.is_cuda`, `name.device.type == "cuda"`: the tensor is on a GPU."""
+    if isinstance(test, ast.Attribute) and test.attr == "is_cuda":
+        return _names(test.value, name)
+    return _device_type_is(test, name, "cuda", ast.Eq) or _device_type_is(test, name, "cpu", ast.NotEq)
+
+
+def _off_gpu(test: ast.expr, name: str) -> bool:
+    """`not name.is_cuda`, `name.is_cpu`, `name.device.type != "cuda"` / `== "cpu"`."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _is_cuda(test.operand, name)
+    if isinstance(test, ast.Attribute) and test.attr == "is_cpu":
+        return _names(test.value, name)
+    return _device_type_is(test, name, "cuda", ast.NotEq) or _device_type_is(test, name, "cpu", ast.Eq)
+
+
+def _device_type_is(test: ast.expr, name: str, kind: str, op: type) -> bool:
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], op)):
+        return False
+    left, right = test.left, test.comparators[0]
+    if isinstance(left, ast.Constant):
+        left, right = right, left
+    return (
+        isinstance(right, ast.Constant)
+        and right.value == kind
+        and isinstance(left, ast.Attribute)
+        and left.attr == "type"
+        and isinstance(left.value, ast.Attribute)
+        and left.value.attr == "device"
+        and _names(left.value.value, name)
+    )
+
+
+def only_off_gpu(path: list[ast.AST], name: str) -> bool:
+    """Does the code at the end of `path` run only when the tensor `name` is not on a GPU
+    (`if not x.is_cuda: x = x.cuda()`, `x if x.is_cuda else x.cuda()`)?"""
+    return only_when(path, lambda test: _off_gpu(test, name), lambda test: _is_cuda(test, name))

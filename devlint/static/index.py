@@ -98,11 +98,13 @@ def text_worth_collecting(text: str) -> bool:
     `catalog_module`, is collected whatever its text.) Cached with the file's content."""
     if ".type(" in text or "init_process_group" in text or "DataParallel" in text or "torch.save(" in text:
         return True
+    if any(root in text for root in _setup_roots()):
+        return True
     if "LightningLite" in text or "Fabric" in text:
         return True  # a subclass of a launcher over the GPUs (DL007) is known by its base
     if "@triton" in text or "cuda.jit" in text:
         return True
-    if "CUDAExtension" in text or "CppExtension" in text:
+    if "CUDAExtension" in text or "CppExtension" in text or "cpp_extension" in text:
         return True
     if ("'cuda" in text or '"cuda' in text) and "return" in text:
         return True  # a helper that returns a device: summarised for other modules' calls
@@ -145,13 +147,18 @@ class TypeStringCall:
 
 @dataclass(frozen=True)
 class Extension:
-    """A C++/CUDA extension module that a setup script builds (`CUDAExtension(name, sources)`):
-    its import name, the setup script's directory, and its sources when written as literals
-    (else every C++/CUDA file under the directory stands for them)."""
+    """A C++/CUDA extension module: one a setup script builds (`CUDAExtension(name, sources)`),
+    named by its import name, or a module-level name bound to `cpp_extension.load(...)` or
+    `load_inline(...)` (`pkg.backend._backend`), which other modules import. The directory
+    its source paths are relative to, and those paths when written out (for a setup script,
+    else every C++/CUDA file under the directory stands for them)."""
 
     name: str
     directory: str
     sources: tuple[str, ...] = ()
+    # For one built from source strings (`load_inline`) that open no guard: the parameters
+    # that hold them, for the message (its sources were judged when the file was collected).
+    inline: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,7 @@ class FileFacts:
     type_string_calls: list[TypeStringCall] = field(default_factory=list)
     kernels: list[Kernel] = field(default_factory=list)
     maskers: list[str] = field(default_factory=list)  # functions that set CUDA_VISIBLE_DEVICES
-    extensions: list[Extension] = field(default_factory=list)  # C++/CUDA extensions a setup script builds
+    extensions: list[Extension] = field(default_factory=list)  # C++/CUDA extensions built by the project
     # (class, base) for each module-level class whose base is a device wrapper of the catalog
     # (`nn.DataParallel`) or another class: a subclass inherits what its parameters mean.
     bases: list[tuple[str, str]] = field(default_factory=list)
@@ -226,6 +233,18 @@ def _qualname_in(outer: Scope, node: ast.AST) -> str | None:
 @functools.cache
 def _process_group_inits() -> frozenset[str]:
     return frozenset(catalog.api("DL013", "init", []))
+
+
+@functools.cache
+def selecting_setups() -> frozenset[str]:
+    """Library calls that select the rank's GPU and then initialise the process group."""
+    return frozenset(catalog.api("DL013", "setups", []))
+
+
+@functools.cache
+def _setup_roots() -> tuple[str, ...]:
+    """The packages of those set-ups: a file that never names one calls none."""
+    return tuple(sorted({name.split(".")[0] for name in selecting_setups()}))
 
 
 @functools.cache
@@ -516,8 +535,10 @@ class ProjectIndex:
         return set(self._extensions)
 
     def unguarded_extension(self, qualname: str | None) -> str | None:
-        """For an extension module a setup script builds and whose C++/CUDA sources (read as
-        text) open no device guard: the sources read, for the message; else None."""
+        """For an extension module the project builds and whose C++/CUDA sources (read as
+        text) open no device guard: the sources read, for the message; else None. The one
+        named in full decides over those matched by a suffix (five packages may each have
+        a `backend._backend`)."""
         if not qualname:
             return None
         qualname = self._canonical(qualname)
@@ -525,9 +546,12 @@ class ProjectIndex:
         if last not in self._extensions:
             return None
         self._note(f"extension:{last}")
-        for extension in self._extensions[last]:
-            if not _matches(qualname, extension.name) and not _matches(extension.name, qualname):
-                continue
+        candidates = [e for e in self._extensions[last] if e.name == qualname] or [
+            e for e in self._extensions[last] if _matches(qualname, e.name) or _matches(e.name, qualname)
+        ]
+        for extension in candidates:
+            if extension.inline:
+                return extension.inline
             if extension not in self._extension_sources:
                 self._extension_sources[extension] = _extension_sources(extension, self.path_of(extension.directory))
             paths = self._extension_sources[extension]

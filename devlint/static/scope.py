@@ -9,6 +9,7 @@ asking "where does `device` come from?".
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ class Scope:
     params: dict[str, ast.arg] = field(default_factory=dict)
     defs: dict[str, ast.AST] = field(default_factory=dict)  # functions and classes defined here
     defaults: dict[str, ast.expr] = field(default_factory=dict)
+    star_imports: list[str] = field(default_factory=list)  # modules of `from m import *`
     # Loop and comprehension targets that count 0, 1, 2, ... (`for i in range(n)`, the index
     # of `enumerate(xs)`): one entry per binding, True when that binding counts from 0.
     counters: dict[str, list[bool]] = field(default_factory=dict)
@@ -105,8 +107,11 @@ class Scope:
         return None
 
     def resolve(self, name: str) -> str | None:
-        """The qualified name a bare name refers to: an import, or a def of this module."""
+        """The qualified name a bare name refers to: an import, a def of this module, or a
+        name no code of the module binds that its one star import (`from pkg.utils import *`)
+        brings in."""
         scope: Scope | None = self
+        module = self
         while scope is not None:
             if name in scope.imports:
                 return scope.imports[name]
@@ -114,11 +119,16 @@ class Scope:
                 return f"{scope.module_name}.{name}" if scope.module_name else name
             if name in scope.assigns or name in scope.params or name in scope.defs:
                 return None  # shadowed by a local binding
+            module = scope
             scope = scope.parent
             while scope is not None and scope.kind == "class":  # class bodies don't enclose methods
                 scope = scope.parent
         # `torch` reached through a star import (`from .detect import *`) is still torch.
-        return "torch" if name == "torch" else None
+        if name == "torch":
+            return "torch"
+        if len(module.star_imports) == 1 and not hasattr(builtins, name):
+            return f"{module.star_imports[0]}.{name}"
+        return None
 
     def lookup_values(self, name: str) -> tuple[Scope, list[ast.expr]] | None:
         """The scope that binds `name` by assignment, and the values assigned."""
@@ -158,6 +168,8 @@ def _record_import(scope: Scope, node: ast.Import | ast.ImportFrom) -> None:
     module = _absolute(scope.module_name, node.level, node.module)
     for alias in node.names:
         if alias.name == "*":
+            if module:
+                scope.star_imports.append(module)
             continue
         local = alias.asname or alias.name
         scope.imports[local] = f"{module}.{alias.name}" if module else alias.name
@@ -171,6 +183,21 @@ def _targets(target: ast.expr):
         yield from _targets(target.value)
     else:
         yield target
+
+
+def _paired(target: ast.expr, value: ast.expr):
+    """(name, value) for each name an assignment binds: `a, b = x, y` binds `a` to `x` and
+    `b` to `y`; what an unpacking of anything else binds is unknown."""
+    if not isinstance(target, (ast.Tuple, ast.List)):
+        yield target, value
+        return
+    values = value.elts if isinstance(value, (ast.Tuple, ast.List)) else None
+    if values is None or len(values) != len(target.elts) or any(isinstance(e, ast.Starred) for e in (*target.elts, *values)):
+        for t in _targets(target):
+            yield t, _UNKNOWN
+        return
+    for t, v in zip(target.elts, values):
+        yield from _paired(t, v)
 
 
 def _shallow(body) -> list[ast.AST]:
@@ -295,8 +322,7 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
                 scope.device_selected_at.append(child.lineno)
                 scope.visible_devices_set_at.append(child.lineno)
             for target in child.targets:
-                value = _UNKNOWN if isinstance(target, (ast.Tuple, ast.List)) else child.value
-                for t in _targets(target):
+                for t, value in _paired(target, child.value):
                     if isinstance(t, ast.Name):
                         scope.assigns.setdefault(t.id, []).append(value)
         elif isinstance(child, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):

@@ -202,3 +202,60 @@ def test_an_extension_built_by_a_setup_script_is_judged_where_it_is_imported(run
         code, out, _ = run_devlint("check", ".", "--output-format", "json", cwd=tmp_path)
         runs.append([(f["code"], Path(f["filename"]).relative_to(tmp_path).as_posix(), f["location"]["row"]) for f in json.loads(out)])
     assert runs == [[("DL027", "warp_ops/warp.py", 7)], []]
+
+
+BACKEND = """\
+import os
+
+from torch.utils.cpp_extension import load
+
+here = os.path.dirname(os.path.abspath(__file__))
+_backend = load(name="_march", sources=[os.path.join(here, "src", f) for f in ["march.cu", "bindings.cpp"]])
+"""
+MARCH = """\
+import torch
+
+try:
+    import _march as _backend
+except ImportError:
+    from .backend import _backend
+
+
+class _March(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, rays):
+        out = torch.empty_like(rays)
+        _backend.march(rays, out)
+        return out
+
+
+def release():
+    _backend.free_workspace()
+"""
+
+
+@pytest.mark.parametrize("kernel,expected", [(UNGUARDED_CU, [("DL027", "march/ops.py", 13)]), (GUARDED_CU, [])])
+def test_an_extension_another_module_loads_is_judged_where_it_is_imported(run_devlint, tmp_path, kernel, expected):
+    """torch-ngp's layout: backend.py binds `_backend = load(...)` with its sources listed by
+    a comprehension under src/, and the op module imports that name (after trying a prebuilt
+    module). Only the module whose sources open no guard is flagged, and an op that frees a
+    workspace is not."""
+    package = tmp_path / "march"
+    (package / "src").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "backend.py").write_text(BACKEND)
+    (package / "ops.py").write_text(MARCH)
+    (package / "src" / "bindings.cpp").write_text("#include <torch/extension.h>\nvoid march(torch::Tensor r, torch::Tensor o);\n")
+    (package / "src" / "march.cu").write_text(kernel)
+    code, out, _ = run_devlint("check", ".", "--output-format", "json", "--no-cache", cwd=tmp_path)
+    assert [(f["code"], Path(f["filename"]).relative_to(tmp_path).as_posix(), f["location"]["row"]) for f in json.loads(out)] == expected
+
+
+def test_an_extension_whose_listed_source_is_missing_is_not_judged_from_another_module(run_devlint, tmp_path):
+    package = tmp_path / "march"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "backend.py").write_text(BACKEND)
+    (package / "ops.py").write_text(MARCH)
+    code, out, _ = run_devlint("check", ".", "--output-format", "json", "--no-cache", cwd=tmp_path)
+    assert json.loads(out) == []
