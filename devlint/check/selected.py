@@ -51,8 +51,8 @@ class CallerSelections:
             self._file, self._functions = finding.filename, None
             self._names = function_names(self.calls.text(finding.filename) or "")
         row = finding.location.row
-        name = self._names[row] if 0 < row < len(self._names) else None
-        if name is None or not self._may_be_selected(name, finding.code in VISIBLE_DEVICES):
+        names = self._names[row] if 0 < row < len(self._names) else ()
+        if not any(self._may_be_selected(name, finding.code in VISIBLE_DEVICES) for name in names):
             return False
         ctx = self.calls.context(finding.filename)
         if ctx is not None and (self._functions is None or self._functions.ctx is not ctx):
@@ -91,9 +91,23 @@ class CallerSelections:
     def _every_call_selected(self, target: Target, visible_only: bool, depth: int) -> bool:
         """Every call comes after its caller selected the device, or sits in a function whose
         own callers all did (a helper of a helper of the training loop), up to BOUND deep.
-        Read cheaply first: a file that calls the function but has nothing that could select
-        a device (no set_device, CUDA_VISIBLE_DEVICES, selecting helper, launcher,
-        process-group or GPU-count test) settles it without parsing anything."""
+        A method that runs on an instance also runs only after every construction of its
+        class (`forward`, called as `model(x)`, is never called by name): when each of those
+        comes after a selection, so does every call of the method. Read cheaply first: a file
+        that calls the function but has nothing that could select a device (no set_device,
+        CUDA_VISIBLE_DEVICES, selecting helper, launcher, process-group or GPU-count test)
+        settles it without parsing anything."""
+        if self._calls_selected(target, visible_only, depth):
+            return True
+        built = target.constructor
+        return (
+            built is not None
+            and depth < BOUND
+            and not self.calls.subclassed(built.called_as)  # a subclass's instances run it too
+            and self._selected_by_callers(built, visible_only, depth + 1)
+        )
+
+    def _calls_selected(self, target: Target, visible_only: bool, depth: int) -> bool:
         if not self._may_be_selected(target.called_as, visible_only):
             return False
         calls = self.calls.calls_to(target)
@@ -122,14 +136,15 @@ class CallerSelections:
 _DEF = re.compile(r"[ \t]*(?:async\s+)?(def|class)\s+(\w+)")
 
 
-def function_names(text: str) -> list[str | None]:
-    """For each line (1-based; index 0 unused), the name a call of the function around it is
-    written with, read from the text: the nearest less indented `def` above it (the class's
-    name for `__init__`); None for module or class-level code. Only a first guess: the tree
-    decides. One pass: a stack holds the chain of less indented lines above the current one
-    (blank and comment lines left out), so each line's answer walks its nesting, not the file."""
+def function_names(text: str) -> list[tuple[str, ...]]:
+    """For each line (1-based; index 0 unused), the names a call that runs the function
+    around it is written with, read from the text: the nearest less indented `def` above it
+    (the class's name for `__init__`), then, for a method, its class (built before any method
+    runs); () for module or class-level code. Only a first guess: the tree decides. One pass:
+    a stack holds the chain of less indented lines above the current one (blank and comment
+    lines left out), so each line's answer walks its nesting, not the file."""
     lines = text.splitlines()
-    names: list[str | None] = [None] * (len(lines) + 1)
+    names: list[tuple[str, ...]] = [()] * (len(lines) + 1)
     stack: list[tuple[int, str | None, str | None]] = []  # (indent, "def"/"class"/None, name)
     for row, line in enumerate(lines, 1):
         current = _indent(line)
@@ -144,17 +159,16 @@ def function_names(text: str) -> list[str | None]:
     return names
 
 
-def _enclosing_name(stack: list, depth: int) -> str | None:
+def _enclosing_name(stack: list, depth: int) -> tuple[str, ...]:
     """The answer for a line whose less indented lines above are `stack[:depth]`, innermost last."""
-    in_init = False
-    for _, kind, name in reversed(stack[:depth]):
-        if kind == "def" and not in_init:
-            if name != "__init__":
-                return name
-            in_init = True
-        elif kind == "class":
-            return name if in_init else None
-    return None
+    frames = [(kind, name) for _, kind, name in reversed(stack[:depth]) if kind]
+    if not frames or frames[0][0] != "def":
+        return ()
+    name = frames[0][1]
+    owner = frames[1][1] if len(frames) > 1 and frames[1][0] == "class" else None
+    if name == "__init__":
+        return (owner,) if owner else ()
+    return (name, owner) if owner else (name,)
 
 
 def _indent(line: str) -> int:
