@@ -25,7 +25,26 @@ from devlint.static.callers import ProjectCalls, Target, _target
 CURRENT_DEVICE = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL010", "DL011", "DL020"})
 # Rules about GPU0 or every visible GPU: only CUDA_VISIBLE_DEVICES set before the call helps.
 VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012"})
+# Rules whose finding is that the code never selects the device: a caller that selects it
+# after the call (init_process_group in a helper, set_device right after it) counts too.
+SELECTED_ANYWHERE = frozenset({"DL020"})
 BOUND = 6  # callers up the chain a selection is looked for
+
+# What a call must have done for a finding's rule: set CUDA_VISIBLE_DEVICES before it,
+# selected the device (any way) before it, or select it anywhere in the calling function.
+VISIBLE, BEFORE, ANYWHERE = "visible", "before", "anywhere"
+
+
+def _need(code: str) -> str:
+    if code in VISIBLE_DEVICES:
+        return VISIBLE
+    return ANYWHERE if code in SELECTED_ANYWHERE else BEFORE
+
+
+def _selects(call, need: str) -> bool:
+    if need == VISIBLE:
+        return call.visible
+    return call.selected or (need == ANYWHERE and call.caller_selects)
 
 
 class CallerSelections:
@@ -52,7 +71,7 @@ class CallerSelections:
             self._names = function_names(self.calls.text(finding.filename) or "")
         row = finding.location.row
         names = self._names[row] if 0 < row < len(self._names) else ()
-        if not any(self._may_be_selected(name, finding.code in VISIBLE_DEVICES) for name in names):
+        if not any(self._may_be_selected(name, _need(finding.code)) for name in names):
             return False
         ctx = self.calls.context(finding.filename)
         if ctx is not None and (self._functions is None or self._functions.ctx is not ctx):
@@ -79,16 +98,16 @@ class CallerSelections:
         qualname = self._index.qualname_of(found)
         if qualname is None:
             return False
-        return self._selected_by_callers(_target(ctx, found, qualname), finding.code in VISIBLE_DEVICES)
+        return self._selected_by_callers(_target(ctx, found, qualname), _need(finding.code))
 
-    def _selected_by_callers(self, target: Target, visible_only: bool, depth: int = 0) -> bool:
-        key = (target.qualname, visible_only)
+    def _selected_by_callers(self, target: Target, need: str, depth: int = 0) -> bool:
+        key = (target.qualname, need)
         if key not in self._decided:
             self._decided[key] = False  # a call cycle selects nothing
-            self._decided[key] = self._every_call_selected(target, visible_only, depth)
+            self._decided[key] = self._every_call_selected(target, need, depth)
         return self._decided[key]
 
-    def _every_call_selected(self, target: Target, visible_only: bool, depth: int) -> bool:
+    def _every_call_selected(self, target: Target, need: str, depth: int) -> bool:
         """Every call comes after its caller selected the device, or sits in a function whose
         own callers all did (a helper of a helper of the training loop), up to BOUND deep.
         A method that runs on an instance also runs only after every construction of its
@@ -97,31 +116,31 @@ class CallerSelections:
         that calls the function but has nothing that could select a device (no set_device,
         CUDA_VISIBLE_DEVICES, selecting helper, launcher, process-group or GPU-count test)
         settles it without parsing anything."""
-        if self._calls_selected(target, visible_only, depth):
+        if self._calls_selected(target, need, depth):
             return True
         built = target.constructor
         return (
             built is not None
             and depth < BOUND
             and not self.calls.subclassed(built.called_as)  # a subclass's instances run it too
-            and self._selected_by_callers(built, visible_only, depth + 1)
+            and self._selected_by_callers(built, need, depth + 1)
         )
 
-    def _calls_selected(self, target: Target, visible_only: bool, depth: int) -> bool:
-        if not self._may_be_selected(target.called_as, visible_only):
+    def _calls_selected(self, target: Target, need: str, depth: int) -> bool:
+        if not self._may_be_selected(target.called_as, need):
             return False
         calls = self.calls.calls_to(target)
         return bool(calls) and all(
-            (call.visible if visible_only else call.selected)
-            or (call.enclosing is not None and depth < BOUND and self._selected_by_callers(call.enclosing, visible_only, depth + 1))
+            _selects(call, need)
+            or (call.enclosing is not None and depth < BOUND and self._selected_by_callers(call.enclosing, need, depth + 1))
             for call in calls
         )
 
 
-    def _may_be_selected(self, name: str, visible_only: bool) -> bool:
+    def _may_be_selected(self, name: str, need: str) -> bool:
         """Is every file calling `name` one whose text could select a device before the call?"""
         markers = _SELECTING + tuple(self._index.selector_names())
-        if not visible_only:
+        if need != VISIBLE:
             markers += _SELECTING_CURRENT + launchers.WORDS
             if self._index.process_group_selects_device():
                 markers += _UNDER_PROCESS_GROUP

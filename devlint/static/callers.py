@@ -55,6 +55,7 @@ class CallSite:
     selected: bool = False  # the caller selected the device before the call (set_device, ...)
     visible: bool = False  # the caller set CUDA_VISIBLE_DEVICES before the call (itself or via a helper)
     enclosing: Target | None = None  # the function the call is in, when the index can name it
+    caller_selects: bool = False  # the code around the call selects the device, before or after it
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,7 @@ class _CallFinder(Check):
                 selected=ctx.device_selected_before(node),
                 visible=ctx.visible_devices_set_before(node),
                 enclosing=_enclosing(ctx),
+                caller_selects=bool((ctx.scope.function or ctx.module_scope).device_selected_at),
             )
         )
 
