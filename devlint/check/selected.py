@@ -29,6 +29,8 @@ VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012"})
 # after the call (init_process_group in a helper, set_device right after it) counts too.
 SELECTED_ANYWHERE = frozenset({"DL020"})
 BOUND = 6  # callers up the chain a selection is looked for
+# Rules that report a parameter's default where it is written (DL008's `device="cuda:0"`).
+DEFAULTS_JUDGED = frozenset({"DL008"})
 
 # What a call must have done for a finding's rule: set CUDA_VISIBLE_DEVICES before it,
 # selected the device (any way) before it, or select it anywhere in the calling function.
@@ -69,6 +71,8 @@ class CallerSelections:
         if finding.filename != self._file:
             self._file, self._functions = finding.filename, None
             self._names = function_names(self.calls.text(finding.filename) or "")
+        if finding.code in DEFAULTS_JUDGED and self._default_always_passed(finding):
+            return True
         row = finding.location.row
         names = self._names[row] if 0 < row < len(self._names) else ()
         if not any(self._may_be_selected(name, _need(finding.code)) for name in names):
@@ -137,6 +141,29 @@ class CallerSelections:
         )
 
 
+    def _default_always_passed(self, finding: Finding) -> bool:
+        """Is the finding a parameter's default that every call of its function in the checked
+        files passes (Render(device=torch.device('cuda:0')) built only as Render(..., dev))?
+        Then no call runs with it. A function nobody calls keeps it: its users may omit it."""
+        ctx = self.calls.context(finding.filename)
+        if ctx is None:
+            return False
+        if self._functions is None or self._functions.ctx is not ctx:
+            self._functions = _Functions(ctx)
+        function = self._functions.defined_at(finding.location.row)
+        if function is None:
+            return False
+        param = _defaulted_param(function.node, (finding.location.row, finding.location.column - 1))
+        qualname = self._index.qualname_of(function) if param is not None else None
+        if qualname is None:
+            return False
+        target = _target(ctx, function, qualname)
+        calls = self.calls.calls_to(target)
+        position = target.positional.index(param) if param in target.positional else None
+        return bool(calls) and all(
+            param in call.passes or (position is not None and call.args > position) for call in calls
+        )
+
     def _may_be_selected(self, name: str, need: str) -> bool:
         """Is every file calling `name` one whose text could select a device before the call?"""
         markers = _SELECTING + tuple(self._index.selector_names())
@@ -203,6 +230,18 @@ _SELECTING_CURRENT = ("set_device(", "cuda.device(", "device_count(")
 _UNDER_PROCESS_GROUP = ("initialized(", "world_size")
 
 
+def _defaulted_param(node, at: tuple[int, int]) -> str | None:
+    """The parameter of `node` whose default holds the position `at` (row, 0-based column)."""
+    args = node.args
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    for arg, default in pairs:
+        if (default.lineno, default.col_offset) <= at <= (default.end_lineno, default.end_col_offset):
+            return arg.arg
+    return None
+
+
 class _Functions:
     """A file's functions and classes by the lines they span, level by level, so that the
     innermost function around a line is found by bisection, not by walking the file."""
@@ -225,6 +264,13 @@ class _Functions:
             if not isinstance(inner, ast.ClassDef):
                 found = scope
             body = inner.body
+
+    def defined_at(self, row: int):
+        """The scope of the innermost function whose signature spans `row`, or None."""
+        found = self.innermost(row)
+        while found is not None and not (found.node.lineno <= row <= found.node.body[0].lineno):
+            found = found.parent.function if found.parent is not None else None
+        return found
 
     def _level(self, body: list) -> tuple[list[int], list]:
         if id(body) not in self._levels:

@@ -56,6 +56,7 @@ class CallSite:
     visible: bool = False  # the caller set CUDA_VISIBLE_DEVICES before the call (itself or via a helper)
     enclosing: Target | None = None  # the function the call is in, when the index can name it
     caller_selects: bool = False  # the code around the call selects the device, before or after it
+    args: int = 0  # how many arguments it passes by position
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,7 @@ class _CallFinder(Check):
                 visible=ctx.visible_devices_set_before(node),
                 enclosing=_enclosing(ctx),
                 caller_selects=bool((ctx.scope.function or ctx.module_scope).device_selected_at),
+                args=len(node.args),
             )
         )
 
