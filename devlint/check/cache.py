@@ -220,6 +220,17 @@ class Cache:
             entry["takes"] = names
             self._dirty = True
 
+    def reexports(self, key: str) -> list | None:
+        """The module-level `from ... import` names this content re-exports (imports.reexports)."""
+        return self._known(key).get("exports")
+
+    def store_reexports(self, key: str, exported: list) -> None:
+        entry = self._entry(key)
+        data = [list(e) for e in exported]
+        if entry.get("exports") != data:
+            entry["exports"] = data
+            self._dirty = True
+
     @classmethod
     def disabled(cls) -> Cache:
         return cls(Path("."), "", enabled=False)

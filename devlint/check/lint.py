@@ -149,7 +149,23 @@ def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries
         batch = [w for w in readable if id(w) not in collected and pattern is not None and pattern.search(w.text)]
         collected.update(id(w) for w in batch)
     library = None if libraries is None else libraries.defaults_for(_used_names(readable, cache), _packages(readable))
-    return project_index.ProjectIndex([found[i] for i in sorted(found)], library=library, imported=_taken_names(readable, cache))
+    return project_index.ProjectIndex(
+        [found[i] for i in sorted(found)], library=library, imported=_taken_names(readable, cache), aliases=_aliases(readable, cache)
+    )
+
+
+def _aliases(works: list[Work], cache: Cache) -> dict[str, str]:
+    """What the project's modules re-export (imports.aliases), read per file from the cache
+    where this content was seen."""
+    table: dict[str, str] = {}
+    for work in works:
+        exported = cache.reexports(work.key)
+        if exported is None:
+            exported = imports.reexports(work.text)
+            cache.store_reexports(work.key, exported)
+        if exported:
+            table.update(imports.aliases(work.file.module, work.file.path.name == "__init__.py", [tuple(e) for e in exported]))
+    return table
 
 
 def _taken_names(works: list[Work], cache: Cache) -> set[str]:

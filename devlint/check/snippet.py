@@ -20,7 +20,8 @@ from devlint.findings import Finding
 
 
 def _module(filename: str) -> str:
-    return filename.removesuffix(".py").replace("/", ".")
+    """`pkg/mod.py` -> `pkg.mod`; a package's `pkg/__init__.py` -> `pkg`, as discover names it."""
+    return filename.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
 
 
 def _works(modules: dict[str, str]) -> list[Work]:

@@ -13,9 +13,9 @@ import ast
 
 from devlint.static.engine import Check
 from devlint.findings import Applicability, Fix
-from devlint.static import guards, options, placement, walk
+from devlint.static import guards, options, placement, values, walk
 from devlint.static.context import FileContext
-from devlint.static.values import Value, names_a_device
+from devlint.static.values import Kind, Value, names_a_device
 from devlint.static.defaults import CURRENT_DEVICE
 from devlint.static.names import argument, encloses, passes_unknown_args
 
@@ -111,23 +111,26 @@ class DeviceValueCheck(Check):
 
     def _module_device_in_place_of_own(self, expr: ast.expr, ctx: FileContext) -> bool:
         """`x.to(device)` in code that has a device of its own (`self.device`, given by its
-        caller), where `device` is the module's default (`device = get_device()` at module
-        level of a library): the object's data goes to the module's choice, not the caller's.
-        Reported at each such use, with the own device as the fix."""
+        caller; or, in a torch module's `forward`, its input's), where `device` is the module's
+        default (`device = get_device()` at module level of a library): the object's data goes
+        to the module's choice, not the caller's. Reported at each such use, with the own
+        device as the fix."""
         if not isinstance(expr, ast.Name) or ctx.scope.function is None:
             return False
         found = ctx.scope.lookup_values(expr.id)
         if found is None or found[0] is not ctx.module_scope:
             return False
-        own = ctx.suggest_device(expr)
-        if own is None or not own.local or own.expr == expr.id:
-            return False
+        own, whose = ctx.suggest_device(expr), "the one this code was given"
+        if own is None or not own.local or own.expr == expr.id or _written_in_the_class(own.expr, ctx):
+            own, whose = ctx.input_device(), "its input's"
+            if own is None:
+                return False
         chosen = next((v for v in found[1] if self._module_default_matches(v, ctx)), None)
         if chosen is None:
             return False
         message = (
             f"`{expr.id}` here is the module's own device (`{ctx.text(chosen)}`, line {chosen.lineno}: "
-            f"{'the current device' if self.current else 'GPU0'}), not the one this code was given (`{own.expr}`)"
+            f"{'the current device' if self.current else 'GPU0'}), not {whose} (`{own.expr}`)"
         )
         fix = ctx.fix(self.code, f"Use `{own.expr}`", ctx.replace(expr, own.expr), applicability=Applicability.UNSAFE)
         ctx.report(self.code, expr, message, fix)
@@ -157,6 +160,7 @@ class DeviceValueCheck(Check):
             and isinstance(func, ast.Attribute)
             and func.attr == "to"
             and placement.unplaced_factory(ctx, func.value) is not None
+            and placement.moves_to_current_device(ctx, node)
         )
 
     def visit_Return(self, node: ast.Return, ctx: FileContext) -> None:
@@ -272,6 +276,22 @@ class DeviceValueCheck(Check):
         if not source.is_device and not index_literal:
             edits.extend(options.comparisons_kept_true(literal, ctx))
         return ctx.fix(self.code, f"Use `{new}`: {source.why}", *edits)
+
+
+def _written_in_the_class(own: str, ctx: FileContext) -> bool:
+    """Is the object's own device (`self.device`) a literal its class writes (`"cuda:0"`,
+    `"cuda"`, `"cpu"`), not a device its caller gave it? Then it is no better a choice than the
+    module's, and the module's device is not used in its place."""
+    if not own.startswith("self."):
+        return False
+    function = ctx.scope.function
+    cls = function.enclosing_class if function is not None else None
+    assigned = cls.self_attrs.get(own[len("self."):], []) if cls is not None else []
+    held = [values.evaluate(value, cls.child(method), project=ctx.index) for method, value in assigned]
+    return bool(held) and all(v.kind in _LITERAL_KINDS for v in held)
+
+
+_LITERAL_KINDS = frozenset({Kind.CPU, Kind.CURRENT, Kind.GPU, Kind.ALL})
 
 
 def _helper_call(literal: ast.AST, ctx: FileContext) -> bool:

@@ -8,6 +8,7 @@ import functools
 from devlint import catalog
 from devlint.static.engine import Check
 from devlint.findings import Applicability
+from devlint.static import walk
 from devlint.static.context import FileContext
 from devlint.static.names import has_argument
 
@@ -30,6 +31,8 @@ class DataParallelWithoutDeviceIds(Check):
                 return  # neither a wrapper nor a project class that inherits one
         if has_argument(node, "device_ids", 1) or ctx.visible_devices_set_before(node):
             return  # after CUDA_VISIBLE_DEVICES, "every visible GPU" is the chosen ones
+        if self._never_run(ctx):
+            return
         short = name.rsplit(".", 1)[-1]
         message = (
             f"`{short}(...)` without `device_ids` replicates onto every visible GPU and gathers "
@@ -46,6 +49,30 @@ class DataParallelWithoutDeviceIds(Check):
                 applicability=Applicability.UNSAFE,
             )
         ctx.report(self.code, node, message, fix)
+
+
+    def _never_run(self, ctx: FileContext) -> bool:
+        """`tmp = nn.DataParallel(net)` whose every use is `tmp.load_state_dict(...)`,
+        `tmp.state_dict()` or `tmp.module`: a wrapper made only to read or write a checkpoint
+        saved with the `module.` prefix. It never runs forward, so it replicates and gathers
+        nothing, and with several GPUs visible its constructor moves nothing either (torch
+        2.13 nn/parallel/data_parallel.py:169: only a single device id moves the module)."""
+        assign, function = ctx.parent, ctx.scope.function
+        if function is None or not isinstance(assign, ast.Assign) or len(assign.targets) != 1:
+            return False
+        target = assign.targets[0]
+        if not isinstance(target, ast.Name):
+            return False
+        parents = ctx.memo(f"parents {id(function.node)}", lambda: walk.parents(function.node))
+        for read in walk.nodes(function.node):
+            if isinstance(read, ast.Name) and read.id == target.id and isinstance(read.ctx, ast.Load):
+                used = parents.get(id(read))
+                if not (isinstance(used, ast.Attribute) and used.attr in _UNWRAPPING):
+                    return False
+        return True
+
+
+_UNWRAPPING = frozenset({"load_state_dict", "state_dict", "module"})
 
 
 @functools.cache

@@ -8,9 +8,7 @@ from devlint.static.engine import Check
 from devlint.findings import Applicability
 from devlint.static import suggest
 from devlint.static.context import FileContext
-from devlint.static.names import encloses
-from devlint.static.names import argument
-from devlint.static.placement import unplaced_factory
+from devlint.static.placement import moves_to_current_device, unplaced_factory
 
 
 class UnplacedFactory(Check):
@@ -21,7 +19,7 @@ class UnplacedFactory(Check):
         if not isinstance(func, ast.Attribute) or func.attr not in ("cuda", "to") or ctx.qualname(func):
             return
         factory = unplaced_factory(ctx, func.value)
-        if factory is None or not self._moves_to_current_device(node, ctx):
+        if factory is None or not moves_to_current_device(ctx, node):
             return
         if ctx.device_selected_before(node):
             return
@@ -31,17 +29,6 @@ class UnplacedFactory(Check):
             "current CUDA device (GPU0 unless set_device chose another)"
         )
         ctx.report(self.code, factory, message, self._fix(node, factory, ctx))
-
-    def _moves_to_current_device(self, node: ast.Call, ctx: FileContext) -> bool:
-        device = argument(node, "device", 0)
-        if node.func.attr == "cuda":
-            return device is None or (isinstance(device, ast.Constant) and device.value is None)
-        if device is None:
-            return False
-        judged = ctx.device(device)
-        # Only a device written at this call: `.to(device)` follows the program's own choice,
-        # and a "cuda" chosen elsewhere is reported where it is chosen (DL002).
-        return judged.current and judged.node is not None and encloses(device, judged.node)
 
     def _fix(self, move: ast.Call, factory: ast.Call, ctx: FileContext):
         found = ctx.suggest_device(move) or _tensor_in_arguments(factory, ctx)

@@ -83,6 +83,40 @@ def taken_names(text: str) -> set[str]:
     return taken
 
 
+_MODULE_FROM = re.compile(r"^from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.MULTILINE)
+
+
+def reexports(text: str) -> list[tuple[int, str, str, str]]:
+    """(dots, module, name, alias) of each module-level `from .mod import Name as alias`
+    (relative or absolute): a package's `__init__` re-exporting `Name` lets callers write
+    `pkg.Name` for `pkg.mod.Name`, which the index must see as the same definition."""
+    if "import" not in text:
+        return []
+    found = []
+    for match in _MODULE_FROM.finditer(text):
+        dots, module, names = match.groups()
+        for part in names.strip("()").replace("\\", " ").split(","):
+            alias = _ALIAS.fullmatch(part.strip())
+            if alias is not None and "." not in alias.group(1):
+                found.append((len(dots), module, alias.group(1), alias.group(2) or alias.group(1)))
+    return found
+
+
+def aliases(module: str, is_package: bool, exported: list[tuple[int, str, str, str]]) -> dict[str, str]:
+    """`module.alias` -> the qualified name it re-exports, for the `reexports` of a module."""
+    table = {}
+    parts = module.split(".") if module else []
+    for dots, source, name, alias in exported:
+        if dots:
+            base = parts[: len(parts) - dots + (1 if is_package else 0)] if dots <= len(parts) + is_package else None
+            if base is None:
+                continue
+            source = ".".join(base + ([source] if source else []))
+        if source and module:
+            table[f"{module}.{alias}"] = f"{source}.{name}"
+    return table
+
+
 def _binds(text: str, end: int) -> bool:
     """Does the line go on, after the name ending at `end`, as a binding: `= ...` (not `==`),
     `: T = ...`, or a def/class signature?"""

@@ -91,28 +91,31 @@ def facts_of_file(file: SourceFile, cache: Cache) -> FileFacts:
         return FileFacts()
     text = data.decode("latin-1")
     if not project_index.worth_collecting(text, file.module):
-        return _taking(FileFacts(), text)
+        return _with_imports(FileFacts(), text, file)
     cached = cache.facts(content_key(raw))
     if cached is not None:
-        return _taking(cached, text)
-    return _taking(analyze.facts(data, file.display, file.module), text)
+        return _with_imports(cached, text, file)
+    return _with_imports(analyze.facts(data, file.display, file.module), text, file)
 
 
 def facts_of_text(text: str, file: SourceFile) -> FileFacts:
     if not project_index.worth_collecting(text, file.module):
-        return _taking(FileFacts(), text)
-    return _taking(analyze.facts(_bytes(text), file.display, file.module), text)
+        return _with_imports(FileFacts(), text, file)
+    return _with_imports(analyze.facts(_bytes(text), file.display, file.module), text, file)
 
 
-def _taking(facts: FileFacts, text: str) -> FileFacts:
-    """The facts with the names the file takes from other modules, as `devlint check` reads them."""
-    return dataclasses.replace(facts, taken=sorted(imports.taken_names(text)))
+def _with_imports(facts: FileFacts, text: str, file: SourceFile) -> FileFacts:
+    """The facts with the names the file takes from other modules and re-exports, as
+    `devlint check` reads them."""
+    aliases = imports.aliases(file.module, file.path.name == "__init__.py", imports.reexports(text))
+    return dataclasses.replace(facts, taken=sorted(imports.taken_names(text)), aliases=aliases)
 
 
 def build_index(facts, base: Path) -> ProjectIndex:
     """The index of the facts, whose file names are relative to `base` (the display base)."""
     facts = list(facts)
-    return ProjectIndex(facts, base=str(base), imported={name for f in facts for name in f.taken})
+    aliases = {alias: target for f in facts for alias, target in f.aliases.items()}
+    return ProjectIndex(facts, base=str(base), imported={name for f in facts for name in f.taken}, aliases=aliases)
 
 
 # --- checking and fixing ------------------------------------------------------------------

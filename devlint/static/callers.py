@@ -336,7 +336,7 @@ class _CallFinder(Check):
     def _resolves(self, node: ast.Call, ctx: FileContext) -> bool:
         resolved = ctx.qualname(node.func)
         if resolved is not None:
-            return _matches(resolved, self.target.qualname)
+            return ctx.index.same_definition(resolved, self.target.qualname)
         cls = self.target.method_of
         func = node.func
         if cls is None or not isinstance(func, ast.Attribute):
@@ -358,7 +358,7 @@ class _CallFinder(Check):
 
     def _builds(self, value: ast.expr, ctx: FileContext) -> bool:
         """`Class(...)`, the class the method belongs to."""
-        return isinstance(value, ast.Call) and _matches(ctx.qualname(value.func) or "", self.target.method_of)
+        return isinstance(value, ast.Call) and ctx.index.same_definition(ctx.qualname(value.func) or "", self.target.method_of)
 
 
 class _TypeSiteFinder(Check):

@@ -343,6 +343,24 @@ class FileContext:
     def suggest_device(self, node: ast.AST) -> suggest.Suggestion | None:
         return suggest.device_in_scope(self.scope, node, self.module_scope)
 
+    def input_device(self) -> suggest.Suggestion | None:
+        """In a method of a torch module (other than `__init__`), the device of the input it
+        works on (`x.device`): where the program moved the module, whatever this file chose."""
+        function = self.scope.function
+        cls = function.enclosing_class if function is not None else None
+        if cls is None or function.node.name == "__init__" or not self.inherits_torch_module(cls):
+            return None
+        return self.memo(f"input device {id(function.node)}", lambda: suggest.input_device(function))
+
+    def inherits_torch_module(self, cls: Scope) -> bool:
+        """Does the class inherit `torch.nn.Module`, directly (`nn.Module`, `nn.Sequential`) or
+        through the project's own classes?"""
+        for base in cls.node.bases:
+            name = names.qualname(base, cls.parent)
+            if any(_a_torch_module(n) for n in (name, *self.index.ancestors(name))):
+                return True
+        return False
+
     def suggest_index(self, node: ast.AST) -> str | None:
         return suggest.index_in_scope(self.scope, node, self.module_scope)
 
@@ -380,3 +398,11 @@ class FileContext:
         end = Location(len(self.source.line_starts), len(self.source.line(len(self.source.line_starts))) + 1)
         prefix = self.source.newline if self.source.line(end.row) else ""
         return Edit(prefix + statement + self.source.newline, end, end)
+
+
+def _a_torch_module(qualname: str | None) -> bool:
+    """`torch.nn.Module` and torch's own layers and containers (`torch.nn.Sequential`)."""
+    if not qualname or not qualname.startswith("torch.nn."):
+        return False
+    last = qualname.rsplit(".", 1)[-1]
+    return last[:1].isupper() and last not in ("Parameter", "Buffer", "UninitializedParameter")

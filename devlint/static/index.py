@@ -186,9 +186,11 @@ class FileFacts:
     # (function, lattice point, GPU index) for each module-level function whose call without
     # arguments returns the current device or GPU0 (values.returned_when_omitted).
     returns: list[tuple[str, str, int | None]] = field(default_factory=list)
-    # The names the file takes from other modules (libraries.imports.taken_names): filled where
-    # one index is kept per file (the server); `devlint check` reads them from every file's text.
+    # The names the file takes from other modules (libraries.imports.taken_names) and what its
+    # re-exported names stand for (libraries.imports.aliases): filled where facts are kept per
+    # file (the server); `devlint check` reads both from every file's text.
     taken: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -338,13 +340,16 @@ def _best(qualnames: set[str], call: str) -> str | None:
 class ProjectIndex:
     def __init__(
         self, facts: list[FileFacts] = (), library: tuple[Default, ...] | list[Default] | None = None, base: str = "",
-        imported: set[str] | None = None,
+        imported: set[str] | None = None, aliases: dict[str, str] | None = None,
     ):
         """`library`: what the libraries the project imports default to, read from their
         installed source or their tables (devlint/libraries); None: the catalog's tables.
         `base`: the directory the files' display names are relative to ("": the working one).
         `imported`: the names the project's files take from other modules (libraries.imports.
-        taken_names); None when the project was not read (one file alone): any may be."""
+        taken_names); None when the project was not read (one file alone): any may be.
+        `aliases`: what a module's re-exported names stand for (`pkg.MusicGen` ->
+        `pkg.musicgen.MusicGen`, libraries.imports.aliases), so that a call written through a
+        package's `__init__` finds the definition."""
         self._recorded: set[str] | None = None
         self.base = base  # the directory display paths are relative to ("": the working directory)
         self._digests: dict[str, str] = {}  # the index does not change once built
@@ -392,6 +397,11 @@ class ProjectIndex:
             for key, from_cpu in f.saves:
                 self._saves.setdefault(key, set()).add(from_cpu)
         self._imported = imported
+        self._aliases = aliases or {}
+        self._aliases_by_last: dict[str, list[str]] = {}
+        self._renamed = {_last(a) for a, t in self._aliases.items() if _last(a) != _last(t)}  # `import f as g`
+        for alias, target in sorted(self._aliases.items()):
+            self._aliases_by_last.setdefault(_last(target), []).append(f"{alias}={target}")
         self._bases: dict[str, list[tuple[str, str]]] = {}
         for cls, base in sorted({b for f in facts for b in f.bases}):
             self._bases.setdefault(_last(cls), []).append((cls, base))
@@ -420,6 +430,25 @@ class ProjectIndex:
                         break
             if not added:
                 return
+
+    def _canonical(self, qualname: str) -> str:
+        """The definition a name written through re-exports stands for, followed a few links."""
+        if not self._aliases:
+            return qualname
+        for _ in range(4):
+            parts = qualname.split(".")
+            for i in range(len(parts), 0, -1):
+                target = self._aliases.get(".".join(parts[:i]))
+                if target is not None and target != ".".join(parts[:i]):
+                    qualname = ".".join([target, *parts[i:]])
+                    break
+            else:
+                return qualname
+        return qualname
+
+    def same_definition(self, call: str, definition: str) -> bool:
+        """Does a call written as `call` (perhaps through re-exports) name `definition`?"""
+        return _matches(call, definition) or _matches(self._canonical(call), definition)
 
     def callable_names(self) -> set[str]:
         """Last components of every callable with a CUDA default (`GFPGANer`, `init_detection_model`)."""
@@ -476,6 +505,8 @@ class ProjectIndex:
         else:
             qualname, _, param = name.rpartition(":")
             held = [repr(self._type_callers.get((qualname, param)))]
+        if name and kind in ("default", "sinks", "kernel", "extension", "returns", "bases"):
+            held = held + self._aliases_by_last.get(_last(name), [])
         return hashlib.blake2b("|".join(held).encode(), digest_size=8).hexdigest()
 
     def extension_names(self) -> set[str]:
@@ -487,6 +518,7 @@ class ProjectIndex:
         text) open no device guard: the sources read, for the message; else None."""
         if not qualname:
             return None
+        qualname = self._canonical(qualname)
         last = _last(qualname)
         if last not in self._extensions:
             return None
@@ -525,11 +557,13 @@ class ProjectIndex:
         suffix."""
         if not qualname:
             return []
+        if _last(qualname) in self._renamed:
+            qualname = self._canonical(qualname)
         last = _last(qualname)
         self._note(f"default:{last}")
         if last not in self._defined and last not in self._library:
             return []  # the common case, asked for every call of every file
-        return self._entries(qualname)
+        return self._entries(self._canonical(qualname))
 
     def _entries(self, qualname: str) -> list[Default]:
         last = _last(qualname)
@@ -556,6 +590,7 @@ class ProjectIndex:
         """The type-string helpers a call of `qualname` may reach."""
         if not qualname:
             return []
+        qualname = self._canonical(qualname)
         last = qualname.rsplit(".", 1)[-1]
         self._note(f"sinks:{last}")
         return [s for s in self._sink_names.get(last, []) if _matches(qualname, s.qualname)]
@@ -570,6 +605,7 @@ class ProjectIndex:
         """The runtime a kernel defined in the project launches on ("triton", "numba")."""
         if not qualname:
             return None
+        qualname = self._canonical(qualname)
         last = qualname.rsplit(".", 1)[-1]
         self._note(f"kernel:{last}")
         found = {k.runtime for k in self._kernels.get(last, []) if _matches(qualname, k.qualname)}
@@ -583,7 +619,7 @@ class ProjectIndex:
         """The bases a project class inherits from, nearest first, through the project's own
         classes (bounded): `SyncDataParallel` -> `torch.nn.DataParallel`."""
         found: list[str] = []
-        current = qualname
+        current = self._canonical(qualname) if qualname else qualname
         for _ in range(BOUND):
             if not current:
                 break
@@ -599,6 +635,7 @@ class ProjectIndex:
     def returned_device(self, qualname: str) -> tuple[str, int | None] | None:
         """(lattice point, index) a call of a project function without arguments returns,
         when that is the current device or GPU0 (see FileFacts.returns)."""
+        qualname = self._canonical(qualname)
         last = _last(qualname)
         self._note(f"returns:{last}")
         found = {(kind, index) for q, kind, index in self._returns.get(last, []) if _matches(qualname, q)}

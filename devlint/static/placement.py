@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from devlint import catalog
 from devlint.static import values
 from devlint.static.context import FileContext
-from devlint.static.names import argument, keyword
+from devlint.static.names import argument, encloses, keyword
 from devlint.static.scope import _shallow
 
 # Methods that keep a tensor where it is: `torch.arange(n).float().cuda()` is still
@@ -97,6 +97,19 @@ def unplaced_factory(ctx: FileContext, expr: ast.expr) -> ast.Call | None:
     if keyword(expr, "device") is not None or any(kw.arg is None for kw in expr.keywords):
         return None
     return expr
+
+
+def moves_to_current_device(ctx: FileContext, move: ast.Call) -> bool:
+    """`.cuda()`, or `.to("cuda")` with the device written at this call: the move DL011 reports
+    on the factory it copies. `.to(device)` follows the program's own choice, and a "cuda"
+    chosen elsewhere is reported where it is chosen (DL002)."""
+    device = argument(move, "device", 0)
+    if move.func.attr == "cuda":
+        return device is None or (isinstance(device, ast.Constant) and device.value is None)
+    if device is None:
+        return False
+    judged = ctx.device(device)
+    return judged.current and judged.node is not None and encloses(device, judged.node)
 
 
 def cpu_rooted(ctx: FileContext, expr: ast.expr) -> ast.Call | None:

@@ -13,7 +13,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from devlint.static.scope import Scope
+from devlint.static.scope import Scope, _shallow
 
 _DEVICE_NAMES = ("device", "dev", "torch_device")
 _DEVICE_LIKE = re.compile(r"(^|_)device$")
@@ -91,6 +91,46 @@ def device_in_scope(scope: Scope, node: ast.AST, module: Scope) -> Suggestion | 
         if name in module.assigns and (chain or _assigned_before(module, name, line)):
             return Suggestion(name, not chain)
     return None
+
+
+# Reads that only a tensor answers (numpy arrays also have `shape`, so it takes two of them,
+# or one of the torch-only ones).
+_TORCH_ONLY_USES = frozenset({"device", "is_cuda", "size", "dim", "unsqueeze", "permute", "type_as", "new_zeros", "new_ones", "new_full", "new_empty", "detach", "contiguous"})
+_ARRAY_USES = frozenset({"shape", "dtype", "view", "reshape", "transpose", "squeeze", "float", "ndim"})
+
+
+def input_device(method: Scope) -> Suggestion | None:
+    """`x.device` for the first parameter a torch module's method (`forward`) works on as a
+    tensor: it reads one of the tensor's own attributes, or hands it to a submodule
+    (`self.encoder(x)`) or to torch (`torch.cat((x, y))`). The module's parameters are wherever
+    the program moved the module, and its input is there too: that is the device its own tensors
+    belong on."""
+    uses = method.attribute_uses
+    handed = _handed_to_torch_or_submodule(method)
+    arguments = method.node.args
+    for name in [a.arg for a in arguments.posonlyargs + arguments.args][1:]:
+        attrs = {attr for owner, attr in uses if owner == name}
+        if attrs & _TORCH_ONLY_USES or len(attrs & _ARRAY_USES) >= 2 or name in handed:
+            return Suggestion(f"{name}.device", True)
+    return None
+
+
+def _handed_to_torch_or_submodule(method: Scope) -> set[str]:
+    """Names the method passes by position to `self.<submodule>(...)` or a `torch.` function."""
+    handed: set[str] = set()
+    for node in _shallow(method.body):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        root = func
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(func, ast.Attribute) and isinstance(root, ast.Name) and root.id in ("self", "torch"):
+            for arg in node.args:
+                for element in arg.elts if isinstance(arg, (ast.Tuple, ast.List)) else [arg]:
+                    if isinstance(element, ast.Name):
+                        handed.add(element.id)
+    return handed
 
 
 def index_in_scope(scope: Scope, node: ast.AST, module: Scope) -> str | None:
