@@ -1,4 +1,5 @@
-"""DL007: `nn.DataParallel(model)` without `device_ids` uses every GPU and gathers on GPU0."""
+"""DL007: `nn.DataParallel(model)` without `device_ids` uses every GPU and gathers on GPU0;
+a Lightning launcher with a device count or "auto" spans the GPUs from GPU0."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from devlint.static.engine import Check
 from devlint.findings import Applicability
 from devlint.static import walk
 from devlint.static.context import FileContext
-from devlint.static.names import has_argument
+from devlint.static.names import has_argument, keyword
 
 
 class DataParallelWithoutDeviceIds(Check):
@@ -21,10 +22,12 @@ class DataParallelWithoutDeviceIds(Check):
         if super().wanted(ctx):
             return True
         text = ctx.source.text
-        return any(name in text for name in ctx.index.subclass_names(wrappers()))
+        return any(name in text for name in ctx.index.subclass_names(wrappers() | spanning_launchers()))
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         name = ctx.qualname(node.func)
+        if self._spans_every_gpu(node, name, ctx):
+            return
         if name not in wrappers():
             name = next((base for base in ctx.index.ancestors(name) if base in wrappers()), None) and name
             if name is None:
@@ -51,6 +54,30 @@ class DataParallelWithoutDeviceIds(Check):
         ctx.report(self.code, node, message, fix)
 
 
+    def _spans_every_gpu(self, node: ast.Call, name: str | None, ctx: FileContext) -> bool:
+        """A Lightning launcher (or a project subclass) given a literal device count or "auto"
+        on an accelerator that may be a GPU: reported here (True when it was a launcher)."""
+        launchers = spanning_launchers()
+        if name not in launchers and not any(base in launchers for base in ctx.index.ancestors(name)):
+            return False
+        devices = keyword(node, "devices")
+        accelerator = keyword(node, "accelerator")
+        if devices is None or not _counts_from_gpu0(devices.value) or ctx.visible_devices_set_before(node):
+            return True
+        if accelerator is not None and not (
+            isinstance(accelerator.value, ast.Constant) and accelerator.value.value in ("gpu", "cuda", "auto")
+        ):
+            return True
+        count = devices.value.value
+        which = "every visible GPU" if count in ("auto", -1, "-1") else f"the first {count} visible GPU{'s' if count != 1 else ''}"
+        message = (
+            f"`{ctx.text(node.func)}(devices={ctx.text(devices.value)})` starts a process on {which}, from GPU0: "
+            "no option chooses the GPU"
+        )
+        fix = ctx.display_only(self.code, "pass the GPUs the program was given (`devices=[index]`), or launch with CUDA_VISIBLE_DEVICES set")
+        ctx.report(self.code, node, message, fix)
+        return True
+
     def _never_run(self, ctx: FileContext) -> bool:
         """`tmp = nn.DataParallel(net)` whose every use is `tmp.load_state_dict(...)`,
         `tmp.state_dict()` or `tmp.module`: a wrapper made only to read or write a checkpoint
@@ -73,6 +100,20 @@ class DataParallelWithoutDeviceIds(Check):
 
 
 _UNWRAPPING = frozenset({"load_state_dict", "state_dict", "module"})
+
+
+def _counts_from_gpu0(value: ast.expr) -> bool:
+    """`"auto"`, `-1` or a positive integer literal: Lightning's devices counted from GPU0."""
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) and isinstance(value.operand, ast.Constant):
+        return value.operand.value == 1
+    if not isinstance(value, ast.Constant) or isinstance(value.value, bool):
+        return False
+    return value.value in ("auto", "-1") or (isinstance(value.value, int) and value.value >= 1)
+
+
+@functools.cache
+def spanning_launchers() -> frozenset[str]:
+    return frozenset(catalog.api("DL007", "spanning_launchers", []))
 
 
 @functools.cache

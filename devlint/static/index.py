@@ -100,6 +100,8 @@ def text_worth_collecting(text: str) -> bool:
     `catalog_module`, is collected whatever its text.) Cached with the file's content."""
     if ".type(" in text or "init_process_group" in text or "DataParallel" in text or "torch.save(" in text:
         return True
+    if "LightningLite" in text or "Fabric" in text:
+        return True  # a subclass of a launcher over the GPUs (DL007) is known by its base
     if "@triton" in text or "cuda.jit" in text:
         return True
     if "CUDAExtension" in text or "CppExtension" in text:
