@@ -61,7 +61,9 @@ class DeviceValueCheck(Check):
         pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
         pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
         for arg, default in pairs:
-            if names_a_device(arg.arg):
+            if names_a_device(arg.arg) and not isinstance(default, (ast.Name, ast.Attribute)) and not (
+                isinstance(default, ast.Constant) and not isinstance(default.value, str)
+            ):  # None, a number or a name the module chose elsewhere: nothing written here to judge
                 self._default_of = node.name
                 try:
                     self.judge(default, ctx, used=False)
