@@ -132,6 +132,7 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
         bases=[tuple(b) for b in d.get("bases", [])],
         saves=[tuple(s) for s in d.get("saves", [])],
         returns=[tuple(r) for r in d.get("returns", [])],
+        device_params=[tuple(r) for r in d.get("device_params", [])],
     )
 
 

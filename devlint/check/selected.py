@@ -25,7 +25,28 @@ from devlint.static.callers import ProjectCalls, Target, _target
 CURRENT_DEVICE = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL010", "DL011", "DL020"})
 # Rules about GPU0 or every visible GPU: only CUDA_VISIBLE_DEVICES set before the call helps.
 VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012"})
+# Rules whose finding is that the code never selects the device: a caller that selects it
+# after the call (init_process_group in a helper, set_device right after it) counts too.
+SELECTED_ANYWHERE = frozenset({"DL020"})
 BOUND = 6  # callers up the chain a selection is looked for
+# Rules that report a parameter's default where it is written (DL008's `device="cuda:0"`).
+DEFAULTS_JUDGED = frozenset({"DL008"})
+
+# What a call must have done for a finding's rule: set CUDA_VISIBLE_DEVICES before it,
+# selected the device (any way) before it, or select it anywhere in the calling function.
+VISIBLE, BEFORE, ANYWHERE = "visible", "before", "anywhere"
+
+
+def _need(code: str) -> str:
+    if code in VISIBLE_DEVICES:
+        return VISIBLE
+    return ANYWHERE if code in SELECTED_ANYWHERE else BEFORE
+
+
+def _selects(call, need: str) -> bool:
+    if need == VISIBLE:
+        return call.visible
+    return call.selected or (need == ANYWHERE and call.caller_selects)
 
 
 class CallerSelections:
@@ -50,9 +71,11 @@ class CallerSelections:
         if finding.filename != self._file:
             self._file, self._functions = finding.filename, None
             self._names = function_names(self.calls.text(finding.filename) or "")
+        if finding.code in DEFAULTS_JUDGED and self._default_always_passed(finding):
+            return True
         row = finding.location.row
-        name = self._names[row] if 0 < row < len(self._names) else None
-        if name is None or not self._may_be_selected(name, finding.code in VISIBLE_DEVICES):
+        names = self._names[row] if 0 < row < len(self._names) else ()
+        if not any(self._may_be_selected(name, _need(finding.code)) for name in names):
             return False
         ctx = self.calls.context(finding.filename)
         if ctx is not None and (self._functions is None or self._functions.ctx is not ctx):
@@ -79,35 +102,72 @@ class CallerSelections:
         qualname = self._index.qualname_of(found)
         if qualname is None:
             return False
-        return self._selected_by_callers(_target(ctx, found, qualname), finding.code in VISIBLE_DEVICES)
+        return self._selected_by_callers(_target(ctx, found, qualname), _need(finding.code))
 
-    def _selected_by_callers(self, target: Target, visible_only: bool, depth: int = 0) -> bool:
-        key = (target.qualname, visible_only)
+    def _selected_by_callers(self, target: Target, need: str, depth: int = 0) -> bool:
+        key = (target.qualname, need)
         if key not in self._decided:
             self._decided[key] = False  # a call cycle selects nothing
-            self._decided[key] = self._every_call_selected(target, visible_only, depth)
+            self._decided[key] = self._every_call_selected(target, need, depth)
         return self._decided[key]
 
-    def _every_call_selected(self, target: Target, visible_only: bool, depth: int) -> bool:
+    def _every_call_selected(self, target: Target, need: str, depth: int) -> bool:
         """Every call comes after its caller selected the device, or sits in a function whose
         own callers all did (a helper of a helper of the training loop), up to BOUND deep.
-        Read cheaply first: a file that calls the function but has nothing that could select
-        a device (no set_device, CUDA_VISIBLE_DEVICES, selecting helper, launcher,
-        process-group or GPU-count test) settles it without parsing anything."""
-        if not self._may_be_selected(target.called_as, visible_only):
+        A method that runs on an instance also runs only after every construction of its
+        class (`forward`, called as `model(x)`, is never called by name): when each of those
+        comes after a selection, so does every call of the method. Read cheaply first: a file
+        that calls the function but has nothing that could select a device (no set_device,
+        CUDA_VISIBLE_DEVICES, selecting helper, launcher, process-group or GPU-count test)
+        settles it without parsing anything."""
+        if self._calls_selected(target, need, depth):
+            return True
+        built = target.constructor
+        return (
+            built is not None
+            and depth < BOUND
+            and not self.calls.subclassed(built.called_as)  # a subclass's instances run it too
+            and self._selected_by_callers(built, need, depth + 1)
+        )
+
+    def _calls_selected(self, target: Target, need: str, depth: int) -> bool:
+        if not self._may_be_selected(target.called_as, need):
             return False
         calls = self.calls.calls_to(target)
         return bool(calls) and all(
-            (call.visible if visible_only else call.selected)
-            or (call.enclosing is not None and depth < BOUND and self._selected_by_callers(call.enclosing, visible_only, depth + 1))
+            _selects(call, need)
+            or (call.enclosing is not None and depth < BOUND and self._selected_by_callers(call.enclosing, need, depth + 1))
             for call in calls
         )
 
 
-    def _may_be_selected(self, name: str, visible_only: bool) -> bool:
+    def _default_always_passed(self, finding: Finding) -> bool:
+        """Is the finding a parameter's default that every call of its function in the checked
+        files passes (Render(device=torch.device('cuda:0')) built only as Render(..., dev))?
+        Then no call runs with it. A function nobody calls keeps it: its users may omit it."""
+        ctx = self.calls.context(finding.filename)
+        if ctx is None:
+            return False
+        if self._functions is None or self._functions.ctx is not ctx:
+            self._functions = _Functions(ctx)
+        function = self._functions.defined_at(finding.location.row)
+        if function is None:
+            return False
+        param = _defaulted_param(function.node, (finding.location.row, finding.location.column - 1))
+        qualname = self._index.qualname_of(function) if param is not None else None
+        if qualname is None:
+            return False
+        target = _target(ctx, function, qualname)
+        calls = self.calls.calls_to(target)
+        position = target.positional.index(param) if param in target.positional else None
+        return bool(calls) and all(
+            param in call.passes or (position is not None and call.args > position) for call in calls
+        )
+
+    def _may_be_selected(self, name: str, need: str) -> bool:
         """Is every file calling `name` one whose text could select a device before the call?"""
         markers = _SELECTING + tuple(self._index.selector_names())
-        if not visible_only:
+        if need != VISIBLE:
             markers += _SELECTING_CURRENT + launchers.WORDS
             if self._index.process_group_selects_device():
                 markers += _UNDER_PROCESS_GROUP
@@ -122,14 +182,15 @@ class CallerSelections:
 _DEF = re.compile(r"[ \t]*(?:async\s+)?(def|class)\s+(\w+)")
 
 
-def function_names(text: str) -> list[str | None]:
-    """For each line (1-based; index 0 unused), the name a call of the function around it is
-    written with, read from the text: the nearest less indented `def` above it (the class's
-    name for `__init__`); None for module or class-level code. Only a first guess: the tree
-    decides. One pass: a stack holds the chain of less indented lines above the current one
-    (blank and comment lines left out), so each line's answer walks its nesting, not the file."""
+def function_names(text: str) -> list[tuple[str, ...]]:
+    """For each line (1-based; index 0 unused), the names a call that runs the function
+    around it is written with, read from the text: the nearest less indented `def` above it
+    (the class's name for `__init__`), then, for a method, its class (built before any method
+    runs); () for module or class-level code. Only a first guess: the tree decides. One pass:
+    a stack holds the chain of less indented lines above the current one (blank and comment
+    lines left out), so each line's answer walks its nesting, not the file."""
     lines = text.splitlines()
-    names: list[str | None] = [None] * (len(lines) + 1)
+    names: list[tuple[str, ...]] = [()] * (len(lines) + 1)
     stack: list[tuple[int, str | None, str | None]] = []  # (indent, "def"/"class"/None, name)
     for row, line in enumerate(lines, 1):
         current = _indent(line)
@@ -144,17 +205,16 @@ def function_names(text: str) -> list[str | None]:
     return names
 
 
-def _enclosing_name(stack: list, depth: int) -> str | None:
+def _enclosing_name(stack: list, depth: int) -> tuple[str, ...]:
     """The answer for a line whose less indented lines above are `stack[:depth]`, innermost last."""
-    in_init = False
-    for _, kind, name in reversed(stack[:depth]):
-        if kind == "def" and not in_init:
-            if name != "__init__":
-                return name
-            in_init = True
-        elif kind == "class":
-            return name if in_init else None
-    return None
+    frames = [(kind, name) for _, kind, name in reversed(stack[:depth]) if kind]
+    if not frames or frames[0][0] != "def":
+        return ()
+    name = frames[0][1]
+    owner = frames[1][1] if len(frames) > 1 and frames[1][0] == "class" else None
+    if name == "__init__":
+        return (owner,) if owner else ()
+    return (name, owner) if owner else (name,)
 
 
 def _indent(line: str) -> int:
@@ -168,6 +228,18 @@ def _indent(line: str) -> int:
 _SELECTING = ("CUDA_VISIBLE_DEVICES",)
 _SELECTING_CURRENT = ("set_device(", "cuda.device(", "device_count(")
 _UNDER_PROCESS_GROUP = ("initialized(", "world_size")
+
+
+def _defaulted_param(node, at: tuple[int, int]) -> str | None:
+    """The parameter of `node` whose default holds the position `at` (row, 0-based column)."""
+    args = node.args
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    for arg, default in pairs:
+        if (default.lineno, default.col_offset) <= at <= (default.end_lineno, default.end_col_offset):
+            return arg.arg
+    return None
 
 
 class _Functions:
@@ -192,6 +264,13 @@ class _Functions:
             if not isinstance(inner, ast.ClassDef):
                 found = scope
             body = inner.body
+
+    def defined_at(self, row: int):
+        """The scope of the innermost function whose signature spans `row`, or None."""
+        found = self.innermost(row)
+        while found is not None and not (found.node.lineno <= row <= found.node.body[0].lineno):
+            found = found.parent.function if found.parent is not None else None
+        return found
 
     def _level(self, body: list) -> tuple[list[int], list]:
         if id(body) not in self._levels:

@@ -47,8 +47,30 @@ class DeviceValueCheck(Check):
                 self.judge(expr, ctx, used=True)
         for expr, _ in placement.passed_as_device(ctx, node):
             self.judge(expr, ctx, used=True)
-        if ctx.qualname(node.func) == "torch.device" and not isinstance(ctx.parent, ast.withitem):
+        if ctx.qualname(node.func) == "torch.device" and not isinstance(ctx.parent, (ast.withitem, ast.arguments)):
             self.judge(node, ctx, used=True)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef, ctx: FileContext) -> None:
+        """A device parameter's default written out (`device="cuda:0"`): the device of every
+        call that omits it. Judged where it is written (the project-wide selected stage drops
+        it when every call passes the parameter). An unindexed one is DL012's, at the calls."""
+        if self.current:
+            return
+        args = node.args
+        positional = args.posonlyargs + args.args
+        pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+        pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+        for arg, default in pairs:
+            if names_a_device(arg.arg) and not isinstance(default, (ast.Name, ast.Attribute)) and not (
+                isinstance(default, ast.Constant) and not isinstance(default.value, str)
+            ):  # None, a number or a name the module chose elsewhere: nothing written here to judge
+                self._default_of = node.name
+                try:
+                    self.judge(default, ctx, used=False)
+                finally:
+                    self._default_of = None
+
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_Dict(self, node: ast.Dict, ctx: FileContext) -> None:
         for value in placement.dict_device_values(node):
@@ -218,7 +240,15 @@ class DeviceValueCheck(Check):
         ])
         return next((node for node, value in selections if encloses(value, literal)), None)
 
+    _default_of: str | None = None  # the function whose parameter default is being judged
+
     def fix(self, literal: ast.AST, expr: ast.expr, text: str, ctx: FileContext, used_here: bool) -> Fix:
+        if self._default_of is not None:
+            return ctx.display_only(
+                self.code,
+                f"pass the device the program was given from every call of `{self._default_of}` (the default is then "
+                "never used), or default to None and leave the choice to the caller",
+            )
         if used_here:
             found = ctx.suggest_device(literal)
             if found is not None:

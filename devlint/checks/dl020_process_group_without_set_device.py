@@ -21,6 +21,8 @@ class ProcessGroupWithoutSetDevice(Check):
         scope = ctx.scope.function or ctx.module_scope
         if scope.device_selected_at or ctx.device_selected_before(node):
             return  # set_device (or CUDA_VISIBLE_DEVICES) in the same code, before or after
+        if scope is ctx.module_scope and ctx.memo("DL020 functions select", lambda: _functions_select(ctx)):
+            return  # a group set up on import, the GPU selected by the script's main() that runs next
         message = (
             "`init_process_group` in code that never calls `torch.cuda.set_device`: every rank's current device "
             "stays GPU0, so each rank's current-device work (`'cuda'` tensors, object collectives, `barrier()`, "
@@ -47,6 +49,17 @@ def _may_use_cuda(node: ast.Call, ctx: FileContext) -> bool:
     if isinstance(backend, ast.Constant) and isinstance(backend.value, str):
         return "nccl" in backend.value
     return True
+
+
+def _functions_select(ctx: FileContext) -> bool:
+    """Does a function of the module (or a method of its classes) select the device?"""
+    module = ctx.module_scope
+    for node in module.defs.values():
+        scope = module.child(node)
+        inner = [scope.child(n) for n in scope.defs.values()] if scope.kind == "class" else [scope]
+        if any(s.device_selected_at for s in inner):
+            return True
+    return False
 
 
 def _local_rank_name(ctx: FileContext) -> str | None:

@@ -32,6 +32,9 @@ class Target:
     qualname: str  # as the index names it: `mod.f`, `mod.Class.method`, `mod.Class` for __init__
     method_of: str | None  # the class's qualified name, for methods (not __init__)
     positional: tuple[str, ...] = ()  # parameters a caller can pass by position (self excluded)
+    # For a method that runs on an instance (not __init__, static or class methods): its
+    # class, called to build that instance. No instance, no call of the method.
+    constructor: Target | None = None
 
     @property
     def called_as(self) -> str:
@@ -52,6 +55,8 @@ class CallSite:
     selected: bool = False  # the caller selected the device before the call (set_device, ...)
     visible: bool = False  # the caller set CUDA_VISIBLE_DEVICES before the call (itself or via a helper)
     enclosing: Target | None = None  # the function the call is in, when the index can name it
+    caller_selects: bool = False  # the code around the call selects the device, before or after it
+    args: int = 0  # how many arguments it passes by position
 
 
 @dataclass(frozen=True)
@@ -76,15 +81,21 @@ class ProjectCalls:
         self._calling_memo: dict[str, list] = {}
         self._read: dict[str, str | None] = {}  # file -> content key (None: not a checked Python file)
         self._holding: dict[tuple[str, ...], bool] = {}
+        self._bases: set[str] | None = None  # last names of every class statement's bases
 
     def reads(self) -> dict:
         """Each file read (its content key), and which files call each name searched for."""
         calling = {name: [[w.file.display, w.key] for w in found] for name, found in self._calling_memo.items()}
-        return {"files": dict(self._read), "calling": calling}
+        read = {"files": dict(self._read), "calling": calling}
+        if self._bases is not None:
+            read["bases"] = sorted(self._bases)
+        return read
 
     def reads_same(self, reads: dict) -> bool:
         """Would these files give the same reads as those of an earlier run (`reads()`)?"""
         if any(self._key(name) != key for name, key in reads["files"].items()):
+            return False
+        if "bases" in reads and sorted(self._class_bases()) != reads["bases"]:
             return False
         return all(
             [[w.file.display, w.key] for w in self._calling_name(name)] == found for name, found in reads["calling"].items()
@@ -153,6 +164,23 @@ class ProjectCalls:
             self._holding[words] = any(n in w.data for w in self._works for n in needles)
         return self._holding[words]
 
+    def subclassed(self, name: str) -> bool:
+        """Does a class statement of a checked file name `name` among its bases (read from the
+        text, whatever the file's other facts)? Its methods then run on more than its own
+        instances."""
+        return name in self._class_bases()
+
+    def _class_bases(self) -> set[str]:
+        if self._bases is None:
+            self._bases = {
+                base.decode("latin-1").rsplit(".", 1)[-1]
+                for w in self._works
+                if b"class" in w.data
+                for bases in _CLASS_BASES.findall(w.data)
+                for base in _BASE_NAME.findall(bases)
+            }
+        return self._bases
+
     def text(self, display: str) -> str | None:
         work = self._work(display)
         return work.text if work is not None else None
@@ -197,6 +225,8 @@ class ProjectCalls:
 _CONTEXTS_KEPT = 32
 _SEARCHES_BEFORE_WORDS = 64
 _WORD = re.compile(rb"\w+")
+_CLASS_BASES = re.compile(rb"^[ \t]*class\s+\w+\s*\(([^)]*)\)", re.MULTILINE)
+_BASE_NAME = re.compile(rb"[\w.]+")
 
 
 def _calls_in(text: str, called: re.Pattern) -> bool:
@@ -217,13 +247,21 @@ def _walk(ctx: FileContext, finder: Check) -> None:
 
 
 def _target(ctx: FileContext, function, qualname: str) -> Target:
-    in_class = function.enclosing_class is not None
-    method_of = qualname.rsplit(".", 1)[0] if in_class and function.node.name != "__init__" else None
+    owner = function.enclosing_class
+    method_of = qualname.rsplit(".", 1)[0] if owner is not None and function.node.name != "__init__" else None
     args = function.node.args
     positional = [a.arg for a in args.posonlyargs + args.args]
-    if in_class and positional[:1] in (["self"], ["cls"]):
+    if owner is not None and positional[:1] in (["self"], ["cls"]):
         positional = positional[1:]
-    return Target(ctx.def_span(function.node), qualname, method_of, tuple(positional))
+    constructor = None
+    if method_of is not None and not _static_or_class_method(function.node):
+        constructor = Target(ctx.def_span(owner.node), method_of, None)
+    return Target(ctx.def_span(function.node), qualname, method_of, tuple(positional), constructor)
+
+
+def _static_or_class_method(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Decorated `@staticmethod` or `@classmethod`: callable without an instance."""
+    return any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in node.decorator_list)
 
 
 def _function_target(ctx: FileContext) -> tuple[Target | None, str | None]:
@@ -281,6 +319,8 @@ class _CallFinder(Check):
                 selected=ctx.device_selected_before(node),
                 visible=ctx.visible_devices_set_before(node),
                 enclosing=_enclosing(ctx),
+                caller_selects=bool((ctx.scope.function or ctx.module_scope).device_selected_at),
+                args=len(node.args),
             )
         )
 

@@ -70,6 +70,9 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
             if returned.current or returned.gpu0:
                 facts.returns.append((qualname, returned.kind.name, returned.index))
         if definitions.may_default(node):
+            if outer.kind == "module":
+                for param in placement.device_parameters(ctx, node):
+                    facts.device_params.append((qualname, param.name, param.position, param.first_element))
             found = definitions.of_function(outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text)
             facts.defaults.extend(found.defaults)
             facts.forwards.extend(found.forwards)

@@ -22,7 +22,7 @@ from devlint.static.source import Source
 
 _MISSING = object()
 _ONE_LINE = re.compile(r"\s*\n\s*")
-_DEF_NAME = re.compile(r"(?:async\s+)?def\s+(\w+)")
+_DEF_NAME = re.compile(r"(?:async\s+)?(?:def|class)\s+(\w+)")
 # Decorators that make a function something a caller cannot pass `device=` to.
 _NOT_CALLABLE_WITH_KEYWORDS = ("property", "setter", "getter", "deleter", "overload", "cached_property")
 
@@ -293,8 +293,8 @@ class FileContext:
         start, end = self.start(node), self.end(node)
         return Span(self.filename, (start.row, start.column), (end.row, end.column))
 
-    def def_span(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> Span:
-        """From the `def` (or `async`) keyword to the end of the function's name."""
+    def def_span(self, function: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> Span:
+        """From the `def` (or `async`, `class`) keyword to the end of the function's (class's) name."""
         start = self.start(function)
         line = self.source.line(function.lineno)
         match = _DEF_NAME.match(line, start.column - 1)

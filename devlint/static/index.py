@@ -35,6 +35,8 @@ from devlint.static.scope import Scope
 # CUDA_VISIBLE_DEVICES assignment.
 _CUDA_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:['\"]cuda|torch\.device\(\s*['\"]cuda)")
 _FALSY_DEFAULT = re.compile(r"\b(?:device|dev|gpu|gpu_id|gpu_index|device_id|device_index|cuda_id)\s*(?::[^=\n]*)?=\s*(?:None|''|\"\")")
+# A `def` whose parameters include a device-like one without a default (`def load(path, device)`).
+_DEVICE_PARAMETER = re.compile(r"def\s+\w+\s*\([^)]*\b(?:device|dev|gpu_ids|gpu_id)\s*(?::[^,)=]*)?[,)]")
 _INDEX_PARAMS = ("device_id", "gpu", "device_index", "cuda_id")  # substrings of every GPU index name
 _ZERO_AFTER_NAME = re.compile(r"\w*['\"]?\s*(?::[^=\n,)]*)?[=,]\s*0\b")
 _SETS_VISIBLE_DEVICES = re.compile(r"environ\[\s*['\"]CUDA_VISIBLE_DEVICES['\"]\s*\]\s*=(?!=)")
@@ -112,6 +114,8 @@ def text_worth_collecting(text: str) -> bool:
         return True
     if _index_defaults_to_zero(text):
         return True
+    if _DEVICE_PARAMETER.search(text):
+        return True  # a function that may use a parameter as a device: callers elsewhere may pass it "cuda"
     if "cuda" not in text and "CUDA" not in text:  # cheap substring tests first
         return False
     if "device" in text and _CUDA_DEFAULT.search(text):
@@ -195,6 +199,10 @@ class FileFacts:
     # (function, lattice point, GPU index) for each module-level function whose call without
     # arguments returns the current device or GPU0 (values.returned_when_omitted).
     returns: list[tuple[str, str, int | None]] = field(default_factory=list)
+    # (function, parameter, position, first element) for each module-level function whose
+    # body uses a parameter as a device (`net.to(dev)`, `net.to(gpu_ids[0])`): a call from
+    # another module that passes it "cuda" or GPU0 chooses that device.
+    device_params: list[tuple[str, str, int | None, bool]] = field(default_factory=list)
     # The names the file takes from other modules (libraries.imports.taken_names) and what its
     # re-exported names stand for (libraries.imports.aliases): filled where facts are kept per
     # file (the server); `devlint check` reads both from every file's text.
@@ -413,6 +421,10 @@ class ProjectIndex:
         for f in facts:
             for entry in f.returns:
                 self._returns.setdefault(_last(entry[0]), []).append(entry)
+        self._device_params: dict[str, list[tuple[str, str, int | None, bool]]] = {}
+        for f in facts:
+            for entry in f.device_params:
+                self._device_params.setdefault(_last(entry[0]), []).append(entry)
         self._saves: dict[str, set[bool]] = {}
         for f in facts:
             for key, from_cpu in f.saves:
@@ -515,6 +527,8 @@ class ProjectIndex:
             held = [_file_digest(name)]
         elif kind == "extension":
             held = sorted(repr(e) for e in self._extensions.get(name, []))
+        elif kind == "device_params":
+            held = sorted(map(repr, self._device_params.get(name, []) if name else sorted(self._device_params)))
         elif kind == "returns":
             held = sorted(map(repr, self._returns.get(name, []) if name else sorted(self._returns)))
         elif kind == "saves":
@@ -666,6 +680,24 @@ class ProjectIndex:
         self._note(f"returns:{last}")
         found = {(kind, index) for q, kind, index in self._returns.get(last, []) if _matches(qualname, q)}
         return found.pop() if len(found) == 1 else None
+
+    def device_parameters(self, qualname: str | None) -> list[tuple[str, int | None, bool]]:
+        """(parameter, position, first element) of each parameter a project function of
+        another module uses as a device (see FileFacts.device_params)."""
+        if not qualname:
+            return []
+        qualname = self._canonical(qualname)
+        last = _last(qualname)
+        self._note(f"device_params:{last}")
+        found = {(q, p, pos, first) for q, p, pos, first in self._device_params.get(last, []) if _matches(qualname, q)}
+        if len({q for q, *_ in found}) != 1:
+            return []  # no such function, or several that the call could mean
+        return sorted((p, pos, first) for _, p, pos, first in found)
+
+    def device_parameter_names(self) -> set[str]:
+        """Last names of the functions device_parameters knows."""
+        self._note("device_params:")
+        return set(self._device_params)
 
     def device_helper_names(self) -> set[str]:
         """Last names of the functions returned_device knows (for the files to read)."""

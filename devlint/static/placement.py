@@ -189,13 +189,23 @@ class DeviceParameter:
 
 
 def passed_as_device(ctx: FileContext, call: ast.Call) -> Iterator[tuple[ast.expr, DeviceParameter]]:
-    """The arguments of a call of one of the module's own functions that its body uses as
-    a device, by position or under a keyword that does not say so (`load(path, "cuda")`,
-    `make_net(gpu_ids=[0])`). A parameter the function only compares is not one."""
+    """The arguments of a call of one of the project's functions (this module's, or another's
+    through the index) that its body uses as a device, by position or under a keyword that
+    does not say so (`load(path, "cuda")`, `make_net(gpu_ids=[0])`). A parameter the
+    function only compares is not one."""
     function = values.module_function(call.func, ctx.scope)
-    if function is None or not any(_may_leak(ctx, a) for a in [*call.args, *(k.value for k in call.keywords)]):
+    if function is None:
+        func = call.func
+        last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if last not in ctx.memo("device parameter names", ctx.index.device_parameter_names):
+            return
+    if not any(_may_leak(ctx, a) for a in [*call.args, *(k.value for k in call.keywords)]):
         return
-    for param in ctx.memo(f"device parameters {id(function)}", lambda: _device_parameters(ctx, function)):
+    if function is not None:
+        params = ctx.memo(f"device parameters {id(function)}", lambda: device_parameters(ctx, function))
+    else:  # a project function of another module: its summary in the index
+        params = [DeviceParameter(*entry) for entry in ctx.index.device_parameters(ctx.qualname(call.func))]
+    for param in params:
         arg = argument(call, param.name, param.position)
         if arg is None or (keyword(call, param.name) is not None and param.name in ("device", "output_device", "map_location")):
             continue
@@ -214,7 +224,8 @@ def _may_leak(ctx: FileContext, arg: ast.expr) -> bool:
     return value.current or value.gpu0
 
 
-def _device_parameters(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[DeviceParameter]:
+def device_parameters(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[DeviceParameter]:
+    """The parameters of a module-level function that its own body uses as a device."""
     saved, ctx.scope = ctx.scope, values.scope_of(function, ctx.scope)
     try:
         scope = ctx.scope

@@ -115,3 +115,28 @@ def test_a_lightning_lite_run_method_is_a_selection_for_the_helpers_it_calls(tmp
         "        return step(model, None)\n"
     )
     assert _codes(tmp_path, {"helpers.py": HELPER, "train.py": lite}) == []
+
+
+HEAD = """\
+import torch
+
+
+class Head(torch.nn.Module):
+    def sample(self, labels):
+        return torch.unique(labels).cuda()
+
+    def forward(self, labels):
+        return torch.zeros(3).cuda() + self.sample(labels).sum()
+"""
+
+
+def test_methods_of_a_class_built_only_after_a_selection_are_excused(tmp_path):
+    # forward is never called by name (head(x)); sample only from forward. Both run on an
+    # instance, and the only one is built by worker() after set_device(rank).
+    worker = "import torch\nfrom head import Head\n\n\ndef worker(rank, labels):\n    torch.cuda.set_device(rank)\n    head = Head()\n    return head(labels)\n"
+    assert _codes(tmp_path, {"head.py": HEAD, "worker.py": worker}) == []
+    # One more construction without a selection: both methods may run on the current device.
+    plain = "from head import Head\n\n\ndef quick(labels):\n    return Head()(labels)\n"
+    assert _codes(tmp_path, {"head.py": HEAD, "worker.py": worker, "quick.py": plain}) == [
+        ("head.py", 6, "DL001"), ("head.py", 9, "DL011"),
+    ]
