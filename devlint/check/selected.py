@@ -29,6 +29,7 @@ VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012"})
 # after the call (init_process_group in a helper, set_device right after it) counts too.
 SELECTED_ANYWHERE = frozenset({"DL020"})
 BOUND = 6  # callers up the chain a selection is looked for
+_NAMES_READ = 64  # callers' names the text-only test follows up the chain, per run
 # Rules that report a parameter's default where it is written (DL008's `device="cuda:0"`).
 DEFAULTS_JUDGED = frozenset({"DL008"})
 
@@ -54,6 +55,8 @@ class CallerSelections:
         self.calls = calls or ProjectCalls(works, index)
         self._index = index
         self._decided: dict[tuple[str, bool], bool] = {}
+        self._may: dict[tuple[str, str], bool] = {}  # _may_be_selected's answers
+        self._names_in: dict[int, tuple] = {}  # a caller file's text -> (function_names, line starts)
         # The file of the findings being read (they come sorted by file): the function name
         # guessed for each of its lines, and its functions by line once parsed.
         self._file: str | None = None
@@ -164,22 +167,64 @@ class CallerSelections:
             param in call.passes or (position is not None and call.args > position) for call in calls
         )
 
-    def _may_be_selected(self, name: str, need: str) -> bool:
-        """Is every file calling `name` one whose text could select a device before the call?"""
+    def _may_be_selected(self, name: str, need: str, depth: int = 0) -> bool:
+        """Could every call of `name` come after a selection, read from the text alone? A
+        calling file whose text could select a device (set_device, CUDA_VISIBLE_DEVICES, a
+        selecting helper, a launcher...) may; one without may still call it from functions
+        whose own calls may, up the chain (their names guessed by function_names); a call
+        from module-level code there may not. Only what passes is parsed."""
+        key = (name, need)
+        if key in self._may:
+            return self._may[key]
+        if depth and len(self._may) >= _NAMES_READ:
+            return False  # a project whose calls fan out this far keeps the finding, cheaply
+        self._may[key] = True  # in a call cycle, leave it to the parsed check (a cycle selects nothing there)
         markers = _SELECTING + tuple(self._index.selector_names())
         if need != VISIBLE:
             markers += _SELECTING_CURRENT + launchers.WORDS
             if self._index.process_group_selects_device():
                 markers += _UNDER_PROCESS_GROUP
         called = self.calls.files_calling(name)
-        if not called:
-            return False
-        # A caller's file without any may still call it from a function whose own callers
-        # select (transitively): possible only where some file of the project selects.
-        return all(any(m in text for m in markers) for text in called) or self.calls.any_file_holds(markers)
+        verdict = bool(called) and all(
+            any(m in text for m in markers)
+            or (depth < BOUND and self._callers_may_be_selected(text, name, need, depth))
+            for text in called
+        )
+        self._may[key] = verdict
+        return verdict
+
+    def _callers_may_be_selected(self, text: str, name: str, need: str, depth: int) -> bool:
+        """Is each call of `name` in `text` inside a function some name of which may be selected?"""
+        names = self._names_in.get(id(text))
+        if names is None:
+            names = self._names_in[id(text)] = (function_names(text), _line_starts(text), _in_strings(text))
+        guessed, starts, in_strings = names
+        rows = [bisect.bisect_right(starts, m.start()) + 1 for m in re.finditer(rf"(?<!def )(?<!class )\b{re.escape(name)}\s*\(", text)]
+        enclosing = [guessed[row] if row < len(guessed) else () for row in rows if row not in in_strings]
+        return all(  # mentions only in strings: no call from this file
+            any(n != name and self._may_be_selected(n, need, depth + 1) for n in names) for names in enclosing
+        )
 
 
 _DEF = re.compile(r"[ \t]*(?:async\s+)?(def|class)\s+(\w+)")
+
+
+def _in_strings(text: str) -> set[int]:
+    """Rows inside a triple-quoted string (a docstring's `>>> PartialFC(...)` is no call),
+    guessed from the count of triple quotes on each line."""
+    rows, inside = set(), False
+    for row, line in enumerate(text.splitlines(), 1):
+        quotes = line.count('"""') + line.count("'''")
+        if inside or quotes:
+            rows.add(row)
+        if quotes % 2:
+            inside = not inside
+    return rows
+
+
+def _line_starts(text: str) -> list[int]:
+    """The offset each line after the first starts at: bisect_right + 1 gives an offset's row."""
+    return [m.end() for m in re.finditer("\n", text)]
 
 
 def function_names(text: str) -> list[tuple[str, ...]]:

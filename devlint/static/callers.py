@@ -80,7 +80,6 @@ class ProjectCalls:
         self._words: dict[str, set[bytes]] = {}  # file -> its words, once many names are searched
         self._calling_memo: dict[str, list] = {}
         self._read: dict[str, str | None] = {}  # file -> content key (None: not a checked Python file)
-        self._holding: dict[tuple[str, ...], bool] = {}
         self._bases: set[str] | None = None  # last names of every class statement's bases
 
     def reads(self) -> dict:
@@ -156,13 +155,6 @@ class ProjectCalls:
     def files_calling(self, name: str) -> list[str]:
         """The text of each checked file with a call-shaped mention of `name` (not parsed)."""
         return [w.text for w in self._calling_name(name)]
-
-    def any_file_holds(self, words: tuple[str, ...]) -> bool:
-        """Does any checked file's text hold one of `words`? (searched once per set of words)"""
-        if words not in self._holding:
-            needles = [w.encode("latin-1", "ignore") for w in words]
-            self._holding[words] = any(n in w.data for w in self._works for n in needles)
-        return self._holding[words]
 
     def subclassed(self, name: str) -> bool:
         """Does a class statement of a checked file name `name` among its bases (read from the
