@@ -199,7 +199,11 @@ class CallerSelections:
         if names is None:
             names = self._names_in[id(text)] = (function_names(text), _line_starts(text), _in_strings(text))
         guessed, starts, in_strings = names
-        rows = [bisect.bisect_right(starts, m.start()) + 1 for m in re.finditer(rf"(?<!def )(?<!class )\b{re.escape(name)}\s*\(", text)]
+        rows = [
+            bisect.bisect_right(starts, m.start()) + 1
+            for m in re.finditer(rf"{re.escape(name)}\s*\(", text)  # a literal first: the regex engine's fast search
+            if not (text[m.start() - 1 : m.start()].isidentifier() or text[max(0, m.start() - 6) : m.start()].endswith(("def ", "class ")))
+        ]
         enclosing = [guessed[row] if row < len(guessed) else () for row in rows if row not in in_strings]
         return all(  # mentions only in strings: no call from this file
             any(n != name and self._may_be_selected(n, need, depth + 1) for n in names) for names in enclosing
