@@ -56,7 +56,7 @@ class CallerSelections:
         self._index = index
         self._decided: dict[tuple[str, bool], bool] = {}
         self._may: dict[tuple[str, str], bool] = {}  # _may_be_selected's answers
-        self._names_in: dict[int, tuple] = {}  # a caller file's text -> (function_names, line starts)
+        self._names_in: dict[int, tuple] = {}  # a caller file's text -> (lines, line starts, string rows)
         # The file of the findings being read (they come sorted by file): the function name
         # guessed for each of its lines, and its functions by line once parsed.
         self._file: str | None = None
@@ -197,14 +197,14 @@ class CallerSelections:
         """Is each call of `name` in `text` inside a function some name of which may be selected?"""
         names = self._names_in.get(id(text))
         if names is None:
-            names = self._names_in[id(text)] = (function_names(text), _line_starts(text), _in_strings(text))
-        guessed, starts, in_strings = names
+            names = self._names_in[id(text)] = (text.splitlines(), _line_starts(text), _in_strings(text))
+        lines, starts, in_strings = names
         rows = [
             bisect.bisect_right(starts, m.start()) + 1
             for m in re.finditer(rf"{re.escape(name)}\s*\(", text)  # a literal first: the regex engine's fast search
             if not (text[m.start() - 1 : m.start()].isidentifier() or text[max(0, m.start() - 6) : m.start()].endswith(("def ", "class ")))
         ]
-        enclosing = [guessed[row] if row < len(guessed) else () for row in rows if row not in in_strings]
+        enclosing = [names_at(lines, row) for row in rows if row not in in_strings]
         return all(  # mentions only in strings: no call from this file
             any(n != name and self._may_be_selected(n, need, depth + 1) for n in names) for names in enclosing
         )
@@ -252,6 +252,28 @@ def function_names(text: str) -> list[tuple[str, ...]]:
             match = _DEF.match(line)
             stack.append((current, *match.groups()) if match else (current, None, None))
     return names
+
+
+def names_at(lines: list[str], row: int) -> tuple[str, ...]:
+    """function_names for one row, read upward from it: the less indented lines above it up to
+    the module level (for a few calls in a long file, instead of the whole file)."""
+    if not 0 < row <= len(lines):
+        return ()
+    current = _indent(lines[row - 1]) if lines[row - 1].strip() else 1 << 30
+    chain: list[tuple[int, str | None, str | None]] = []
+    for line in reversed(lines[: row - 1]):
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith(("#", ")", "]", "}")):
+            continue
+        indent = len(line) - len(stripped)
+        if indent < current:
+            match = _DEF.match(line)
+            chain.append((indent, *match.groups()) if match else (indent, None, None))
+            current = indent
+            if indent == 0:
+                break
+    chain.reverse()
+    return _enclosing_name(chain, len(chain))
 
 
 def _enclosing_name(stack: list, depth: int) -> tuple[str, ...]:
