@@ -191,45 +191,17 @@ class Cache:
         self._entry(key)["facts"] = facts_to_data(facts)
         self._dirty = True
 
-    def worth_collecting(self, key: str) -> bool | None:
-        """Whether this content's text was worth collecting facts from, when known."""
-        return self._known(key).get("collect")
+    def text_fact(self, key: str, kind: str):
+        """A fact read from this content's text without parsing it, when known: whether it was
+        worth collecting facts from ("collect"), the library names it uses ("uses"), the names
+        it takes from other modules ("takes"), what it re-exports ("exports")."""
+        return self._known(key).get(kind)
 
-    def store_worth_collecting(self, key: str, worth: bool) -> None:
+    def store_text_fact(self, key: str, kind: str, value) -> None:
+        """Keep a text fact (a JSON value: lists, not tuples, so that it compares equal when read back)."""
         entry = self._entry(key)
-        if entry.get("collect") != worth:
-            entry["collect"] = worth
-            self._dirty = True
-
-    def used_names(self, key: str) -> list[str] | None:
-        """The library names this content imports (libraries.imports), when known."""
-        return self._known(key).get("uses")
-
-    def store_used_names(self, key: str, names: list[str]) -> None:
-        entry = self._entry(key)
-        if entry.get("uses") != names:
-            entry["uses"] = names
-            self._dirty = True
-
-    def taken_names(self, key: str) -> list[str] | None:
-        """The names this content takes from other modules (libraries.imports), when known."""
-        return self._known(key).get("takes")
-
-    def store_taken_names(self, key: str, names: list[str]) -> None:
-        entry = self._entry(key)
-        if entry.get("takes") != names:
-            entry["takes"] = names
-            self._dirty = True
-
-    def reexports(self, key: str) -> list | None:
-        """The module-level `from ... import` names this content re-exports (imports.reexports)."""
-        return self._known(key).get("exports")
-
-    def store_reexports(self, key: str, exported: list) -> None:
-        entry = self._entry(key)
-        data = [list(e) for e in exported]
-        if entry.get("exports") != data:
-            entry["exports"] = data
+        if entry.get(kind) != value:
+            entry[kind] = value
             self._dirty = True
 
     @classmethod

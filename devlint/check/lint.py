@@ -117,13 +117,13 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _text_worth(work: Work, cache: Cache) -> bool:
-    """project_index.text_worth_collecting, read from the cache when this content was seen."""
-    worth = cache.worth_collecting(work.key)
-    if worth is None:
-        worth = project_index.text_worth_collecting(work.text)
-        cache.store_worth_collecting(work.key, worth)
-    return worth
+def _text_fact(work: Work, cache: Cache, kind: str, read):
+    """`read(text)` of a file's text (a JSON value), from the cache when this content was seen."""
+    found = cache.text_fact(work.key, kind)
+    if found is None:
+        found = read(work.text)
+        cache.store_text_fact(work.key, kind, found)
+    return found
 
 
 def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries | None = None) -> project_index.ProjectIndex:
@@ -135,7 +135,7 @@ def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries
     readable = [w for w in works if w.data is not None]
     position = {id(w): i for i, w in enumerate(readable)}
     found: dict[int, project_index.FileFacts] = {}
-    batch = [w for w in readable if project_index.catalog_module(w.file.module) or _text_worth(w, cache)]
+    batch = [w for w in readable if project_index.catalog_module(w.file.module) or _text_fact(w, cache, "collect", project_index.text_worth_collecting)]
     collected = {id(w) for w in batch}
     while batch:
         todo = []
@@ -158,43 +158,23 @@ def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries
 
 
 def _aliases(works: list[Work], cache: Cache) -> dict[str, str]:
-    """What the project's modules re-export (imports.aliases), read per file from the cache
-    where this content was seen."""
+    """What the project's modules re-export (imports.aliases)."""
     table: dict[str, str] = {}
     for work in works:
-        exported = cache.reexports(work.key)
-        if exported is None:
-            exported = imports.reexports(work.text)
-            cache.store_reexports(work.key, exported)
+        exported = _text_fact(work, cache, "exports", lambda text: [list(e) for e in imports.reexports(text)])
         if exported:
             table.update(imports.aliases(work.file.module, work.file.path.name == "__init__.py", [tuple(e) for e in exported]))
     return table
 
 
 def _taken_names(works: list[Work], cache: Cache) -> set[str]:
-    """The names the project's files take from other modules (imports.taken_names), per
-    file from the cache where this content was seen."""
-    taken: set[str] = set()
-    for work in works:
-        names = cache.taken_names(work.key)
-        if names is None:
-            names = sorted(imports.taken_names(work.text))
-            cache.store_taken_names(work.key, names)
-        taken.update(names)
-    return taken
+    """The names the project's files take from other modules (imports.taken_names)."""
+    return {name for work in works for name in _text_fact(work, cache, "takes", lambda text: sorted(imports.taken_names(text)))}
 
 
 def _used_names(works: list[Work], cache: Cache) -> set[str]:
-    """The library names the project imports (libraries.imports), per file from the cache
-    where this content was seen."""
-    used: set[str] = set()
-    for work in works:
-        names = cache.used_names(work.key)
-        if names is None:
-            names = sorted(imports.used_names(work.text))
-            cache.store_used_names(work.key, names)
-        used.update(names)
-    return used
+    """The library names the project imports (libraries.imports)."""
+    return {name for work in works for name in _text_fact(work, cache, "uses", lambda text: sorted(imports.used_names(text)))}
 
 
 def _packages(works: list[Work]) -> set[str]:
