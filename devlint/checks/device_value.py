@@ -10,6 +10,7 @@ its line, however many calls use `device` afterwards.
 from __future__ import annotations
 
 import ast
+import bisect
 
 from devlint.static.engine import Check
 from devlint.findings import Applicability, Fix
@@ -184,15 +185,15 @@ class DeviceValueCheck(Check):
         if any(isinstance(a, ast.Compare) for a in ctx.ancestors):
             return
         literal = device.node
-        selection = chosen_by or self._selection_holding(literal, ctx)
-        if selection is not None and selection is not chosen_by and self._never_used_as_a_device(selection, ctx):
+        selection = self._selection_holding(literal, ctx)  # the `device = ...` line its value sits on
+        if chosen_by is None and selection is not None and self._never_used_as_a_device(selection, ctx):
             return
         direct = encloses(expr, literal)
-        if not direct and self._chosen_on_a_selection_line(literal, ctx):
+        if not direct and selection is not None:
             return  # visit_Assign reports it where it is chosen
         if ctx.device_selected_before(expr) and self.current:
             return
-        if self.current and ctx.scope.function is None and ctx.module_scope.device_selected_at and self._chosen_on_a_selection_line(literal, ctx):
+        if self.current and ctx.scope.function is None and ctx.module_scope.device_selected_at and selection is not None:
             return  # `device = torch.device("cuda")` at module level is the current device at each use, which the script selects
         if self.excused(literal, ctx):
             return
@@ -227,18 +228,15 @@ class DeviceValueCheck(Check):
                     return True
         return False
 
-    def _chosen_on_a_selection_line(self, literal: ast.AST, ctx: FileContext) -> bool:
-        return self._selection_holding(literal, ctx) is not None
-
     def _selection_holding(self, literal: ast.AST, ctx: FileContext) -> ast.Assign | ast.AnnAssign | None:
-        """The selection line (`device = ...`) whose value holds `literal`, if any."""
-        selections = ctx.memo("selections", lambda: [
-            (node, value)
-            for node in ast.walk(ctx.tree)
-            if isinstance(node, (ast.Assign, ast.AnnAssign))
-            and (value := placement.selection_value(node)) is not None
-        ])
-        return next((node for node, value in selections if encloses(value, literal)), None)
+        """The selection line (`device = ...`) whose value holds `literal`, if any. The values
+        of two statements never overlap, so the one starting last before `literal` is the only
+        candidate: found by bisection, not by a scan of the file's selections per finding."""
+        starts, selections = ctx.memo("selections", lambda: _by_start(ctx.tree))
+        i = bisect.bisect_right(starts, (literal.lineno, literal.col_offset)) - 1
+        if i >= 0 and encloses(selections[i][1], literal):
+            return selections[i][0]
+        return None
 
     _default_of: str | None = None  # the function whose parameter default is being judged
 
@@ -294,6 +292,16 @@ def _written_in_the_class(own: str, ctx: FileContext) -> bool:
 
 
 _LITERAL_KINDS = frozenset({Kind.CPU, Kind.CURRENT, Kind.GPU, Kind.ALL})
+
+
+def _by_start(tree: ast.Module) -> tuple[list[tuple[int, int]], list[tuple[ast.AST, ast.expr]]]:
+    """The file's selection lines and their values, ordered by where the value starts."""
+    found = sorted(
+        ((node, value) for node in ast.walk(tree)
+         if isinstance(node, (ast.Assign, ast.AnnAssign)) and (value := placement.selection_value(node)) is not None),
+        key=lambda pair: (pair[1].lineno, pair[1].col_offset),
+    )
+    return [(value.lineno, value.col_offset) for _, value in found], found
 
 
 def _helper_call(literal: ast.AST, ctx: FileContext) -> bool:
