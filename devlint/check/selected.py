@@ -261,7 +261,8 @@ def names_at(lines: list[str], row: int) -> tuple[str, ...]:
         return ()
     current = _indent(lines[row - 1]) if lines[row - 1].strip() else 1 << 30
     chain: list[tuple[int, str | None, str | None]] = []
-    for line in reversed(lines[: row - 1]):
+    for above in range(row - 2, -1, -1):
+        line = lines[above]
         stripped = line.lstrip()
         if not stripped or stripped.startswith(("#", ")", "]", "}")):
             continue

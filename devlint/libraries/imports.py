@@ -57,7 +57,7 @@ def used_names(text: str) -> set[str]:
 
 _RELATIVE_FROM = re.compile(r"from[ \t]+\.*[\w.]*[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)")
 _WORD = re.compile(r"[A-Za-z_]\w*")
-_BOUND_AT_LINE_START = re.compile(r"^[ \t]*(?:(?:def|class)[ \t]+)?([A-Za-z_]\w*)", re.MULTILINE)
+_BOUND_AT_LINE_START = re.compile(r"^[ \t]*((?:def|class)[ \t]+)?([A-Za-z_]\w*)([^\n]*)", re.MULTILINE)
 
 
 def taken_names(text: str) -> set[str]:
@@ -78,7 +78,7 @@ def taken_names(text: str) -> set[str]:
                 taken.add(match.group(1))
             starred = starred or part.strip() == "*"
     if starred:
-        bound = {m.group(1) for m in _BOUND_AT_LINE_START.finditer(text) if _binds(text, m.end())}
+        bound = {name for keyword, name, rest in _BOUND_AT_LINE_START.findall(text) if _binds(keyword, rest)}
         taken |= set(_WORD.findall(text)) - bound
     return taken
 
@@ -117,13 +117,12 @@ def aliases(module: str, is_package: bool, exported: list[tuple[int, str, str, s
     return table
 
 
-def _binds(text: str, end: int) -> bool:
-    """Does the line go on, after the name ending at `end`, as a binding: `= ...` (not `==`),
-    `: T = ...`, or a def/class signature?"""
-    rest = text[end:text.find("\n", end) if "\n" in text[end:] else len(text)].lstrip()
-    line_start = text.rfind("\n", 0, end) + 1
-    if text[line_start:end].lstrip().startswith(("def ", "class ")):
+def _binds(keyword: str, rest: str) -> bool:
+    """Does a line that starts with `keyword` (`def `, `class ` or nothing) and a name go on,
+    after the name, as a binding: a def/class signature, `= ...` (not `==`), or `: T = ...`?"""
+    if keyword.startswith(("def ", "class ")):
         return True
+    rest = rest.lstrip()
     return (rest.startswith("=") and not rest.startswith("==")) or (rest.startswith(":") and "=" in rest)
 
 
