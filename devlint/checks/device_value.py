@@ -149,7 +149,8 @@ class DeviceValueCheck(Check):
                 return self.matches(device)
             for entry in ctx.index.cuda_defaults(ctx.qualname(value.func)):
                 if entry.returns and argument(value, entry.param, entry.position) is None and not passes_unknown_args(value):
-                    return self.current == (entry.means == CURRENT_DEVICE)
+                    # DL012 reports the helper's call where the module makes its device: one finding, at the root
+                    return "DL012" not in ctx.enabled and self.current == (entry.means == CURRENT_DEVICE)
             return self.matches(device)
         finally:
             ctx.scope = saved
@@ -215,18 +216,19 @@ class DeviceValueCheck(Check):
         return guards.only_when(ctx.path_to(literal), guards.says_cpu, lambda test: False)
 
     def _fallback_for_callers(self, literal: ast.AST, ctx: FileContext) -> bool:
-        """`if device is None: device = "cuda"` in a function whose callers DL012 judges: the
-        value only runs for a caller that passed no device, and that call is the leak."""
+        """`if device is None: device = "cuda"` in a function whose callers DL012 judges, or
+        `'cuda' + suffix` where `suffix` is `''` only when `gpu_id` is None: the value is this
+        rule's only for a caller that passed no device, and that call is the leak."""
+        if ctx.only_for_callers_without_device(literal):
+            return True
         function = ctx.scope.function
-        if function is None:
+        if function is None or not isinstance(literal, ast.expr):
             return False
-        path = None
-        for entry in ctx.index.cuda_defaults(ctx.index.qualname_of(function)):
-            if entry.param in function.params:
-                path = path or ctx.path_to(literal)
-                if guards.only_when_unset(path, entry.param):
-                    return True
-        return False
+        return any(
+            entry.param in function.params
+            and not self.matches(values.with_argument(literal, function, entry.param, values.PASSED))
+            for entry in ctx.index.cuda_defaults(ctx.index.qualname_of(function))
+        )
 
     def _selection_holding(self, literal: ast.AST, ctx: FileContext) -> ast.Assign | ast.AnnAssign | None:
         """The selection line (`device = ...`) whose value holds `literal`, if any. The values

@@ -6,7 +6,7 @@ import ast
 
 from devlint.static.engine import Check
 from devlint.findings import Applicability
-from devlint.static import placement, walk
+from devlint.static import placement, values, walk
 from devlint.static.context import FileContext
 from devlint.static.names import argument, keyword, passes_unknown_args
 
@@ -28,7 +28,11 @@ class LoadWithoutMapLocation(Check):
             return  # data the code only reads (eval results, a list of boxes): see _becomes_state
         if ctx.index.saved_only_from_cpu(placement.path_key(node.args[0] if node.args else None)):
             return  # the project wrote this file from CPU values: loading it touches no GPU
-        if self._local_copy_of_download(node, ctx):
+        if ctx.in_dataset():
+            return  # a dataset's own data: see the rule's rationale
+        if self._cpu_checkpoint_key(node, ctx) is not None:
+            return  # a checkpoint layout whose writer saves CPU tensors (BasicSR's `params_ema`)
+        if self._local_copy_of_download(node, ctx) or self._opened_from_url(node, ctx):
             return  # the published file, which the rule leaves to the runtime: see the rule's rationale
         short = name.rsplit(".", 1)[-1] if name.startswith("torch.hub") else name
         message = f"`{short}` without `map_location` puts each tensor back on the device it was saved from (usually cuda:0)"
@@ -62,6 +66,48 @@ class LoadWithoutMapLocation(Check):
                 walk.nodes(statement) if statement is root else [statement]
             ) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n is not root
         ))
+
+    def _cpu_checkpoint_key(self, node: ast.Call, ctx: FileContext) -> str | None:
+        """The key of a checkpoint layout written from the CPU (catalog `cpu_checkpoint_keys`)
+        that the loaded value is read by: `torch.load(p)["params_ema"]`, or a name it is
+        assigned to and then indexed by, or tested for, such a key."""
+        keys = placement.cpu_checkpoint_keys()
+        parents = self._parents(ctx)
+        parent = parents.get(id(node))
+        if isinstance(parent, ast.Subscript) and parent.value is node:
+            return _constant(parent.slice, keys, ctx.scope)
+        if not (isinstance(parent, ast.Assign) and parent.value is node):
+            return None
+        names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
+        function = ctx.scope.function
+        for read in walk.nodes(function.node if function is not None else ctx.tree):
+            if isinstance(read, ast.Subscript) and isinstance(read.value, ast.Name) and read.value.id in names:
+                found = _constant(read.slice, keys, ctx.scope)
+            elif isinstance(read, ast.Compare) and len(read.comparators) == 1 and isinstance(read.ops[0], ast.In):
+                target = read.comparators[0]
+                found = _constant(read.left, keys) if isinstance(target, ast.Name) and target.id in names else None
+            else:
+                continue
+            if found is not None:
+                return found
+        return None
+
+    def _opened_from_url(self, node: ast.Call, ctx: FileContext) -> bool:
+        """Is the file read one opened from a URL (`with open_url(url) as f: torch.jit.load(f)`,
+        `urlopen`)? A published file, as a download is."""
+        source = node.args[0] if node.args else None
+        if not isinstance(source, ast.Name):
+            return False
+        for outer in ctx.ancestors:
+            if isinstance(outer, (ast.With, ast.AsyncWith)):
+                for item in outer.items:
+                    opener = item.context_expr
+                    if (
+                        isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == source.id
+                        and isinstance(opener, ast.Call) and "url" in _name_of(opener.func).lower()
+                    ):
+                        return True
+        return False
 
     def _local_copy_of_download(self, node: ast.Call, ctx: FileContext) -> bool:
         """Is this load one branch of `if ...: w = load_state_dict_from_url(URL) else:
@@ -106,6 +152,14 @@ class LoadWithoutMapLocation(Check):
 
 
 CHECK = LoadWithoutMapLocation()
+
+
+def _constant(expr: ast.expr, keys: frozenset[str], scope=None) -> str | None:
+    """The key `expr` is, when it is one of `keys`: a literal, or a name every text of which is."""
+    if isinstance(expr, ast.Constant):
+        return expr.value if expr.value in keys else None
+    texts = values.texts(expr, scope) if scope is not None and isinstance(expr, ast.Name) else None
+    return min(texts) if texts and texts <= keys else None
 
 
 def _none_unless_passed(location: ast.expr, ctx: FileContext) -> bool:

@@ -40,6 +40,8 @@ class ReliesOnCudaDefault(Check):
             return False
         if entry.returns and isinstance(ctx.parent, ast.Expr):
             return False  # a device helper whose result is thrown away
+        if ctx.only_for_callers_without_device(node):
+            return False  # a fallback for this function's own callers: reported at those that omit it
         return not ctx.device_selected_before(node)
 
     def _report(self, node: ast.Call, entry: Default, ctx: FileContext) -> None:

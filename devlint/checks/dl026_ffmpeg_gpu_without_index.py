@@ -14,11 +14,13 @@ _NVENC = re.compile(r"(?:h264|hevc|av1)_nvenc|nvenc(?:_h264|_hevc)?")
 # The options that take the video codec: an NVENC name after one of them is an encoder choice
 # (a bare list of codec names is not a command).
 _CODEC_FLAGS = frozenset({"-c:v", "-vcodec", "-codec:v", "-c", "-codec", "-c:V"})
-_HWACCEL_GPU = frozenset({"cuda", "nvdec", "cuvid"})
+# `auto` tries the decoder's hardware configurations in turn and creates the first device that
+# opens, with no name: on an NVIDIA host that is CUDA (NVDEC) device 0.
+_HWACCEL_GPU = frozenset({"cuda", "nvdec", "cuvid", "auto"})
 _CODEC_KEYWORDS = ("vcodec", "codec", "c", "c:v", "video_codec")
 # In a command string: an NVENC codec, and `-hwaccel cuda`.
 _NVENC_IN_TEXT = re.compile(r"(?<![\w-])(?:h264|hevc|av1)_nvenc\b")
-_HWACCEL_IN_TEXT = re.compile(r"-hwaccel\s+(?:cuda|nvdec|cuvid)\b")
+_HWACCEL_IN_TEXT = re.compile(r"-hwaccel\s+(?:cuda|nvdec|cuvid|auto)\b")
 
 
 class FfmpegGpuWithoutIndex(Check):
@@ -76,7 +78,8 @@ class FfmpegGpuWithoutIndex(Check):
         if codec and "-gpu" not in text:
             what, flag, after = f"NVENC encoder `{codec.group()}` without `-gpu`", "-gpu", codec.group()
         elif _HWACCEL_IN_TEXT.search(text) and "-hwaccel_device" not in text:
-            what, flag, after = "`-hwaccel cuda` without `-hwaccel_device`", "-hwaccel_device", _HWACCEL_IN_TEXT.search(text).group()
+            after = _HWACCEL_IN_TEXT.search(text).group()
+            what, flag = f"`{' '.join(after.split())}` without `-hwaccel_device`", "-hwaccel_device"
         else:
             return
         index = runtimes.gpu_index(ctx, node)

@@ -16,14 +16,19 @@ class ExtensionOpWithoutDeviceGuard(Check):
     code = "DL027"
 
     def wanted(self, ctx: FileContext) -> bool:
-        libraries = sorted({entry["library"] for entry in _native_modules().values()})
+        libraries = sorted({entry["library"] for entry in (*_native_modules().values(), *_library_ops().values())})
         return runtimes.mentions(ctx, "cpp_extension", *libraries) or bool(ctx.index.extension_names())
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
-        library = _native_modules().get(ctx.qualname(func) or "")
+        name = ctx.qualname(func) or ""
+        library = _native_modules().get(name)
         if library is not None:
             self._native_module(node, library, ctx)
+            return
+        op = _library_ops().get(name) or self._library_op_module(func, ctx)
+        if op is not None:
+            self._library_op(node, op, ctx)
             return
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
             return
@@ -64,6 +69,35 @@ class ExtensionOpWithoutDeviceGuard(Check):
             fix = ctx.fix(self.code, f"Construct it under `with {header}:`", edit, *imports, applicability=Applicability.UNSAFE)
         ctx.report(self.code, node, message, fix)
 
+    def _library_op_module(self, func: ast.expr, ctx: FileContext) -> dict | None:
+        """`self.act(x)` where the class made `self.act` a library module whose forward is
+        an unguarded op (`self.act = FusedLeakyReLU(channels)`)."""
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
+            return None
+        function = ctx.scope.function
+        cls = function.enclosing_class if function is not None else None
+        for _, value in cls.self_attrs.get(func.attr, []) if cls is not None else ():
+            if isinstance(value, ast.Call):
+                entry = _library_op_modules().get(ctx.qualname(value.func) or "")
+                if entry is not None:
+                    return entry
+        return None
+
+    def _library_op(self, node: ast.Call, op: dict, ctx: FileContext) -> None:
+        """A library function or module whose compiled kernel launches with no device guard.
+        A project that builds the extension itself (a vendored copy) is judged where the op
+        launches, not here."""
+        if set(op["extensions"]) & ctx.index.extension_names():
+            return
+        if runtimes.current_device_set(ctx, node) or runtimes.devices_masked(ctx):
+            return
+        message = (
+            f"`{ctx.text(node.func)}(...)` runs a {op['library']} kernel whose C++ opens no device guard "
+            f"({op['versions']}: {op['source']}): it launches on the current device (GPU 0 unless set_device "
+            "chose another), not its tensors', so with tensors on cuda:1 it reads them from GPU 0 or fails"
+        )
+        ctx.report(self.code, node, message, runtimes.guard_fix(self.code, node, ctx))
+
     def _unguarded(self, module: ast.Name, ctx: FileContext) -> str | None:
         """The sources of the unguarded extension `module` names (the project index holds
         them): a name this file binds to `load(...)`/`load_inline(...)`, one imported from the
@@ -88,6 +122,19 @@ def _native_modules() -> dict[str, dict]:
     """Library classes built on the current device by their compiled extension, by qualified
     name (catalog: `native_modules`)."""
     return {name: entry for entry in catalog.api("DL027", "native_modules", []) for name in entry["names"]}
+
+
+
+@functools.cache
+def _library_ops() -> dict[str, dict]:
+    """Library functions that launch an unguarded kernel, by qualified name (catalog: `library_ops`)."""
+    return {name: entry for entry in catalog.api("DL027", "library_ops", []) for name in entry["functions"]}
+
+
+@functools.cache
+def _library_op_modules() -> dict[str, dict]:
+    """Library torch modules whose forward is such an op, by qualified name."""
+    return {name: entry for entry in catalog.api("DL027", "library_ops", []) for name in entry["modules"]}
 
 
 CHECK = ExtensionOpWithoutDeviceGuard()

@@ -172,6 +172,19 @@ class FileContext:
     def _only_under_process_group(self, node: ast.AST) -> bool:
         return distributed.only_under_process_group(self.path_to(node), self.scope)
 
+    def only_for_callers_without_device(self, node: ast.AST) -> bool:
+        """Does `node` run only when a device parameter of its function is None, in a
+        function whose callers DL012 judges (`if device is None: device = get_device()`)?
+        Then the call omitting the device is the leak, not this fallback."""
+        function = self.scope.function
+        if function is None:
+            return False
+        entries = [e for e in self.index.cuda_defaults(self.index.qualname_of(function)) if e.param in function.params]
+        if not entries:
+            return False
+        path = self.path_to(node)
+        return any(guards.only_when_unset(path, entry.param) for entry in entries)
+
     def path_to(self, node: ast.AST) -> list[ast.AST]:
         """The chain of nodes from the enclosing function (or module) down to `node`, which is
         the node being visited or one inside it: what guards.only_when reads."""
@@ -368,9 +381,19 @@ class FileContext:
     def inherits_torch_module(self, cls: Scope) -> bool:
         """Does the class inherit `torch.nn.Module`, directly (`nn.Module`, `nn.Sequential`) or
         through the project's own classes?"""
+        return self._inherits(cls, _a_torch_module)
+
+    def in_dataset(self) -> bool:
+        """Is the code in a method of a torch `Dataset`? Its items are made on the CPU, in
+        DataLoader workers that cannot use CUDA after a fork, so what it reads is CPU data."""
+        function = self.scope.function
+        cls = function.enclosing_class if function is not None else None
+        return cls is not None and self._inherits(cls, lambda name: name in _DATASETS)
+
+    def _inherits(self, cls: Scope, wanted) -> bool:
         for base in cls.node.bases:
             name = names.qualname(base, cls.parent)
-            if any(_a_torch_module(n) for n in (name, *self.index.ancestors(name))):
+            if any(wanted(n) for n in (name, *self.index.ancestors(name)) if n):
                 return True
         return False
 
@@ -411,6 +434,12 @@ class FileContext:
         end = Location(len(self.source.line_starts), len(self.source.line(len(self.source.line_starts))) + 1)
         prefix = self.source.newline if self.source.line(end.row) else ""
         return Edit(prefix + statement + self.source.newline, end, end)
+
+
+_DATASETS = frozenset({
+    "torch.utils.data.Dataset", "torch.utils.data.IterableDataset",
+    "torch.utils.data.dataset.Dataset", "torch.utils.data.dataset.IterableDataset",
+})
 
 
 def _a_torch_module(qualname: str | None) -> bool:

@@ -62,7 +62,10 @@ class Default:
 @dataclass(frozen=True)
 class Forward:
     """`function(param=None)` passes `param` on to `callee`, unconditionally: if the callee
-    relies on its own default for it, so does every call of `function` that omits it."""
+    relies on its own default for it, so does every call of `function` that omits it. With
+    neither a position nor a keyword, the function calls the callee with no argument at all
+    when `param` is unset (`if device is None: self.device = get_device()`): a device helper
+    that falls back to the current device or GPU0 then decides for every call omitting it."""
 
     function: str
     param: str
@@ -72,6 +75,7 @@ class Forward:
     callee: str
     callee_position: int | None
     callee_keyword: str | None
+    also: tuple[str, ...] = ()  # other parameters the call runs without (`device is None`): passing one avoids it
 
 
 @dataclass
@@ -125,7 +129,13 @@ def _none_means(scope: Scope, param: str, default: ast.expr, text) -> dict | Non
         return None
     value, expr = found
     if value.current:
-        return {"default": text(default) + " -> 'cuda'", "none_means_cuda": True}
+        # `get_device(gpu_id) if device is None else device`: passing the index also avoids it
+        also = tuple(sorted(
+            n.id for n in ast.walk(expr)
+            if isinstance(n, ast.Name) and n.id != param and n.id in scope.params and _device_like(n.id)
+            and not values.with_argument(expr, scope, n.id, values.PASSED, **{param: None}).current
+        ))
+        return {"default": text(default) + " -> 'cuda'", "none_means_cuda": True, "also": also}
     others = sorted({n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and n.id != param and _is_zero(scope.defaults.get(n.id))})
     if not others:
         return None
@@ -166,18 +176,44 @@ def of_function(scope: Scope, qualname: str, where: str, text) -> Found:
         if entry is not None:
             found.defaults.append(Default(
                 qualname, param, position(scope, param), where=where, used=used,
-                passes=tuple((c, p, k) for c, p, k, _ in passes), **entry,
+                passes=tuple((c, p, k) for c, p, k, _, _ in passes), **entry,
             ))
+        if entry is None and isinstance(default, ast.Constant) and default.value is None and param == "device":
+            for callee in _fallback_helpers(scope, param):
+                found.forwards.append(Forward(qualname, param, position(scope, param), "None", where, callee, None, None))
         if _falsy(default):
-            for callee, callee_position, keyword, conditional in passes:
+            for callee, callee_position, keyword, conditional, also in passes:
                 if not conditional:
                     found.forwards.append(Forward(
-                        qualname, param, position(scope, param), text(default), where, callee, callee_position, keyword,
+                        qualname, param, position(scope, param), text(default), where, callee, callee_position, keyword, also,
                     ))
     kwarg = scope.node.args.kwarg
     if kwarg is not None:
         for key in _kwargs_index_defaults(scope, kwarg.arg):
             found.defaults.append(Default(qualname, key, None, "0", where, means=GPU0, index=True))
+    return found
+
+
+def _fallback_helpers(scope: Scope, param: str) -> list[str]:
+    """Callables the function calls with no argument to make its device when `param` is
+    None (`if device is None: self.device = get_device()`, `get_device() if device is None
+    else device`), by qualified name."""
+    found = []
+    for child in _shallow(scope.body):
+        if not isinstance(child, (ast.Assign, ast.AnnAssign)) or child.value is None:
+            continue
+        targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+        if not any((isinstance(t, ast.Name) and t.id == param) or (_self_attribute(t) and t.attr in (param, f"_{param}")) for t in targets):
+            continue
+        value = child.value
+        if isinstance(value, ast.IfExp) and guards.says_unset(value.test, param):
+            value = value.body
+        elif not guards.only_when_unset(guards.path_to(scope.node, child), param):
+            continue
+        if isinstance(value, ast.Call) and not value.args and not value.keywords:
+            callee = qualname_of(value.func, scope)
+            if callee is not None and not callee.startswith("torch"):
+                found.append(callee)
     return found
 
 
@@ -356,7 +392,7 @@ class _Uses:
     def read(self) -> set[str]:
         return set(self._reads)
 
-    def of(self, param: str) -> tuple[bool, list[tuple[str, int | None, str | None, bool]]]:
+    def of(self, param: str) -> tuple[bool, list[tuple[str, int | None, str | None, bool, tuple[str, ...]]]]:
         used, passes = False, []
         for node in self._reads.get(param, []):
             parent = self._parents.get(id(node))
@@ -368,8 +404,8 @@ class _Uses:
         return used, passes
 
     def _passed(self, node: ast.Name, parent, parents) -> tuple | None:
-        """(callee, position, keyword, conditional) when `node` is an argument of a call to a
-        callable named in the project (not a method of an object)."""
+        """(callee, position, keyword, conditional, also) when `node` is an argument of a call
+        to a callable named in the project (not a method of an object)."""
         call, keyword = parent, None
         if isinstance(parent, ast.keyword):
             call, keyword = parents.get(id(parent)), parent.arg
@@ -381,20 +417,38 @@ class _Uses:
         position = None if keyword else next((i for i, a in enumerate(call.args) if a is node), None)
         if keyword is None and position is None:
             return None
-        return callee, position, keyword, self._conditional(call, node.id)
+        return (callee, position, keyword, *self._condition(call, node.id))
 
-    def _conditional(self, call: ast.Call, param: str) -> bool:
-        """Is the call inside a branch or loop whose test is about something else than `param`?"""
-        for outer in guards.path_to(self.scope.node, call)[1:-1]:
+    def _condition(self, call: ast.Call, param: str) -> tuple[bool, tuple[str, ...]]:
+        """(conditional, also): is the call inside a branch or loop whose test is about
+        something else than `param`? A branch taken when another parameter keeps its falsy
+        default (`get_device(gpu_id) if device is None else device`) still runs for a caller
+        that omits both: not conditional, but passing that parameter (`also`) avoids it."""
+        also: list[str] = []
+        path = guards.path_to(self.scope.node, call)
+        for outer, inner in zip(path[1:-1], path[2:]):
             if isinstance(outer, (ast.If, ast.IfExp, ast.While)):
                 test = outer.test
             elif isinstance(outer, (ast.For, ast.AsyncFor)):
                 test = outer.iter
             else:
                 continue
-            if not any(isinstance(n, ast.Name) and n.id == param for n in ast.walk(test)):
-                return True
-        return False
+            named = {n.id for n in ast.walk(test) if isinstance(n, ast.Name)}
+            if param in named:
+                continue
+            other = self._unset_parameter(named)
+            if other is None or isinstance(outer, (ast.While, ast.For, ast.AsyncFor)) or inner is outer.test:
+                return True, ()
+            if not _reachable([outer, inner], other, self.scope.defaults[other].value):
+                return True, ()
+            also.append(other)
+        return False, tuple(also)
+
+    def _unset_parameter(self, named: set[str]) -> str | None:
+        """The one device-like parameter with a falsy default a test names, if that is all
+        it names."""
+        params = [n for n in named if n in self.scope.params and _device_like(n) and _falsy(self.scope.defaults.get(n))]
+        return params[0] if len(params) == 1 and len(named) == 1 else None
 
     def _dead_store(self, node: ast.Name, parent) -> bool:
         """`self.device = device` where no method of the class reads `self.device`."""

@@ -32,16 +32,21 @@ def _callee(expr: ast.expr) -> str:
 def _world_size(expr: ast.expr, scope: Scope) -> bool:
     """`get_world_size()`, `dist.get_world_size()`, a launcher library's `world_size()`, a
     local assigned one of them, or a value named for it (`world_size`, `args.world_size`,
-    `distrib.world_size`: a module global its set-up assigns)."""
+    `distrib.world_size`: a module global its set-up assigns; `num_gpus`, one process each)."""
     if isinstance(expr, ast.Call):
         return _callee(expr).endswith("world_size")
     name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
-    if name.lower().endswith("world_size"):
+    if name.lower().endswith("world_size") or name.lower() in _PROCESS_COUNTS:
         return True
     if isinstance(expr, ast.Name):
         found = scope.lookup_values(expr.id)
         return found is not None and bool(found[1]) and all(_world_size(v, scope) for v in found[1])
     return False
+
+
+# GPU and process counts that launchers spawn one process per unit of (`mp.spawn(fn,
+# nprocs=num_gpus)`): in code that calls a barrier, the job's world size.
+_PROCESS_COUNTS = frozenset({"num_gpus", "n_gpus", "ngpus", "num_gpu", "gpu_num", "nprocs", "num_processes"})
 
 
 def _int(expr: ast.expr) -> int | None:

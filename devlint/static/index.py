@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from devlint import catalog
 from devlint.findings import Library, Span
-from devlint.static.defaults import Default, Forward
+from devlint.static.defaults import CURRENT_DEVICE, GPU0, Default, Forward
 from devlint.static.scope import Scope
 
 
@@ -296,6 +296,7 @@ def _library_defaults() -> tuple[Default, ...]:
                     where=f"{entry['library']} {entry['versions']}, per devlint's table",
                     none_means_cuda=entry["default"].startswith("None"),
                     also=tuple(entry.get("also", ())),
+                    means=GPU0 if "cuda:0" in entry["default"] else CURRENT_DEVICE,
                     library=Library(entry["library"], entry["versions"], "table"),
                 )
             )
@@ -452,12 +453,18 @@ class ProjectIndex:
             for fw in forwards:
                 if any(d.param == fw.param for d in self._entries(fw.function)):
                     continue
+                omitted = fw.callee_keyword is None and fw.callee_position is None  # called with no argument
                 for target in self._entries(fw.callee):
-                    if target.param == fw.callee_keyword or (fw.callee_keyword is None and target.position == fw.callee_position):
-                        means = f"`{_last(fw.callee)}(...)` gets it and falls back to {target.means}"
+                    if (omitted and target.returns) or target.param == fw.callee_keyword or (
+                        fw.callee_keyword is None and target.position == fw.callee_position
+                    ):
+                        means = (
+                            f"it is then `{_last(fw.callee)}()`: {target.means}" if omitted
+                            else f"`{_last(fw.callee)}(...)` gets it and falls back to {target.means}"
+                        )
                         self._add(Default(
                             fw.function, fw.param, fw.position, fw.default, fw.where, none_means_cuda=fw.default == "None",
-                            means=means, selects=target.selects, index=target.index,
+                            means=means, selects=target.selects, index=target.index and not omitted, also=(*fw.also, *target.also),
                         ))
                         added = True
                         break
@@ -471,8 +478,11 @@ class ProjectIndex:
         for _ in range(4):
             parts = qualname.split(".")
             for i in range(len(parts), 0, -1):
-                target = self._aliases.get(".".join(parts[:i]))
-                if target is not None and target != ".".join(parts[:i]):
+                prefix = ".".join(parts[:i])
+                target = self._aliases.get(prefix)
+                if target is not None and i < len(parts) and target.startswith(prefix + "."):
+                    continue  # `pkg.op` re-exports `pkg.op.op`, but `pkg.op.x` is still module `pkg.op`'s `x`
+                if target is not None and target != prefix:
                     qualname = ".".join([target, *parts[i:]])
                     break
             else:

@@ -59,6 +59,12 @@ def downloads() -> frozenset[str]:
 
 
 @functools.cache
+def cpu_checkpoint_keys() -> frozenset[str]:
+    """Keys of checkpoint layouts whose writer saves CPU tensors (BasicSR's `params_ema`)."""
+    return frozenset(key for entry in catalog.api("DL005", "cpu_checkpoint_keys", []) for key in entry["keys"])
+
+
+@functools.cache
 def legacy_constructors() -> dict[str, str]:
     """`FloatTensor` -> `torch.float32`, for the typed constructors under torch.cuda."""
     return catalog.api("DL004", "constructors", {})

@@ -181,11 +181,12 @@ def when_omitted(expr: ast.expr, scope: Scope) -> Value:
 PASSED = ast.Name(id="<passed>", ctx=ast.Load())
 
 
-def with_argument(expr: ast.expr, scope: Scope, param: str, argument) -> Value:
-    """The device `expr` (in function `scope`) denotes when `param` holds `argument`: a
-    constant's value (its default: None, "") or PASSED (whatever a caller passes)."""
-    held = PASSED if argument is PASSED else ast.Constant(value=argument)
-    return _Evaluator().value(expr, scope, _Env(scope, {param: (held, scope, None)}), 0, True)
+def with_argument(expr: ast.expr, scope: Scope, param: str, argument, **others) -> Value:
+    """The device `expr` (in function `scope`) denotes when `param` (and each of `others`)
+    holds its argument: a constant's value (its default: None, "") or PASSED (whatever a
+    caller passes)."""
+    bound = {name: (PASSED if held is PASSED else ast.Constant(value=held), scope, None) for name, held in {param: argument, **others}.items()}
+    return _Evaluator().value(expr, scope, _Env(scope, bound), 0, True)
 
 
 def _memo(scope: Scope) -> dict:
@@ -304,7 +305,18 @@ class _Evaluator:
             return Value(Kind.GIVEN, expr) if _is_param(expr.id, scope) else UNKNOWN
         owner, values = found
         ints = names_a_device(expr.id)  # plain ints assigned to a name are devices only when it says so
-        return join(self.value(v, owner, env if owner is scope else None, depth + 1, ints) for v in values)
+        return join(self.value(v, owner, env if owner is scope else None, depth + 1, ints) for v in self._live(values, owner, env))
+
+    def _live(self, assigned: list[ast.expr], owner: Scope, env: _Env | None) -> list[ast.expr]:
+        """The values assigned to a local that can reach a use, in the call being followed:
+        `suffix = ""` under `if gpu_id is None:` is dead when the call passes `gpu_id`."""
+        if env is None or owner is not env.function:
+            return assigned
+        tests = _branch_tests(owner)
+        return [
+            v for v in assigned
+            if all(self._truth(test, owner, env) in (None, taken) for test, taken in tests.get(id(v), ()))
+        ]
 
     def _binding(self, name: str, scope: Scope, env: _Env | None):
         """The argument a followed call passed for parameter `name` (or its default)."""
@@ -470,7 +482,7 @@ class _Evaluator:
         if found is None:
             return None
         owner, values = found
-        return _union(self.texts(v, owner, env if owner is scope else None, depth + 1) for v in values)
+        return _union(self.texts(v, owner, env if owner is scope else None, depth + 1) for v in self._live(values, owner, env))
 
     def _hole(self, expr: ast.expr, scope: Scope, env: _Env | None, depth: int) -> dict[str, ast.AST]:
         """The texts a value formatted into a string can have."""
@@ -489,7 +501,7 @@ class _Evaluator:
             found = scope.lookup_values(expr.id)
             if found is not None:
                 owner, assigned = found
-                held = _union(self._hole(v, owner, env if owner is scope else None, depth + 1) for v in assigned)
+                held = _union(self._hole(v, owner, env if owner is scope else None, depth + 1) for v in self._live(assigned, owner, env))
                 if held is not None:
                     return held
         texts = self.texts(expr, scope, env, depth + 1)
@@ -514,6 +526,33 @@ class _Evaluator:
                     parts.append(hole)
             out.update(_concat(parts, expr) or {UNKNOWN_HOLE: expr})
         return out
+
+
+def _branch_tests(function: Scope) -> dict[int, tuple[tuple[ast.expr, bool], ...]]:
+    """For each value assigned in the function's own body under `if` statements, the tests
+    above it and the branch it is in (True: the body). Computed once per function."""
+    memo = _memo(function)
+    key = ("branch tests", id(function.node))
+    if key in memo:
+        return memo[key]
+    found: dict[int, tuple[tuple[ast.expr, bool], ...]] = {}
+
+    def visit(statements: list[ast.stmt], above: tuple[tuple[ast.expr, bool], ...]) -> None:
+        for statement in statements:
+            if isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None and above:
+                found[id(statement.value)] = above
+            elif isinstance(statement, ast.If):
+                visit(statement.body, (*above, (statement.test, True)))
+                visit(statement.orelse, (*above, (statement.test, False)))
+            elif isinstance(statement, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+                for block in ("body", "orelse", "finalbody"):
+                    visit(getattr(statement, block, []), above)
+                for handler in getattr(statement, "handlers", []):
+                    visit(handler.body, above)
+
+    visit(function.node.body, ())
+    memo[key] = found
+    return found
 
 
 def _within(node: ast.AST, outer: ast.AST) -> bool:
