@@ -73,7 +73,9 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
             if outer.kind == "module":
                 for param in placement.device_parameters(ctx, node):
                     facts.device_params.append((qualname, param.name, param.position, param.first_element))
-            found = definitions.of_function(outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text)
+            found = definitions.of_function(
+                outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text, library=LIBRARY in ctx.enabled,
+            )
             facts.defaults.extend(found.defaults)
             facts.forwards.extend(found.forwards)
             facts.unused.extend(found.unused)
@@ -228,6 +230,11 @@ class _ExtensionCollector:
             values += [part for v in values if isinstance(v, ast.IfExp) for part in (v.body, v.orelse)]
             return any(ctx.qualname(v) in _EXTENSION_CLASSES for v in values if isinstance(v, (ast.Name, ast.Attribute)))
         return False
+
+
+# In `ctx.enabled` when the file is a library's installed source (libraries/summary.py):
+# nothing there is reported where it is written, so a GPU0 it writes is its callers' default.
+LIBRARY = "library source"
 
 
 def collect(ctx: FileContext) -> FileFacts:
