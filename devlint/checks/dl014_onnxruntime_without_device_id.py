@@ -7,7 +7,7 @@ import functools
 
 from devlint import catalog
 from devlint.findings import Edit, Fix
-from devlint.static import names, runtimes, values
+from devlint.static import runtimes, values
 from devlint.static.context import FileContext
 from devlint.static.engine import Check
 from devlint.static.names import argument, keyword, passes_unknown_args
@@ -38,7 +38,14 @@ class OnnxruntimeWithoutDeviceId(Check):
     code = "DL014"
 
     def wanted(self, ctx: FileContext) -> bool:
-        return runtimes.mentions(ctx, "ExecutionProvider", "onnxruntime", "OrtValue", "io_binding")
+        if runtimes.mentions(ctx, "ExecutionProvider", "onnxruntime", "OrtValue", "io_binding"):
+            return True
+        return any(name in ctx.source.text for name in ctx.index.provider_list_names())
+
+    def _stored_elsewhere(self, value: ast.expr, ctx: FileContext) -> bool:
+        """`providers=roop.globals.execution_providers`, a module global another module of
+        the project assigned every available provider (the project index holds those)."""
+        return isinstance(value, (ast.Name, ast.Attribute)) and ctx.index.holds_every_provider(ctx.qualname(value))
 
     def visit_Constant(self, node: ast.Constant, ctx: FileContext) -> None:
         if type(node.value) is not str or node.value not in _providers():
@@ -139,7 +146,7 @@ class OnnxruntimeWithoutDeviceId(Check):
         value = given.value if given is not None else (node.args[slot] if slot is not None and slot < len(node.args) else None)
         if value is None or isinstance(value, (ast.List, ast.Tuple)) or _options_of(node) is not None:
             return
-        if _every_available_provider(value, ctx.scope) and not runtimes.devices_masked(ctx):
+        if (runtimes.every_available_provider(value, ctx.scope) or self._stored_elsewhere(value, ctx)) and not runtimes.devices_masked(ctx):
             message = (
                 f"`{ctx.text(value)}` passes the providers this ONNX Runtime build has, without options: with "
                 "onnxruntime-gpu that includes CUDAExecutionProvider (and TensorRT's) with no `device_id`, so the session "
@@ -269,32 +276,3 @@ def _calls_passing(ctx: FileContext, name: str) -> list[ast.Call]:
 
 CHECK = OnnxruntimeWithoutDeviceId()
 
-
-_AVAILABLE = "onnxruntime.get_available_providers"
-
-
-def _every_available_provider(expr: ast.expr, scope, depth: int = 0) -> bool:
-    """Is the providers list `onnxruntime.get_available_providers()`, a comprehension over
-    it, a name assigned one, or what one of the module's functions returns of those?"""
-    if depth > 4:
-        return False
-    if isinstance(expr, ast.Call):
-        if names.qualname(expr.func, scope) == _AVAILABLE:
-            return True
-        callee = values.module_function(expr.func, scope)
-        if callee is None:
-            return False
-        inner = values.scope_of(callee, scope)
-        return any(
-            r.value is not None and _every_available_provider(r.value, inner, depth + 1)
-            for r in ast.walk(callee) if isinstance(r, ast.Return)
-        )
-    if isinstance(expr, (ast.ListComp, ast.GeneratorExp)):
-        return any(
-            isinstance(n, ast.Call) and names.qualname(n.func, scope) == _AVAILABLE
-            for generator in expr.generators for n in ast.walk(generator.iter)
-        )
-    if isinstance(expr, ast.Name):
-        found = scope.lookup_values(expr.id)
-        return found is not None and any(_every_available_provider(v, found[0], depth + 1) for v in found[1])
-    return False

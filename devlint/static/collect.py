@@ -177,6 +177,31 @@ class _RuntimeCollector:
                 self.facts.maskers.append(qualname)
 
 
+class _ProviderCollector:
+    """Module globals assigned every available ONNX Runtime provider, for DL014 in the
+    modules that make sessions with them (`roop.globals.execution_providers = ...`)."""
+
+    code = "index"
+
+    def __init__(self, facts: FileFacts):
+        self.facts = facts
+
+    def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
+        if not runtimes.every_available_provider(node.value, ctx.scope):
+            return
+        for target in node.targets:
+            if isinstance(target, ast.Attribute):
+                qualname = ctx.qualname(target)  # an imported module's global
+                if qualname is None or qualname.split(".", 1)[0] in ("self", "cls"):
+                    continue
+            elif isinstance(target, ast.Name) and ctx.scope.function is None:
+                qualname = f"{ctx.module_name}.{target.id}" if ctx.module_name else target.id
+            else:
+                continue
+            if qualname not in self.facts.provider_lists:
+                self.facts.provider_lists.append(qualname)
+
+
 _EXTENSION_CLASSES = frozenset({
     "torch.utils.cpp_extension.CUDAExtension", "torch.utils.cpp_extension.CppExtension",
 })
@@ -252,6 +277,8 @@ def collect(ctx: FileContext) -> FileFacts:
         walkers.append(_RuntimeCollector(facts))
     if "CUDAExtension" in text or "CppExtension" in text or "cpp_extension" in text:
         walkers.append(_ExtensionCollector(facts))
+    if "get_available_providers" in text:
+        walkers.append(_ProviderCollector(facts))
     if walkers:
         engine.run(ctx, walkers)
     return facts
