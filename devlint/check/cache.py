@@ -134,6 +134,7 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
         returns=[tuple(r) for r in d.get("returns", [])],
         device_params=[tuple(r) for r in d.get("device_params", [])],
         provider_lists=list(d.get("provider_lists", [])),
+        workers=[(w, tuple(owned)) for w, owned in d.get("workers", [])],
     )
 
 

@@ -55,6 +55,8 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
             qualname = class_qualname(outer.child(node))
             if qualname is not None:
                 _note_definition(facts, qualname)
+                if "set_device" in text:
+                    _note_worker(facts, qualname, outer.child(node))
                 for base in node.bases:
                     named = qualname_of(base, outer)
                     if named:
@@ -84,6 +86,38 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
 def _may_return_a_device(source: str) -> bool:
     """A cheap test before a function's scope is built: it writes "cuda" and returns."""
     return ("'cuda" in source or '"cuda' in source) and "return " in source
+
+
+def _note_worker(facts: FileFacts, qualname: str, cls: Scope) -> None:
+    """A class one of whose methods (not `__init__`, which runs first) makes the object's
+    own device current (`torch.cuda.set_device(self.device)`): a per-GPU worker, noted with
+    the classes it builds into its attributes (`self.model_runner = ModelRunner(...)`),
+    whose methods it calls after. A `set_device(gpu_idx)` of a parameter selects for one
+    call (an mp.spawn target), not for the object."""
+    methods = [n for n in cls.node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if not any(m.name != "__init__" and _calls_set_device(m, cls) for m in methods):
+        return
+    owned = []
+    for method in methods:
+        scope = cls.child(method)
+        for node in _shallow(method.body):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and any(
+                isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" for t in node.targets
+            ):
+                built = qualname_of(node.value.func, scope)
+                if built and not built.startswith("torch") and built not in owned:
+                    owned.append(built)
+    facts.workers.append((qualname, tuple(owned)))
+
+
+def _calls_set_device(method: ast.FunctionDef | ast.AsyncFunctionDef, cls: Scope) -> bool:
+    scope = cls.child(method)
+    return any(
+        isinstance(node, ast.Call) and qualname_of(node.func, scope) == "torch.cuda.set_device"
+        and node.args and isinstance(node.args[0], ast.Attribute)
+        and isinstance(node.args[0].value, ast.Name) and node.args[0].value.id == "self"
+        for node in _shallow(method.body)
+    )
 
 
 def _note_definition(facts: FileFacts, qualname: str) -> None:

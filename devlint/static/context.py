@@ -14,7 +14,7 @@ from dataclasses import replace
 from devlint import catalog
 from devlint.findings import AddArgument, Applicability, Edit, Finding, Fix, Library, Location, Operation, Span, Threading
 from devlint.static import distributed, guards, launchers, names, suggest, values
-from devlint.static.index import ProjectIndex
+from devlint.static.index import ProjectIndex, class_qualname
 from devlint.static.names import argument
 from devlint.static.scope import Scope, _shallow, build_scope
 from devlint.static.source import Source
@@ -137,7 +137,21 @@ class FileContext:
             return True
         if self._under_launcher():
             return True
+        if self._in_a_worker_method(node):
+            return True
         return self.index.process_group_selects_device() and self._only_under_process_group(node)
+
+    def _in_a_worker_method(self, node: ast.AST) -> bool:
+        """Is the code a method (not `__init__`) of a per-GPU worker class, or of a class such
+        a worker builds (index: runs_on_a_worker_device), past any `set_device` of its own?
+        The worker made its GPU current before it calls them."""
+        function = self.scope.function
+        cls = function.enclosing_class if function is not None else None
+        if cls is None or function.parent is not cls or function.node.name == "__init__":
+            return False
+        if function.device_selected_at and node.lineno < min(function.device_selected_at):
+            return False  # the worker's own set-up, before it selects
+        return self.index.runs_on_a_worker_device(class_qualname(cls))
 
     def _under_launcher(self) -> bool:
         """Is the code a LightningModule's method, a function handed to `fabric.launch`, or one

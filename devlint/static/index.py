@@ -110,6 +110,8 @@ def text_worth_collecting(text: str) -> bool:
         return True
     if "get_available_providers" in text:
         return True  # a module global of providers other modules' sessions use
+    if "set_device(" in text and "class " in text:
+        return True  # a per-GPU worker class (FileFacts.workers)
     if ("'cuda" in text or '"cuda' in text) and "return" in text:
         return True  # a helper that returns a device: summarised for other modules' calls
     if "CUDA_VISIBLE_DEVICES" in text and _SETS_VISIBLE_DEVICES.search(text):
@@ -210,6 +212,9 @@ class FileFacts:
     # file (the server); `devlint check` reads both from every file's text.
     taken: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
+    # (class, classes it builds into its attributes) for each module-level class with a method
+    # other than __init__ that calls `torch.cuda.set_device`: a per-GPU worker (vLLM's Worker).
+    workers: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     # Module globals (`roop.globals.execution_providers`) this file assigns every provider
     # the ONNX Runtime build has: a session another module makes with one lists CUDA's bare.
     provider_lists: list[str] = field(default_factory=list)
@@ -432,6 +437,7 @@ class ProjectIndex:
             for entry in f.device_params:
                 self._device_params.setdefault(_last(entry[0]), []).append(entry)
         self._provider_lists = {q for f in facts for q in f.provider_lists}
+        self._workers = sorted({q for f in facts for worker, owned in f.workers for q in (worker, *owned)})
         self._saves: dict[str, set[bool]] = {}
         for f in facts:
             for key, from_cpu in f.saves:
@@ -549,6 +555,8 @@ class ProjectIndex:
             held = sorted(map(repr, self._returns.get(name, []) if name else sorted(self._returns)))
         elif kind == "saves":
             held = sorted(map(repr, self._saves.get(name, ())))
+        elif kind == "workers":
+            held = self._workers
         elif kind == "providers":
             held = sorted(q for q in self._provider_lists if not name or _last(q) == name)
         elif kind == "imported":
@@ -721,6 +729,15 @@ class ProjectIndex:
         """Last names of the functions returned_device knows (for the files to read)."""
         self._note("returns:")
         return set(self._returns)
+
+    def runs_on_a_worker_device(self, cls: str | None) -> bool:
+        """Is `cls` a per-GPU worker class (a method of it calls `torch.cuda.set_device`), or
+        a class such a worker builds into its attributes (vLLM's Worker and its ModelRunner)?
+        Their methods run after the worker made its GPU current."""
+        if not cls:
+            return False
+        self._note("workers:")
+        return any(_matches(cls, q) for q in self._workers)
 
     def holds_every_provider(self, qualname: str | None) -> bool:
         """Is `qualname` a module global some module assigns every available ONNX Runtime
