@@ -121,9 +121,16 @@ def only_when_unset(path: list[ast.AST], param: str) -> bool:
     return only_when(path, lambda test: says_unset(test, param), lambda test: says_set(test, param))
 
 
+# The fields of each node type that may hold a block (asked per node of every path).
+_BLOCK_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
+    names = _BLOCK_FIELDS.get(type(node))
+    if names is None:
+        names = _BLOCK_FIELDS[type(node)] = tuple(n for n in ("body", "orelse", "finalbody") if n in type(node)._fields)
     blocks = []
-    for name in ("body", "orelse", "finalbody"):
+    for name in names:
         block = getattr(node, name, None)
         if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
             blocks.append(block)
