@@ -99,9 +99,11 @@ def _early_exits_before(block: list[ast.stmt], inner: ast.AST) -> list[ast.If]:
     them when `inner` is not one of its statements), found by bisection on position: a
     finding in a module of 20,000 statements does not walk the 19,999 others."""
     first = block[0]
-    if first not in _EXITS:
-        _EXITS[first] = [i for i, s in enumerate(block) if isinstance(s, ast.If) and _ends(s.body)]
-    exits = _EXITS[first]
+    exits = _EXITS.get(first)
+    if exits is None:
+        exits = _EXITS[first] = [i for i, s in enumerate(block) if isinstance(s, ast.If) and _ends(s.body)]
+    if not exits:
+        return []
     end = len(block)
     if exits and isinstance(inner, ast.stmt):
         i = bisect.bisect_left(block, (inner.lineno, inner.col_offset), key=lambda s: (s.lineno, s.col_offset))
