@@ -122,7 +122,7 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
         defaults=[project_index.Default(**{**x, "also": tuple(x["also"]), "passes": tuple(tuple(p) for p in x["passes"]), "library": None}) for x in d["defaults"]],
         definitions=list(d.get("definitions", [])),
         process_groups=[tuple(pg) for pg in d.get("process_groups", [])],
-        forwards=[project_index.Forward(**x) for x in d.get("forwards", [])],
+        forwards=[project_index.Forward(**{**x, "also": tuple(x.get("also", ()))}) for x in d.get("forwards", [])],
         unused=[tuple(u) for u in d.get("unused", [])],
         type_sinks=[project_index.TypeSink(**{**x, "span": tuple(x["span"])}) for x in d["type_sinks"]],
         type_string_calls=[project_index.TypeStringCall(**x) for x in d["type_string_calls"]],
@@ -133,6 +133,7 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
         saves=[tuple(s) for s in d.get("saves", [])],
         returns=[tuple(r) for r in d.get("returns", [])],
         device_params=[tuple(r) for r in d.get("device_params", [])],
+        provider_lists=list(d.get("provider_lists", [])),
     )
 
 

@@ -30,7 +30,7 @@ def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tup
     """Substrings one of which any file with a possible finding contains (each rule lists
     its own; DL012 adds the names of the callables the index knows, DL017/DL018 the
     launches and factory calls of the kernels it knows, DL027 the extension modules that
-    setup scripts build)."""
+    setup scripts build, DL014 the module globals of providers another module assigns)."""
     words = set()
     for code in enabled:
         words.update(catalog.get(code).triggers)
@@ -44,6 +44,8 @@ def _triggers(enabled: frozenset[str], index: project_index.ProjectIndex) -> tup
         words.update(word for name in index.kernel_names() for word in (f"{name}[", f"{name}("))
     if "DL027" in enabled:
         words.update(index.extension_names())
+    if "DL014" in enabled:
+        words.update(index.provider_list_names())
     return tuple(sorted(words))
 
 

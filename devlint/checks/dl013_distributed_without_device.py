@@ -18,6 +18,8 @@ class DistributedWithoutDevice(Check):
         name = ctx.qualname(node.func)
         api = catalog.get(self.code).api
         if name in api.get("init", []):
+            if ctx.index.process_group_selects_device():
+                return  # set up after set_device: a barrier's guess is the selected GPU (see below)
             if self._may_use_nccl(node) and not has_argument(node, "device_id", None) and self._guessing_barriers(ctx):
                 index = ctx.suggest_index(node)
                 message = (
@@ -36,6 +38,8 @@ class DistributedWithoutDevice(Check):
                 return
             if distributed.only_with_several_processes(ctx.path_to(node), ctx.scope):
                 return  # one process per GPU: the guess (rank modulo GPU count) is the rank's GPU
+            if ctx.index.process_group_selects_device():
+                return  # every group is set up after set_device (the launcher's rank): the guess is that GPU
             index = ctx.suggest_index(node)
             message = "`barrier()` without `device_ids` on NCCL guesses the GPU from the rank (GPU0 on rank 0)"
             if index is None:

@@ -38,7 +38,14 @@ class OnnxruntimeWithoutDeviceId(Check):
     code = "DL014"
 
     def wanted(self, ctx: FileContext) -> bool:
-        return runtimes.mentions(ctx, "ExecutionProvider", "onnxruntime", "OrtValue", "io_binding")
+        if runtimes.mentions(ctx, "ExecutionProvider", "onnxruntime", "OrtValue", "io_binding"):
+            return True
+        return any(name in ctx.source.text for name in ctx.index.provider_list_names())
+
+    def _stored_elsewhere(self, value: ast.expr, ctx: FileContext) -> bool:
+        """`providers=roop.globals.execution_providers`, a module global another module of
+        the project assigned every available provider (the project index holds those)."""
+        return isinstance(value, (ast.Name, ast.Attribute)) and ctx.index.holds_every_provider(ctx.qualname(value))
 
     def visit_Constant(self, node: ast.Constant, ctx: FileContext) -> None:
         if type(node.value) is not str or node.value not in _providers():
@@ -138,6 +145,17 @@ class OnnxruntimeWithoutDeviceId(Check):
         slot = _provider_slot(node)
         value = given.value if given is not None else (node.args[slot] if slot is not None and slot < len(node.args) else None)
         if value is None or isinstance(value, (ast.List, ast.Tuple)) or _options_of(node) is not None:
+            return
+        if (runtimes.every_available_provider(value, ctx.scope) or self._stored_elsewhere(value, ctx)) and not runtimes.devices_masked(ctx):
+            message = (
+                f"`{ctx.text(value)}` passes the providers this ONNX Runtime build has, without options: with "
+                "onnxruntime-gpu that includes CUDAExecutionProvider (and TensorRT's) with no `device_id`, so the session "
+                "runs on GPU 0, whatever device the program was told to use"
+            )
+            fix = ctx.display_only(
+                self.code, 'pass the GPU provider with its options: `[("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]`',
+            )
+            ctx.report(self.code, node, message, fix)
             return
         for listed, _ in values.containers(value, ctx.scope):
             if not isinstance(listed, (ast.List, ast.Tuple)) or not _returned_value(listed, ctx):
@@ -257,3 +275,4 @@ def _calls_passing(ctx: FileContext, name: str) -> list[ast.Call]:
 
 
 CHECK = OnnxruntimeWithoutDeviceId()
+

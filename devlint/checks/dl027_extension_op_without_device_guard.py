@@ -74,6 +74,8 @@ class ExtensionOpWithoutDeviceGuard(Check):
         an unguarded op (`self.act = FusedLeakyReLU(channels)`)."""
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             return None
+        if not runtimes.mentions(ctx, *_library_op_module_names()):
+            return None  # no such module is built in this file
         function = ctx.scope.function
         cls = function.enclosing_class if function is not None else None
         for _, value in cls.self_attrs.get(func.attr, []) if cls is not None else ():
@@ -135,6 +137,11 @@ def _library_ops() -> dict[str, dict]:
 def _library_op_modules() -> dict[str, dict]:
     """Library torch modules whose forward is such an op, by qualified name."""
     return {name: entry for entry in catalog.api("DL027", "library_ops", []) for name in entry["modules"]}
+
+
+@functools.cache
+def _library_op_module_names() -> tuple[str, ...]:
+    return tuple(sorted({name.rsplit(".", 1)[-1] for name in _library_op_modules()}))
 
 
 CHECK = ExtensionOpWithoutDeviceGuard()

@@ -73,7 +73,9 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
             if outer.kind == "module":
                 for param in placement.device_parameters(ctx, node):
                     facts.device_params.append((qualname, param.name, param.position, param.first_element))
-            found = definitions.of_function(outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text)
+            found = definitions.of_function(
+                outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text, library=LIBRARY in ctx.enabled,
+            )
             facts.defaults.extend(found.defaults)
             facts.forwards.extend(found.forwards)
             facts.unused.extend(found.unused)
@@ -175,6 +177,31 @@ class _RuntimeCollector:
                 self.facts.maskers.append(qualname)
 
 
+class _ProviderCollector:
+    """Module globals assigned every available ONNX Runtime provider, for DL014 in the
+    modules that make sessions with them (`roop.globals.execution_providers = ...`)."""
+
+    code = "index"
+
+    def __init__(self, facts: FileFacts):
+        self.facts = facts
+
+    def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
+        if not runtimes.every_available_provider(node.value, ctx.scope):
+            return
+        for target in node.targets:
+            if isinstance(target, ast.Attribute):
+                qualname = ctx.qualname(target)  # an imported module's global
+                if qualname is None or qualname.split(".", 1)[0] in ("self", "cls"):
+                    continue
+            elif isinstance(target, ast.Name) and ctx.scope.function is None:
+                qualname = f"{ctx.module_name}.{target.id}" if ctx.module_name else target.id
+            else:
+                continue
+            if qualname not in self.facts.provider_lists:
+                self.facts.provider_lists.append(qualname)
+
+
 _EXTENSION_CLASSES = frozenset({
     "torch.utils.cpp_extension.CUDAExtension", "torch.utils.cpp_extension.CppExtension",
 })
@@ -230,6 +257,11 @@ class _ExtensionCollector:
         return False
 
 
+# In `ctx.enabled` when the file is a library's installed source (libraries/summary.py):
+# nothing there is reported where it is written, so a GPU0 it writes is its callers' default.
+LIBRARY = "library source"
+
+
 def collect(ctx: FileContext) -> FileFacts:
     """The facts of one file. The engine's walk of every node runs only for the files whose
     text can hold call or runtime facts; definitions need no walk (_collect_definitions)."""
@@ -245,6 +277,8 @@ def collect(ctx: FileContext) -> FileFacts:
         walkers.append(_RuntimeCollector(facts))
     if "CUDAExtension" in text or "CppExtension" in text or "cpp_extension" in text:
         walkers.append(_ExtensionCollector(facts))
+    if "get_available_providers" in text:
+        walkers.append(_ProviderCollector(facts))
     if walkers:
         engine.run(ctx, walkers)
     return facts

@@ -108,6 +108,8 @@ def text_worth_collecting(text: str) -> bool:
         return True
     if "CUDAExtension" in text or "CppExtension" in text or "cpp_extension" in text:
         return True
+    if "get_available_providers" in text:
+        return True  # a module global of providers other modules' sessions use
     if ("'cuda" in text or '"cuda' in text) and "return" in text:
         return True  # a helper that returns a device: summarised for other modules' calls
     if "CUDA_VISIBLE_DEVICES" in text and _SETS_VISIBLE_DEVICES.search(text):
@@ -208,6 +210,9 @@ class FileFacts:
     # file (the server); `devlint check` reads both from every file's text.
     taken: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
+    # Module globals (`roop.globals.execution_providers`) this file assigns every provider
+    # the ONNX Runtime build has: a session another module makes with one lists CUDA's bare.
+    provider_lists: list[str] = field(default_factory=list)
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -426,6 +431,7 @@ class ProjectIndex:
         for f in facts:
             for entry in f.device_params:
                 self._device_params.setdefault(_last(entry[0]), []).append(entry)
+        self._provider_lists = {q for f in facts for q in f.provider_lists}
         self._saves: dict[str, set[bool]] = {}
         for f in facts:
             for key, from_cpu in f.saves:
@@ -543,6 +549,8 @@ class ProjectIndex:
             held = sorted(map(repr, self._returns.get(name, []) if name else sorted(self._returns)))
         elif kind == "saves":
             held = sorted(map(repr, self._saves.get(name, ())))
+        elif kind == "providers":
+            held = sorted(q for q in self._provider_lists if not name or _last(q) == name)
         elif kind == "imported":
             held = [repr(self.imported_elsewhere(name))]
         elif kind == "bases":
@@ -713,6 +721,19 @@ class ProjectIndex:
         """Last names of the functions returned_device knows (for the files to read)."""
         self._note("returns:")
         return set(self._returns)
+
+    def holds_every_provider(self, qualname: str | None) -> bool:
+        """Is `qualname` a module global some module assigns every available ONNX Runtime
+        provider (`onnxruntime.get_available_providers()` or a selection from it)?"""
+        if not qualname:
+            return False
+        self._note(f"providers:{_last(qualname)}")
+        return any(_matches(self._canonical(qualname), q) for q in self._provider_lists if _last(q) == _last(qualname))
+
+    def provider_list_names(self) -> set[str]:
+        """Last names of those globals (for the files DL014 must read)."""
+        self._note("providers:")
+        return {_last(q) for q in self._provider_lists}
 
     def saved_only_from_cpu(self, key: str | None) -> bool:
         """Does the project write the file named `key` only from CPU values (`torch.save(x.cpu(),

@@ -14,7 +14,7 @@ import ast
 from dataclasses import dataclass
 
 from devlint.findings import Edit, Location
-from devlint.static import names, options
+from devlint.static import names, options, values
 from devlint.static.context import FileContext
 from devlint.static.scope import Scope, _record_import, _sets_visible_devices
 
@@ -334,4 +334,35 @@ def _is_tensor(name: str, ctx: FileContext) -> bool:
             method = value.func.attr if isinstance(value.func, ast.Attribute) else ""
             if callee.startswith("torch.") or method in _TENSOR_METHODS:
                 return True
+    return False
+
+
+_AVAILABLE = "onnxruntime.get_available_providers"
+
+
+def every_available_provider(expr: ast.expr, scope: Scope, depth: int = 0) -> bool:
+    """Is the providers list `onnxruntime.get_available_providers()`, a comprehension over
+    it, a name assigned one, or what one of the module's functions returns of those?"""
+    if depth > 4:
+        return False
+    if isinstance(expr, ast.Call):
+        if names.qualname(expr.func, scope) == _AVAILABLE:
+            return True
+        callee = values.module_function(expr.func, scope)
+        if callee is None:
+            return False
+        inner = values.scope_of(callee, scope)
+        return any(
+            r.value is not None and every_available_provider(r.value, inner, depth + 1)
+            for r in ast.walk(callee) if isinstance(r, ast.Return)
+        )
+    if isinstance(expr, (ast.ListComp, ast.GeneratorExp)):  # a selection from the list (zip, enumerate...)
+        return any(
+            (isinstance(n, ast.Call) and names.qualname(n.func, scope) == _AVAILABLE)
+            or (isinstance(n, ast.Name) and every_available_provider(n, scope, depth + 1))
+            for generator in expr.generators for n in ast.walk(generator.iter)
+        )
+    if isinstance(expr, ast.Name):
+        found = scope.lookup_values(expr.id)
+        return found is not None and any(every_available_provider(v, found[0], depth + 1) for v in found[1])
     return False

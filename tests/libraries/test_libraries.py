@@ -311,3 +311,34 @@ def test_an_interpreter_that_is_not_a_virtual_environment_is_asked_for_its_path(
         os.chdir(old)
     assert environment.chosen_by == "--python" and environment.site_dirs
     assert str(tmp_path) not in environment.site_dirs and all(Path(d).is_dir() for d in environment.site_dirs)
+
+
+CLAP_HOOK = '''
+import torch
+
+
+class CLAP_Module(torch.nn.Module):
+    def __init__(self, enable_fusion=False, device=None, amodel="HTSAT-tiny"):
+        super().__init__()
+        if device is None:
+            device = "cuda:0" if torch.cuda.is_available() else "cpu"
+        self.model = torch.nn.Linear(2, 2).to(device)
+'''
+
+
+def test_a_gpu0_the_library_writes_is_its_callers_default(run_devlint, tmp_path):
+    """laion_clap's CLAP_Module turns device=None into 'cuda:0' (1.1.4-1.1.7 hook.py:36-37):
+    read from the installed source, a construction without a device lands on GPU0."""
+    env = make_venv(tmp_path / "env", "0.3.0", "new", {
+        "laion_clap/__init__.py": "from .hook import CLAP_Module\n", "laion_clap/hook.py": CLAP_HOOK,
+    })
+    root = project(tmp_path, "import laion_clap\n\n\ndef embedder(device):\n    a = laion_clap.CLAP_Module()\n    b = laion_clap.CLAP_Module(device=device)\n    return a, b\n")
+    site = next((tmp_path / "env" / "lib").glob("python*/site-packages"))
+    info = site / "laion_clap-1.1.7.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: laion_clap\nVersion: 1.1.7\n")
+    (info / "RECORD").write_text("laion_clap/__init__.py,,\nlaion_clap/hook.py,,\n")
+    found = check_json(run_devlint, root, "--python", env)
+    assert [(f["code"], f["location"]["row"]) for f in found] == [("DL012", 5)]
+    message = found[0]["message"]
+    assert "None -> \"cuda:0\"" in message and "laion_clap 1.1.7, read from the installed source" in message and "GPU0" in message
