@@ -64,7 +64,8 @@ _SIZED_BY = ("shape", "size", "len")
 def _tensor_in_arguments(factory: ast.Call, ctx: FileContext) -> suggest.Suggestion | None:
     """`torch.ones(len(feats), 1)`, `torch.zeros(x.shape)`, `torch.zeros(x.size(0))`: a factory
     sized after a tensor belongs on that tensor's device."""
-    if not any(word in ctx.text(factory) for word in _SIZED_BY):
+    written = ctx.text(factory)
+    if not any(word in written for word in _SIZED_BY):
         return None  # none of the names below is written in it
     for node in _below(factory):
         sized = None
