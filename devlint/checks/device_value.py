@@ -21,6 +21,15 @@ from devlint.static.defaults import CURRENT_DEVICE
 from devlint.static.names import argument, encloses, passes_unknown_args
 
 
+def _device_uses(node: ast.Call, ctx: FileContext) -> tuple[list, list]:
+    """placement.device_arguments and passed_as_device of the call, worked out once for the
+    two rules that judge them (DL002, DL008 visit the same call one after the other)."""
+    held = ctx.memo("device uses", lambda: [None, None])
+    if held[0] is not node:
+        held[0], held[1] = node, (list(placement.device_arguments(ctx, node)), list(placement.passed_as_device(ctx, node)))
+    return held[1]
+
+
 class DeviceValueCheck(Check):
     current = False  # is this rule's value the current device (DL002), not GPU0 (DL008)?
 
@@ -43,10 +52,11 @@ class DeviceValueCheck(Check):
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         if self._reported_by_dl011(node, ctx):
             return
-        for expr in placement.device_arguments(ctx, node):
+        arguments, passed = _device_uses(node, ctx)
+        for expr in arguments:
             if not self._module_device_in_place_of_own(expr, ctx):
                 self.judge(expr, ctx, used=True)
-        for expr, _ in placement.passed_as_device(ctx, node):
+        for expr, _ in passed:
             self.judge(expr, ctx, used=True)
         if ctx.qualname(node.func) == "torch.device" and not isinstance(ctx.parent, (ast.withitem, ast.arguments)):
             self.judge(node, ctx, used=True)

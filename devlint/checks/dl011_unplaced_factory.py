@@ -37,7 +37,7 @@ class UnplacedFactory(Check):
         if found is None:
             without = f"pass `device=` to `{ctx.text(factory.func)}` with the target device"
             if move.func.attr == "cuda" and not move.args and not move.keywords:
-                return ctx.thread_device(self.code, ctx.use_device_at(move, None), without)
+                return ctx.thread_device(self.code, lambda: ctx.use_device_at(move, None), without)
             return ctx.display_only(self.code, without)
         others = [kw for kw in move.keywords if kw.arg != "device"]
         if others or len(move.args) > (1 if move.func.attr == "to" else 0):
@@ -57,9 +57,16 @@ def _below(root: ast.AST):
         yield node
 
 
+# The names _tensor_in_arguments looks for: a factory whose text has none of them has no match.
+_SIZED_BY = ("shape", "size", "len")
+
+
 def _tensor_in_arguments(factory: ast.Call, ctx: FileContext) -> suggest.Suggestion | None:
     """`torch.ones(len(feats), 1)`, `torch.zeros(x.shape)`, `torch.zeros(x.size(0))`: a factory
     sized after a tensor belongs on that tensor's device."""
+    written = ctx.text(factory)
+    if not any(word in written for word in _SIZED_BY):
+        return None  # none of the names below is written in it
     for node in _below(factory):
         sized = None
         if isinstance(node, ast.Attribute) and node.attr == "shape":

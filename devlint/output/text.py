@@ -7,6 +7,18 @@ import click
 from devlint.findings import Applicability, Finding
 
 
+def _style(**styles):
+    """click.style(text, **styles) as a function that only joins strings: the codes around
+    the text are worked out once, not three times per finding (the same characters: style
+    puts the text between them unchanged)."""
+    before, after = click.style("\0", **styles).split("\0")
+    return lambda text: before + text + after
+
+
+_BOLD, _CODE, _FIXABLE = _style(bold=True), _style(fg="red", bold=True), click.style("[*] ", fg="cyan")
+_FIX, _NOTE, _RUNTIME = _style(fg="green"), _style(fg="blue"), _style(fg="magenta")
+
+
 def _where(f: Finding) -> str:
     if f.cell is not None:
         return f"{f.filename}:cell {f.cell}:{f.location.row}:{f.location.column}"
@@ -17,21 +29,21 @@ def _mark(f: Finding, unsafe_fixes: bool) -> str:
     if f.fix is None or not f.fix.applicable:
         return ""
     if f.fix.applicability is Applicability.SAFE or unsafe_fixes:
-        return click.style("[*] ", fg="cyan")
+        return _FIXABLE
     return ""
 
 
 def line(f: Finding, unsafe_fixes: bool = False) -> str:
-    head = click.style(_where(f), bold=True) + ": " + click.style(f.code, fg="red", bold=True)
+    head = _BOLD(_where(f)) + ": " + _CODE(f.code)
     out = f"{head} {_mark(f, unsafe_fixes)}{f.message}"
     if f.runtime:
         seen = f.runtime
-        out += click.style(f"  [confirmed at runtime: {seen.get('count', 0)}x on {', '.join(seen.get('devices', []))}]", fg="magenta")
+        out += _RUNTIME(f"  [confirmed at runtime: {seen.get('count', 0)}x on {', '.join(seen.get('devices', []))}]")
     if f.fix is not None and f.fix.message:
         grade = "" if f.fix.applicability is Applicability.SAFE else f" ({f.fix.applicability.value})"
-        out += "\n  " + click.style("fix", fg="green") + f"{grade}: {f.fix.message}"
+        out += "\n  " + _FIX("fix") + f"{grade}: {f.fix.message}"
     for note in f.notes:
-        out += "\n  " + click.style("note", fg="blue") + f": {note}"
+        out += "\n  " + _NOTE("note") + f": {note}"
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 from devlint import catalog
@@ -46,6 +47,7 @@ class FileContext:
         self.module_scope: Scope = build_scope(tree, None, module_name)
         self.scope = self.module_scope
         self.ancestors: list[ast.AST] = []
+        self.visiting: ast.AST | None = None  # the node the engine's handlers are given (a child of ancestors[-1])
         self.findings: list[Finding] = []
         self._reported: set[tuple[str, int]] = set()
         self._memo: dict[str, object] = {}
@@ -62,7 +64,7 @@ class FileContext:
 
     def qualname(self, expr: ast.expr) -> str | None:
         """Memoised per node: every check asks it of every call's callee."""
-        key = (id(expr), id(self.scope))
+        key = (expr, id(self.scope))
         cached = self._qualnames.get(key, _MISSING)
         if cached is _MISSING:
             cached = self._qualnames[key] = names.qualname(expr, self.scope)
@@ -85,7 +87,7 @@ class FileContext:
         return values.evaluate(expr, self.scope, ints_are_devices=ints_are_devices, project=self.index)
 
     def text(self, node: ast.AST) -> str:
-        return self.source.segment(self.start(node), self.end(node))
+        return self.source.between(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
 
     def start(self, node: ast.AST) -> Location:
         return self.source.location(node.lineno, node.col_offset)
@@ -207,6 +209,8 @@ class FileContext:
         start = next((i for i, ancestor in enumerate(self.ancestors) if ancestor is root), None)
         if start is None:
             return []
+        if node is self.visiting:  # a child of the last ancestor: no search below it
+            return [*self.ancestors[start:], node]
         return self.ancestors[start:-1] + guards.path_to(self.ancestors[-1], node)
 
     def visible_devices_set_before(self, node: ast.AST) -> bool:
@@ -257,8 +261,10 @@ class FileContext:
         if fix is None:
             fix = self.display_only(code)
         # Code quoted in a message may span lines: a message is one line.
-        message = _ONE_LINE.sub(" ", message)
-        fix = replace(fix, message=_ONE_LINE.sub(" ", fix.message))
+        if "\n" in message:
+            message = _ONE_LINE.sub(" ", message)
+        if "\n" in fix.message:
+            fix = replace(fix, message=_ONE_LINE.sub(" ", fix.message))
         self.findings.append(
             Finding(
                 code=code,
@@ -353,7 +359,7 @@ class FileContext:
     def thread_device(
         self,
         code: str,
-        site: tuple[Operation, ...],
+        site: tuple[Operation, ...] | Callable[[], tuple[Operation, ...]],
         without: str,
         default: str = "None",
         scope=None,
@@ -361,11 +367,14 @@ class FileContext:
     ) -> Fix:
         """A fix that adds a `device` parameter to the function at `scope` (default: the
         enclosing one), uses it at `site`, and has the callers pass their device; planned
-        across the project by the check pipeline. `without`: the suggestion when it cannot be."""
+        across the project by the check pipeline. `without`: the suggestion when it cannot be.
+        `site` may be given as a function, called only when the fix can be threaded."""
         scope = scope or self.scope.function
         reason = self.threadable(scope)
         if reason is not None:
             return self.display_only(code, f"{without} ({reason})")
+        if callable(site):
+            site = site()
         threading = Threading(
             target=self.def_span(scope.node),
             function=self.index.qualname_of(scope),

@@ -70,6 +70,7 @@ def run(ctx: FileContext, checks: list[Check]) -> None:
         node_type = type(node)
         handlers = table.get(node_type)
         if handlers:
+            ctx.visiting = node
             for handler in handlers:
                 try:
                     handler(node, ctx)
@@ -95,3 +96,4 @@ def run(ctx: FileContext, checks: list[Check]) -> None:
         stack.append(_EXIT)
         below.reverse()
         stack.extend(below)
+    ctx.visiting = None

@@ -99,9 +99,11 @@ def _early_exits_before(block: list[ast.stmt], inner: ast.AST) -> list[ast.If]:
     them when `inner` is not one of its statements), found by bisection on position: a
     finding in a module of 20,000 statements does not walk the 19,999 others."""
     first = block[0]
-    if first not in _EXITS:
-        _EXITS[first] = [i for i, s in enumerate(block) if isinstance(s, ast.If) and _ends(s.body)]
-    exits = _EXITS[first]
+    exits = _EXITS.get(first)
+    if exits is None:
+        exits = _EXITS[first] = [i for i, s in enumerate(block) if isinstance(s, ast.If) and _ends(s.body)]
+    if not exits:
+        return []
     end = len(block)
     if exits and isinstance(inner, ast.stmt):
         i = bisect.bisect_left(block, (inner.lineno, inner.col_offset), key=lambda s: (s.lineno, s.col_offset))
@@ -121,9 +123,16 @@ def only_when_unset(path: list[ast.AST], param: str) -> bool:
     return only_when(path, lambda test: says_unset(test, param), lambda test: says_set(test, param))
 
 
+# The fields of each node type that may hold a block (asked per node of every path).
+_BLOCK_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
+    names = _BLOCK_FIELDS.get(type(node))
+    if names is None:
+        names = _BLOCK_FIELDS[type(node)] = tuple(n for n in ("body", "orelse", "finalbody") if n in type(node)._fields)
     blocks = []
-    for name in ("body", "orelse", "finalbody"):
+    for name in names:
         block = getattr(node, name, None)
         if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
             blocks.append(block)

@@ -92,7 +92,16 @@ def type_string_of(expr: ast.expr) -> ast.expr | None:
 
 
 def unplaced_factory(ctx: FileContext, expr: ast.expr) -> ast.Call | None:
-    """The factory call at the root of `expr` if it was built without `device=`."""
+    """The factory call at the root of `expr` if it was built without `device=` (once per
+    expression and scope: DL001, DL011 and DL002 ask it of the same receiver)."""
+    known = ctx.memo("unplaced factories", dict)
+    key = (expr, id(ctx.scope))
+    if key not in known:
+        known[key] = _unplaced_factory(ctx, expr)
+    return known[key]
+
+
+def _unplaced_factory(ctx: FileContext, expr: ast.expr) -> ast.Call | None:
     while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _KEEPS_DEVICE:
         expr = expr.func.value
     if not isinstance(expr, ast.Call):

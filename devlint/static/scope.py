@@ -43,6 +43,8 @@ class Scope:
     _attribute_uses: set[tuple[str, str]] | None = field(default=None, repr=False)
 
     _self_attrs: dict[str, list[tuple[ast.AST, ast.expr]]] | None = field(default=None, repr=False)
+    # `function`, once asked: every check asks it of every node it looks at
+    _function: object = field(default=None, repr=False, compare=False)
 
     @property
     def self_attrs(self) -> dict[str, list[tuple[ast.AST, ast.expr]]]:
@@ -94,10 +96,13 @@ class Scope:
     @property
     def function(self) -> Scope | None:
         """The innermost enclosing function scope (itself if it is one)."""
-        scope: Scope | None = self
-        while scope is not None and scope.kind != "function":
-            scope = scope.parent
-        return scope
+        found = self._function
+        if found is None:
+            scope: Scope | None = self
+            while scope is not None and scope.kind != "function":
+                scope = scope.parent
+            found = self._function = (scope,)
+        return found[0]
 
     @property
     def enclosing_class(self) -> Scope | None:
@@ -233,6 +238,42 @@ def _shallow(body) -> list[ast.AST]:
     return out
 
 
+def _binders(body) -> list[ast.AST]:
+    """The nodes of _shallow(body) whose type is in _BINDERS, in the same order, without
+    listing the rest or entering nodes that hold no syntax below them (names, constants,
+    operators): what build_scope reads, for every scope of a file."""
+    out: list[ast.AST] = []
+    fields_of = walk.FIELDS
+    node_class = ast.AST
+    scope_types = _SCOPE_TYPES
+    binders = _BINDERS
+    leaves = _LEAVES
+    stack = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        node_type = type(node)
+        if node_type in binders:
+            out.append(node)
+        if node_type in scope_types:
+            continue
+        names = fields_of.get(node_type)
+        if names is None:
+            names = walk.fields(node_type)
+        below = []
+        for name in names:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, node_class) and type(item) not in leaves:
+                        below.append(item)
+            elif isinstance(value, node_class) and type(value) not in leaves:
+                below.append(value)
+        if below:
+            below.reverse()
+            stack.extend(below)
+    return out
+
+
 def _sets_visible_devices(target: ast.expr) -> bool:
     """`os.environ["CUDA_VISIBLE_DEVICES"] = ...`: "cuda" then means the GPU it names."""
     return (
@@ -312,9 +353,7 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
                 scope.defaults[arg.arg] = default
         for arg in positional + args.kwonlyargs + [a for a in (args.vararg, args.kwarg) if a]:
             scope.params[arg.arg] = arg
-    for child in _shallow(scope.body):
-        if type(child) not in _BINDERS:
-            continue
+    for child in _binders(scope.body):
         if isinstance(child, (ast.Import, ast.ImportFrom)):
             _record_import(scope, child)
         elif isinstance(child, ast.Assign):
@@ -356,6 +395,12 @@ _BINDERS = frozenset(
         ast.For, ast.AsyncFor, ast.comprehension, ast.withitem,
         ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Call,
     }
+)
+
+# Node types with no syntax below them and no binding: _binders does not enter them.
+_LEAVES = frozenset(
+    {ast.Name, ast.Constant}
+    | {t for base in (ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.expr_context) for t in base.__subclasses__()}
 )
 
 # Stands for a value devlint does not follow (loop targets, tuple unpacking, augmented assignment).

@@ -97,5 +97,16 @@ class Source:
             return len(self.text)
         return starts[loc.row - 1] + loc.column - 1
 
+    def between(self, lineno: int, byte_col: int, end_lineno: int, end_byte_col: int) -> str:
+        """The text between two ast positions: segment(location(...), location(...)), without
+        building the locations where bytes are characters (a node's text, asked per finding)."""
+        if not self.ascii:
+            return self.segment(self.location(lineno, byte_col), self.location(end_lineno, end_byte_col))
+        starts = self.line_starts
+        rows = len(starts)
+        start = starts[lineno - 1] + byte_col if lineno <= rows else len(self.text)
+        end = starts[end_lineno - 1] + end_byte_col if end_lineno <= rows else len(self.text)
+        return self.text[start:end]
+
     def segment(self, start: Location, end: Location) -> str:
         return self.text[self.offset(start) : self.offset(end)]
