@@ -14,6 +14,8 @@ In a notebook (*.ipynb) a label's line is written `cellN:ROW`: ROW within the Nt
 counted as devlint counts them (its JSON gives `cell` and the row within it); statements are
 those of the code cells joined into one module, as devlint reads a notebook.
 Scored by labelled line: a leak label matched by a finding is found, one without is a miss.
+A label of a file that is a symbolic link to another file of the checkout counts at the file
+linked to, once (devlint checks a file once, under its real path).
 Each statement with findings and no leak label is one false positive, "unlabelled" when no
 label at all covers it. Test files, setup.py and DL901 (unparsable files, listed apart) are
 left out, as the labelling rules leave them out.
@@ -36,7 +38,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's devlint, as scored
@@ -131,6 +133,24 @@ def read_repositories(path: Path) -> list[Repository]:
             raise BadArguments(f"{path}:{number}: expected OWNER/NAME@COMMIT [test], got {raw.strip()!r}")
         repositories.append(Repository(owner, name, commit, split))
     return repositories
+
+
+def _through_links(labels: list[Label], checkout: Path) -> list[Label]:
+    """Labels of a file that is a symbolic link to another file of the checkout, moved to that
+    file and merged with its own (a leak label wins): devlint checks one file once, under its
+    real path, so a line labelled under both names is one line."""
+    root = checkout.resolve()
+    merged: dict[tuple[str, Position], Label] = {}
+    for label in labels:
+        path = checkout / label.path
+        if path.is_symlink():
+            real = path.resolve()
+            if real.is_file() and real.is_relative_to(root):
+                label = replace(label, path=real.relative_to(root).as_posix())
+        key = (label.path, label.line)
+        if key not in merged or (label.leak and not merged[key].leak):
+            merged[key] = label
+    return list(merged.values())
 
 
 def read_labels(path: Path) -> list[Label]:
@@ -250,6 +270,12 @@ def score(repository: Repository, checkout: Path, labels: list[Label]) -> Score:
     kept = [label for label in labels if not left_out(label.path)]
     if len(kept) != len(labels):
         result.warnings.append(f"{repository.slug}: {len(labels) - len(kept)} label(s) in test files or setup.py ignored")
+    linked = len(kept)
+    kept = _through_links(kept, checkout)
+    if len(kept) != linked:
+        result.warnings.append(
+            f"{repository.slug}: {linked - len(kept)} label(s) of symlinked files counted once, at the file linked to"
+        )
     findings = []
     for finding in run_devlint(checkout):
         if left_out(finding["path"]):

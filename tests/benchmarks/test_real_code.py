@@ -178,3 +178,18 @@ def test_a_notebook_label_needs_a_cell(tmp_path):
     (labels / "someone__tiny.csv").write_text(LABELS + "demo.ipynb,4,leak,x,a notebook line without its cell\n")
     done = _run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "tiny")
     assert done.returncode == 2 and "cellN:ROW" in done.stderr
+
+
+def test_a_symlinked_file_is_scored_once_at_the_file_it_links_to(tmp_path):
+    """devlint checks a file once, under its real path: labels written under a link's path too
+    (CosyVoice's runtime/triton_trtllm/token2wav_dit.py) count once, where it reports them."""
+    checkouts, labels, repos = _corpus(tmp_path)
+    tiny = checkouts / "tiny"
+    (tiny / "copy.py").symlink_to("app.py")
+    linked = LABELS + "".join(f"copy.py,{line}\n" for line in LABELS.splitlines()[1:] for line in [line.split(",", 1)[1]])
+    (labels / "someone__tiny.csv").write_text(linked)
+    done = _run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "tiny", "--json")
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout)["repositories"][0]
+    assert (row["leaks"], row["found"]) == (3, 2)
+    assert any("symlinked files counted once" in w for w in row["warnings"])
