@@ -35,13 +35,18 @@ class ExtensionOpWithoutDeviceGuard(Check):
         if func.attr.lower().startswith(_releasing()):
             return  # tears down what an earlier op made: it launches and allocates nothing
         sources = self._unguarded(func.value, ctx)
-        if sources is None:
-            return
+        if sources is not None:
+            self._report_unguarded(
+                node, f"`{ctx.text(func)}` is an op of extension `{func.value.id}`, whose C++ opens no device guard ({sources})", ctx,
+            )
+
+    def _report_unguarded(self, node: ast.Call, what: str, ctx: FileContext) -> None:
+        """An unguarded kernel launched here, unless the current device was chosen: `what`
+        says whose kernel it is and where its C++ was read."""
         if runtimes.current_device_set(ctx, node) or runtimes.devices_masked(ctx):
             return
         message = (
-            f"`{ctx.text(func)}` is an op of extension `{func.value.id}`, whose C++ opens no device guard "
-            f"({sources}): it launches on the current device (GPU 0 unless set_device chose another), "
+            f"{what}: it launches on the current device (GPU 0 unless set_device chose another), "
             "not its tensors', so with tensors on cuda:1 it reads them from GPU 0 or fails"
         )
         ctx.report(self.code, node, message, runtimes.guard_fix(self.code, node, ctx))
@@ -89,16 +94,13 @@ class ExtensionOpWithoutDeviceGuard(Check):
         """A library function or module whose compiled kernel launches with no device guard.
         A project that builds the extension itself (a vendored copy) is judged where the op
         launches, not here."""
-        if set(op["extensions"]) & ctx.index.extension_names():
-            return
-        if runtimes.current_device_set(ctx, node) or runtimes.devices_masked(ctx):
-            return
-        message = (
-            f"`{ctx.text(node.func)}(...)` runs a {op['library']} kernel whose C++ opens no device guard "
-            f"({op['versions']}: {op['source']}): it launches on the current device (GPU 0 unless set_device "
-            "chose another), not its tensors', so with tensors on cuda:1 it reads them from GPU 0 or fails"
-        )
-        ctx.report(self.code, node, message, runtimes.guard_fix(self.code, node, ctx))
+        if not set(op["extensions"]) & ctx.index.extension_names():
+            self._report_unguarded(
+                node,
+                f"`{ctx.text(node.func)}(...)` runs a {op['library']} kernel whose C++ opens no device guard "
+                f"({op['versions']}: {op['source']})",
+                ctx,
+            )
 
     def _unguarded(self, module: ast.Name, ctx: FileContext) -> str | None:
         """The sources of the unguarded extension `module` names (the project index holds
