@@ -6,7 +6,7 @@ import ast
 
 from devlint.static.engine import Check
 from devlint.findings import Applicability
-from devlint.static import placement, values, walk
+from devlint.static import placement, runtimes, values, walk
 from devlint.static.context import FileContext
 from devlint.static.names import argument, keyword, passes_unknown_args
 
@@ -98,16 +98,11 @@ class LoadWithoutMapLocation(Check):
         source = node.args[0] if node.args else None
         if not isinstance(source, ast.Name):
             return False
-        for outer in ctx.ancestors:
-            if isinstance(outer, (ast.With, ast.AsyncWith)):
-                for item in outer.items:
-                    opener = item.context_expr
-                    if (
-                        isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == source.id
-                        and isinstance(opener, ast.Call) and "url" in _name_of(opener.func).lower()
-                    ):
-                        return True
-        return False
+        return any(
+            isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == source.id
+            and isinstance(item.context_expr, ast.Call) and "url" in _name_of(item.context_expr.func).lower()
+            for item in runtimes.with_items(ctx)
+        )
 
     def _local_copy_of_download(self, node: ast.Call, ctx: FileContext) -> bool:
         """Is this load one branch of `if ...: w = load_state_dict_from_url(URL) else:
