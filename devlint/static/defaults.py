@@ -104,19 +104,27 @@ def position(scope: Scope, param: str) -> int | None:
 def _none_becomes(scope: Scope, param: str) -> tuple[values.Value, ast.expr] | None:
     """What `device=None` becomes in the body when the caller passes nothing, where that is
     the current device or GPU0, and the expression that makes it."""
+    for child in _assignments_to(scope, param):
+        value = values.when_omitted(child.value, scope)
+        if value.current or value.gpu0:
+            return value, child.value
+    return None
+
+
+def _assignments_to(scope: Scope, param: str, own: bool = False) -> list[ast.Assign | ast.AnnAssign]:
+    """The function's assignments to `param`, or to an attribute named for it (`x.device`,
+    `x._device`; with `own`, only the object's own: `self.device`)."""
+    found = []
     for child in _shallow(scope.body):
         if isinstance(child, (ast.Assign, ast.AnnAssign)) and child.value is not None:
             targets = child.targets if isinstance(child, ast.Assign) else [child.target]
-            named = any(
+            if any(
                 (isinstance(t, ast.Name) and t.id == param)
-                or (isinstance(t, ast.Attribute) and t.attr in (param, f"_{param}"))
+                or (isinstance(t, ast.Attribute) and t.attr in (param, f"_{param}") and (not own or _self_attribute(t)))
                 for t in targets
-            )
-            if named:
-                value = values.when_omitted(child.value, scope)
-                if value.current or value.gpu0:
-                    return value, child.value
-    return None
+            ):
+                found.append(child)
+    return found
 
 
 def _none_means(scope: Scope, param: str, default: ast.expr, text, library: bool = False) -> dict | None:
@@ -203,12 +211,7 @@ def _fallback_helpers(scope: Scope, param: str) -> list[str]:
     None (`if device is None: self.device = get_device()`, `get_device() if device is None
     else device`), by qualified name."""
     found = []
-    for child in _shallow(scope.body):
-        if not isinstance(child, (ast.Assign, ast.AnnAssign)) or child.value is None:
-            continue
-        targets = child.targets if isinstance(child, ast.Assign) else [child.target]
-        if not any((isinstance(t, ast.Name) and t.id == param) or (_self_attribute(t) and t.attr in (param, f"_{param}")) for t in targets):
-            continue
+    for child in _assignments_to(scope, param, own=True):
         value = child.value
         if isinstance(value, ast.IfExp) and guards.says_unset(value.test, param):
             value = value.body
