@@ -354,7 +354,7 @@ def every_available_provider(expr: ast.expr, scope: Scope, depth: int = 0) -> bo
         inner = values.scope_of(callee, scope)
         return any(
             r.value is not None and every_available_provider(r.value, inner, depth + 1)
-            for r in ast.walk(callee) if isinstance(r, ast.Return)
+            for r in values.return_statements(callee)
         )
     if isinstance(expr, (ast.ListComp, ast.GeneratorExp)):  # a selection from the list (zip, enumerate...)
         return any(

@@ -135,7 +135,7 @@ def returned_when_omitted(function: ast.FunctionDef | ast.AsyncFunctionDef, modu
     differs from what any caller passing arguments gets (`get_device()` without its index):
     a summary other modules' calls are judged by. UNKNOWN otherwise."""
     inner = module.child(function)
-    returns = [n.value for n in _returns(function) if n.value is not None]
+    returns = [n.value for n in return_statements(function) if n.value is not None]
     if not returns or not inner.params:
         return UNKNOWN
     evaluator = _Evaluator()
@@ -362,7 +362,7 @@ class _Evaluator:
             callee = module_function(expr.func, scope)
             if callee is not None:
                 inner = scope_of(callee, scope)
-                for r in _returns(callee):
+                for r in return_statements(callee):
                     if r.value is not None:
                         yield from self._containers(r.value, inner, None, depth + 1)
         elif isinstance(expr, ast.Name) and depth <= _MAX_DEPTH:
@@ -387,7 +387,7 @@ class _Evaluator:
         if bound is None:
             return None
         inner_env = _Env(inner, bound)
-        returns = [n.value for n in _returns(callee) if n.value is not None]
+        returns = [n.value for n in return_statements(callee) if n.value is not None]
         if not returns:
             return None
         value = join(self.value(r, inner, inner_env, depth + 1, ints) for r in returns)
@@ -639,7 +639,7 @@ def scope_of(function: ast.AST, scope: Scope) -> Scope:
     return module.child(function)
 
 
-def _returns(function: ast.AST):
+def return_statements(function: ast.AST):
     """The function's own `return` statements (not those of functions nested in it)."""
     return [n for n in _shallow(function.body) if isinstance(n, ast.Return)]
 
