@@ -108,8 +108,7 @@ class ExtensionOpWithoutDeviceGuard(Check):
         module that binds it (`from .backend import _backend`), or a module a setup script
         builds (`from pkg import _C`)."""
         if ctx.scope.lookup_values(module.id) is not None:
-            name = f"{ctx.module_name}.{module.id}" if ctx.module_name else module.id
-            return ctx.index.unguarded_extension(name)
+            return ctx.index.unguarded_extension(ctx.global_name(module.id))
         if module.id not in ctx.scope.imports and ctx.scope.resolve(module.id) is None:
             return None
         return ctx.index.unguarded_extension(ctx.qualname(module))

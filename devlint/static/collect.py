@@ -229,7 +229,7 @@ class _ProviderCollector:
                 if qualname is None or qualname.split(".", 1)[0] in ("self", "cls"):
                     continue
             elif isinstance(target, ast.Name) and ctx.scope.function is None:
-                qualname = f"{ctx.module_name}.{target.id}" if ctx.module_name else target.id
+                qualname = ctx.global_name(target.id)
             else:
                 continue
             if qualname not in self.facts.provider_lists:
@@ -256,7 +256,7 @@ class _ExtensionCollector:
         builder = catalog.api("DL027", "builders", {}).get(ctx.qualname(node.value.func) or "")
         if builder is None:
             return
-        name = f"{ctx.module_name}.{node.targets[0].id}" if ctx.module_name else node.targets[0].id
+        name = ctx.global_name(node.targets[0].id)
         directory = os.path.dirname(ctx.filename) or "."
         call = node.value
         if builder.get("files"):

@@ -62,6 +62,10 @@ class FileContext:
 
     # --- names and devices -------------------------------------------------
 
+    def global_name(self, name: str) -> str:
+        """The qualified name of this module's global `name`, as other modules import it."""
+        return f"{self.module_name}.{name}" if self.module_name else name
+
     def qualname(self, expr: ast.expr) -> str | None:
         """Memoised per node: every check asks it of every call's callee."""
         key = (expr, id(self.scope))

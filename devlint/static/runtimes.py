@@ -121,7 +121,7 @@ def _masks(ctx: FileContext) -> bool:
         parts = names.dotted(node.func)
         if not parts or parts[-1] not in last_names:
             continue
-        head = imported.imports.get(parts[0]) or (f"{ctx.module_name}.{parts[0]}" if ctx.module_name else parts[0])
+        head = imported.imports.get(parts[0]) or ctx.global_name(parts[0])
         called = ".".join([head, *parts[1:]])
         if any(called == m or m.endswith("." + called) or called.endswith("." + m) for m in maskers):
             return True
