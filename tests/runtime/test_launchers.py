@@ -9,7 +9,6 @@ WORLD_SIZE, LOCAL_SIZE, CROSS_RANK, RANK and LOCAL_RANK, and start `python -u SC
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import textwrap
