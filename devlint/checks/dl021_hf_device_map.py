@@ -38,7 +38,19 @@ class HfDeviceMap(Check):
         given = entry.given(node)
         if given is None:
             return
+        assigned = _assigned_several_times(given, ctx)
+        if assigned:
+            # `device_map = "auto"`, then `{"": LOCAL_RANK}` only under a launcher: each value
+            # is judged where it is written, since each reaches the call on some run.
+            for value in assigned:
+                resolved, _ = _resolve(value, ctx)
+                self._judge(node, entry, value, resolved, value, ctx)
+            return
         value, decided_by = _resolve(given, ctx)
+        self._judge(node, entry, given, value, decided_by, ctx)
+
+    def _judge(self, node: ast.Call, entry, given: ast.expr, value: ast.expr, decided_by: ast.expr, ctx: FileContext) -> None:
+        """Report `value`, which the call's `device_map` (written as `given`) may be, at `given`."""
         shown = ctx.text(decided_by)
         if _is_str(value) and value.value in _SPREAD:
             if keyword(node, "max_memory") is not None or passes_unknown_args(node):
@@ -101,6 +113,14 @@ def _resolve(expr: ast.expr, ctx: FileContext, depth: int = 0) -> tuple[ast.expr
             value, _ = _resolve(found[1][0], ctx, depth + 1)
             return value, expr
     return expr, expr
+
+
+def _assigned_several_times(expr: ast.expr, ctx: FileContext) -> list[ast.expr]:
+    """The values of a name assigned more than once in its scope, else none."""
+    if not isinstance(expr, ast.Name):
+        return []
+    found = ctx.scope.lookup_values(expr.id)
+    return list(found[1]) if found is not None and len(found[1]) > 1 else []
 
 
 def _gpu0(value: ast.expr) -> ast.expr | None:
