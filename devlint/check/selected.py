@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import bisect
 import re
+from dataclasses import replace
 
 from devlint.findings import Finding
 from devlint.static import analyze, launchers
@@ -51,8 +52,9 @@ def _selects(call, need: str) -> bool:
 
 
 class CallerSelections:
-    def __init__(self, works: list, index, calls: ProjectCalls | None = None):
+    def __init__(self, works: list, index, calls: ProjectCalls | None = None, omissions_reported: bool = False):
         self.calls = calls or ProjectCalls(works, index)
+        self._omissions_reported = omissions_reported  # DL012 judges each call that omits a default
         self._index = index
         self._decided: dict[tuple[str, bool], bool] = {}
         self._may: dict[tuple[str, str], bool] = {}  # _may_be_selected's answers
@@ -74,7 +76,7 @@ class CallerSelections:
         if finding.filename != self._file:
             self._file, self._functions = finding.filename, None
             self._names = function_names(self.calls.text(finding.filename) or "")
-        if finding.code in DEFAULTS_JUDGED and self._default_always_passed(finding):
+        if finding.code in DEFAULTS_JUDGED and self._default_judged_at_calls(finding):
             return True
         row = finding.location.row
         names = self._names[row] if 0 < row < len(self._names) else ()
@@ -144,10 +146,12 @@ class CallerSelections:
         )
 
 
-    def _default_always_passed(self, finding: Finding) -> bool:
+    def _default_judged_at_calls(self, finding: Finding) -> bool:
         """Is the finding a parameter's default that every call of its function in the checked
-        files passes (Render(device=torch.device('cuda:0')) built only as Render(..., dev))?
-        Then no call runs with it. A function nobody calls keeps it: its users may omit it."""
+        files (a subclass's construction included) passes (Render(device=torch.device('cuda:0'))
+        built only as Render(..., dev)), or has calls and DL012 is on to judge those that omit
+        it? Then the calls that run with it are what is reported, not the default. A function
+        nobody calls keeps it: its users may omit it."""
         ctx = self.calls.context(finding.filename)
         if ctx is None:
             return False
@@ -162,10 +166,13 @@ class CallerSelections:
             return False
         target = _target(ctx, function, qualname)
         calls = self.calls.calls_to(target)
+        for inheritor in self._index.inheritors(qualname):
+            calls += self.calls.calls_to(replace(target, qualname=inheritor))
         position = target.positional.index(param) if param in target.positional else None
-        return bool(calls) and all(
+        judged = self._omissions_reported and any(d.param == param for d in self._index.cuda_defaults(qualname))
+        return bool(calls) and (judged or all(
             param in call.passes or (position is not None and call.args > position) for call in calls
-        )
+        ))
 
     def _may_be_selected(self, name: str, need: str, depth: int = 0) -> bool:
         """Could every call of `name` come after a selection, read from the text alone? A

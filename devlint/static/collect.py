@@ -61,6 +61,8 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
                     named = qualname_of(base, outer)
                     if named:
                         facts.bases.append((qualname, named))
+                if node.bases and not any(isinstance(s, ast.FunctionDef) and s.name == "__init__" for s in node.body):
+                    facts.inherits_init.append(qualname)
                 facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
             continue
         qualname = _qualname_in(outer, node)
@@ -71,16 +73,23 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
             returned = values.returned_when_omitted(node, outer)
             if returned.current or returned.gpu0:
                 facts.returns.append((qualname, returned.kind.name, returned.index))
-        if definitions.may_default(node):
-            if outer.kind == "module":
-                for param in placement.device_parameters(ctx, node):
-                    facts.device_params.append((qualname, param.name, param.position, param.first_element))
+        may_default = definitions.may_default(node)
+        if outer.kind == "module" and (may_default or _places_by_parameter(ctx.text(node))):
+            for param in placement.device_parameters(ctx, node):
+                facts.device_params.append((qualname, param.name, param.position, param.first_element))
+        if may_default:
             found = definitions.of_function(
                 outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text, library=LIBRARY in ctx.enabled,
             )
             facts.defaults.extend(found.defaults)
             facts.forwards.extend(found.forwards)
             facts.unused.extend(found.unused)
+
+
+def _places_by_parameter(source: str) -> bool:
+    """A cheap test for a function whose device parameter has another name (ControlNet's
+    `load_state_dict(ckpt_path, location='cpu')` -> `map_location=torch.device(location)`)."""
+    return "map_location" in source or "torch.device(" in source
 
 
 def _may_return_a_device(source: str) -> bool:

@@ -148,7 +148,7 @@ def _none_means(scope: Scope, param: str, default: ast.expr, text, library: bool
         return {"default": text(default) + " -> 'cuda'", "none_means_cuda": True, "also": also}
     others = sorted({n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and n.id != param and _is_zero(scope.defaults.get(n.id))})
     if not others:
-        if library and value.gpu0 and value.node is not None:
+        if value.gpu0 and value.node is not None:
             return {"default": f"{text(default)} -> {text(value.node)}", "none_means_cuda": True, "means": GPU0}
         return None
     return {
@@ -254,6 +254,8 @@ def _param_default(scope: Scope, param: str, default: ast.expr, text, library: b
         none = isinstance(default, ast.Constant) and default.value is None
         if device.current and written:
             return {"default": text(default), "none_means_cuda": False}
+        if device.gpu0 and written:
+            return {"default": text(default), "none_means_cuda": False, "means": GPU0}
         if none:
             entry = _none_means(scope, param, default, text, library)
             if entry is not None:

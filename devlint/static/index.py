@@ -21,7 +21,7 @@ import functools
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from devlint import catalog
 from devlint.findings import Library, Span
@@ -37,6 +37,9 @@ _CUDA_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:['\"]cuda|torch\.devic
 _FALSY_DEFAULT = re.compile(r"\b(?:device|dev|gpu|gpu_id|gpu_index|device_id|device_index|cuda_id)\s*(?::[^=\n]*)?=\s*(?:None|''|\"\")")
 # A `def` whose parameters include a device-like one without a default (`def load(path, device)`).
 _DEVICE_PARAMETER = re.compile(r"def\s+\w+\s*\([^)]*\b(?:device|dev|gpu_ids|gpu_id)\s*(?::[^,)=]*)?[,)]")
+# `map_location=location` or `map_location=torch.device(location)`: a name, perhaps a parameter
+# of another name than `device` that callers elsewhere may pass "cuda" (ControlNet's load_state_dict).
+_MAP_LOCATION_NAME = re.compile(r"map_location\s*=\s*(?:torch\.device\(\s*)?[A-Za-z_]\w*\s*[,)]")
 _INDEX_PARAMS = ("device_id", "gpu", "device_index", "cuda_id")  # substrings of every GPU index name
 _ZERO_AFTER_NAME = re.compile(r"\w*['\"]?\s*(?::[^=\n,)]*)?[=,]\s*0\b")
 _SETS_VISIBLE_DEVICES = re.compile(r"environ\[\s*['\"]CUDA_VISIBLE_DEVICES['\"]\s*\]\s*=(?!=)")
@@ -118,7 +121,7 @@ def text_worth_collecting(text: str) -> bool:
         return True
     if _index_defaults_to_zero(text):
         return True
-    if _DEVICE_PARAMETER.search(text):
+    if _DEVICE_PARAMETER.search(text) or ("map_location" in text and _MAP_LOCATION_NAME.search(text)):
         return True  # a function that may use a parameter as a device: callers elsewhere may pass it "cuda"
     if "cuda" not in text and "CUDA" not in text:  # cheap substring tests first
         return False
@@ -218,6 +221,9 @@ class FileFacts:
     # Module globals (`roop.globals.execution_providers`) this file assigns every provider
     # the ONNX Runtime build has: a session another module makes with one lists CUDA's bare.
     provider_lists: list[str] = field(default_factory=list)
+    # Module-level classes with bases that define no `__init__`: building one calls a base's,
+    # so a call of the class relies on that constructor's device defaults.
+    inherits_init: list[str] = field(default_factory=list)
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -451,10 +457,29 @@ class ProjectIndex:
         self._bases: dict[str, list[tuple[str, str]]] = {}
         for cls, base in sorted({b for f in facts for b in f.bases}):
             self._bases.setdefault(_last(cls), []).append((cls, base))
+        self._inheritors: dict[str, list[str]] = {}
+        self._inherit_constructors(sorted({q for f in facts for q in f.inherits_init}))
 
     def _add(self, entry: Default) -> None:
         self._project.setdefault(_last(entry.qualname), []).append(entry)
         self._defined.setdefault(_last(entry.qualname), set()).add(entry.qualname)
+
+    def _inherit_constructors(self, inheriting: list[str]) -> None:
+        """A class without its own `__init__` is built by its nearest base's: its calls get
+        that constructor's defaults (OpenVoice's `BaseSpeakerTTS(config)` omits the
+        `device='cuda:0'` of `OpenVoiceBaseClass.__init__`)."""
+        own = set(inheriting)
+        for cls in inheriting:
+            constructor = next((base for base in self.ancestors(cls) if base not in own), None)
+            entries = self._entries(constructor) if constructor else []
+            if entries and not self._entries(cls):
+                self._inheritors.setdefault(entries[0].qualname, []).append(cls)
+                for entry in entries:
+                    self._add(replace(entry, qualname=cls))
+
+    def inheritors(self, qualname: str) -> list[str]:
+        """The project classes whose construction runs the `__init__` of class `qualname`."""
+        return self._inheritors.get(qualname, [])
 
     def _propagate(self, forwards: list[Forward]) -> None:
         """A function passing its own falsy default on to a callable that relies on its
