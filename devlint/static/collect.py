@@ -79,7 +79,7 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
                 facts.device_params.append((qualname, param.name, param.position, param.first_element))
         if may_default:
             found = definitions.of_function(
-                outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text, library=LIBRARY in ctx.enabled,
+                outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text,
             )
             facts.defaults.extend(found.defaults)
             facts.forwards.extend(found.forwards)
@@ -298,11 +298,6 @@ class _ExtensionCollector:
             values += [part for v in values if isinstance(v, ast.IfExp) for part in (v.body, v.orelse)]
             return any(ctx.qualname(v) in _EXTENSION_CLASSES for v in values if isinstance(v, (ast.Name, ast.Attribute)))
         return False
-
-
-# In `ctx.enabled` when the file is a library's installed source (libraries/summary.py):
-# nothing there is reported where it is written, so a GPU0 it writes is its callers' default.
-LIBRARY = "library source"
 
 
 def collect(ctx: FileContext) -> FileFacts:
