@@ -58,7 +58,9 @@ class DeviceValueCheck(Check):
                 self.judge(expr, ctx, used=True)
         for expr, _ in passed:
             self.judge(expr, ctx, used=True)
-        if ctx.qualname(node.func) == "torch.device" and not isinstance(ctx.parent, (ast.withitem, ast.arguments)):
+        if ctx.qualname(node.func) == "torch.device" and not (
+            isinstance(ctx.parent, (ast.withitem, ast.arguments)) or placement.without_effect(ctx, ctx.parent)
+        ):
             self.judge(node, ctx, used=True)
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef, ctx: FileContext) -> None:

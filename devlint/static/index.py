@@ -105,7 +105,7 @@ def text_worth_collecting(text: str) -> bool:
         return True
     if any(root in text for root in _setup_roots()):
         return True
-    if "LightningLite" in text or "Fabric" in text:
+    if "LightningLite" in text or "Fabric" in text or "LightningModule" in text:
         return True  # a subclass of a launcher over the GPUs (DL007) is known by its base
     if "@triton" in text or "cuda.jit" in text:
         return True
