@@ -188,7 +188,7 @@ class CallerSelections:
         self._may[key] = True  # in a call cycle, leave it to the parsed check (a cycle selects nothing there)
         markers = _SELECTING + tuple(self._index.selector_names())
         if need != VISIBLE:
-            markers += _SELECTING_CURRENT + launchers.WORDS
+            markers += _SELECTING_CURRENT + launchers.WORDS + tuple(f"{name}(" for name in sorted(self._index.setter_names()))
             if self._index.process_group_selects_device():
                 markers += _UNDER_PROCESS_GROUP
         called = self.calls.files_calling(name)

@@ -69,6 +69,8 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
         if qualname is None:
             continue
         _note_definition(facts, qualname)
+        if outer.kind == "module":
+            _note_setup(facts, qualname, node, outer, "set_device" in text)
         if outer.kind == "module" and summarise and _may_return_a_device(ctx.text(node)):
             returned = values.returned_when_omitted(node, outer)
             if returned.current or returned.gpu0:
@@ -84,6 +86,31 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
             facts.defaults.extend(found.defaults)
             facts.forwards.extend(found.forwards)
             facts.unused.extend(found.unused)
+
+
+# Roots of calls that are never the project's own set-up (recorded setup_calls stay few).
+_NOT_SETUP = frozenset({"torch", "os", "sys", "logging", "numpy", "np", "random", "time", "json", "warnings", "argparse", "math"})
+
+
+def _note_setup(facts: FileFacts, qualname: str, node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Scope, may_set: bool) -> None:
+    """A module-level function's part in making a GPU current: does it call `set_device` with
+    other than a written 0 (`may_set`: the file's text mentions it), and which calls open its
+    body (`cfg = setup(args)`)?"""
+    if may_set and any(
+        isinstance(n, ast.Call) and qualname_of(n.func, outer) == "torch.cuda.set_device"
+        and n.args and not (isinstance(n.args[0], ast.Constant) and n.args[0].value in (0, "cuda:0"))
+        for n in _shallow(node.body)
+    ):
+        facts.device_setters.append(qualname)
+    callees = []
+    for statement in node.body:
+        value = statement.value if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) else None
+        if isinstance(value, ast.Call):
+            callee = qualname_of(value.func, outer)
+            if callee and "." in callee and callee.split(".", 1)[0] not in _NOT_SETUP:
+                callees.append(callee)
+    if callees:
+        facts.setup_calls.append((qualname, tuple(callees)))
 
 
 def _places_by_parameter(source: str) -> bool:

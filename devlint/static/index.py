@@ -113,8 +113,8 @@ def text_worth_collecting(text: str) -> bool:
         return True
     if "get_available_providers" in text:
         return True  # a module global of providers other modules' sessions use
-    if "set_device(" in text and "class " in text:
-        return True  # a per-GPU worker class (FileFacts.workers)
+    if "set_device(" in text:
+        return True  # a per-GPU worker class (FileFacts.workers), or a function that makes a GPU current
     if ("'cuda" in text or '"cuda' in text) and "return" in text:
         return True  # a helper that returns a device: summarised for other modules' calls
     if "CUDA_VISIBLE_DEVICES" in text and _SETS_VISIBLE_DEVICES.search(text):
@@ -224,6 +224,12 @@ class FileFacts:
     # Module-level classes with bases that define no `__init__`: building one calls a base's,
     # so a call of the class relies on that constructor's device defaults.
     inherits_init: list[str] = field(default_factory=list)
+    # Module-level functions that make a GPU current (`torch.cuda.set_device(local_rank)`, not
+    # a written 0), and each module-level function's calls at the top of its body, by
+    # qualified name: a call of a function that calls a setter first makes the device current
+    # too (dinov2's `setup(args)` -> `default_setup` -> `distributed.enable()`).
+    device_setters: list[str] = field(default_factory=list)
+    setup_calls: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -336,6 +342,25 @@ def _reaches_unused(callee: str, position: int | None, keyword: str | None, unus
     return False
 
 
+def current_setters(facts: list[FileFacts]) -> set[str]:
+    """The functions whose call makes a GPU current: those calling `set_device`, and, up to
+    BOUND calls up, those that call one of them at the top of their body."""
+    setters = {q for f in facts for q in f.device_setters}
+    calls = [(function, callees) for f in facts for function, callees in f.setup_calls]
+    for _ in range(BOUND):
+        by_last: dict[str, set[str]] = {}
+        for setter in setters:
+            by_last.setdefault(_last(setter), set()).add(setter)
+        more = {
+            function for function, callees in calls
+            if function not in setters and any(_matches(c, s) for c in callees for s in by_last.get(_last(c), ()))
+        }
+        if not more:
+            break
+        setters |= more
+    return setters
+
+
 def wanted(facts: list[FileFacts]) -> _Wanted | None:
     """Files the first pass skipped that hold facts the index needs: calls of a callable
     with a device default (a caller may pass its own default on), and definitions of the
@@ -347,6 +372,7 @@ def wanted(facts: list[FileFacts]) -> _Wanted | None:
             called.add(_last(entry.qualname))
             if not entry.used:
                 defined.update(_last(callee) for callee, _, _ in entry.passes)
+    called.update(_last(setter) for setter in current_setters(facts))  # their callers may set the device too
     forwards = [fw for f in facts for fw in f.forwards]
     for _ in range(BOUND):  # a caller passing its default on to one of these may rely on it too
         more = {_last(fw.function) for fw in forwards if _last(fw.callee) in called} - called
@@ -458,6 +484,9 @@ class ProjectIndex:
         for cls, base in sorted({b for f in facts for b in f.bases}):
             self._bases.setdefault(_last(cls), []).append((cls, base))
         self._inheritors: dict[str, list[str]] = {}
+        self._setters: dict[str, set[str]] = {}
+        for setter in current_setters(facts):
+            self._setters.setdefault(_last(setter), set()).add(setter)
         self._inherit_constructors(sorted({q for f in facts for q in f.inherits_init}))
 
     def _add(self, entry: Default) -> None:
@@ -476,6 +505,18 @@ class ProjectIndex:
                 self._inheritors.setdefault(entries[0].qualname, []).append(cls)
                 for entry in entries:
                     self._add(replace(entry, qualname=cls))
+
+    def sets_current_device(self, qualname: str | None) -> bool:
+        """Does a call of `qualname` make a GPU current for the code after it (current_setters)?"""
+        if not qualname:
+            return False
+        self._note("setters:")
+        last = _last(self._canonical(qualname))
+        return any(_matches(qualname, s) or _matches(self._canonical(qualname), s) for s in self._setters.get(last, ()))
+
+    def setter_names(self) -> set[str]:
+        """Last names of the functions whose call makes a GPU current."""
+        return set(self._setters)
 
     def inheritors(self, qualname: str) -> list[str]:
         """The project classes whose construction runs the `__init__` of class `qualname`."""
@@ -582,6 +623,8 @@ class ProjectIndex:
             held = sorted(map(repr, self._saves.get(name, ())))
         elif kind == "workers":
             held = self._workers
+        elif kind == "setters":
+            held = sorted(s for ss in self._setters.values() for s in ss)
         elif kind == "providers":
             held = sorted(q for q in self._provider_lists if not name or _last(q) == name)
         elif kind == "imported":
