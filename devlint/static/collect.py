@@ -176,6 +176,9 @@ class _CallCollector:
             scope = ctx.scope.function or ctx.module_scope
             selected = any(line < node.lineno for line in scope.device_selected_at)
             self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", selected))
+            helper = _def_qualname(ctx.scope.function) if ctx.scope.function is not None and not selected else None
+            if helper:
+                self.facts.process_group_functions.append((f"{ctx.filename}:{node.lineno}", helper))
         elif called in selecting_setups():
             self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", True))
         if isinstance(func, ast.Attribute) and func.attr == "type" and len(node.args) == 1:

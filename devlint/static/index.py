@@ -192,6 +192,9 @@ class FileFacts:
     # Each `init_process_group` call ("path:line"), and whether its code selected the device
     # first (`torch.cuda.set_device(local_rank)`).
     process_groups: list[tuple[str, bool]] = field(default_factory=list)
+    # ("path:line", function) for each of those its own function did not select the device
+    # before: a helper (`distributed_init(args)`) that a caller may call after `set_device`.
+    process_group_functions: list[tuple[str, str]] = field(default_factory=list)
     type_sinks: list[TypeSink] = field(default_factory=list)
     type_string_calls: list[TypeStringCall] = field(default_factory=list)
     kernels: list[Kernel] = field(default_factory=list)
@@ -342,6 +345,19 @@ def _reaches_unused(callee: str, position: int | None, keyword: str | None, unus
     return False
 
 
+def _process_groups(facts: list[FileFacts]) -> list[tuple[str, bool]]:
+    """Each `init_process_group` ("path:line") and whether the device was selected before it:
+    by its own function, or by a function that calls `set_device` and calls the helper it
+    sits in (magic-animate's `distributed_main`: `set_device(rank)`, then `distributed_init(args)`)."""
+    direct = {q for f in facts for q in f.device_setters}
+    after = [c for f in facts for function, callees in f.setup_calls if function in direct for c in callees]
+    helpers = {where: function for f in facts for where, function in f.process_group_functions}
+    return sorted(
+        (where, selected or (where in helpers and any(_matches(c, helpers[where]) for c in after)))
+        for f in facts for where, selected in f.process_groups
+    )
+
+
 def current_setters(facts: list[FileFacts]) -> set[str]:
     """The functions whose call makes a GPU current: those calling `set_device`, and, up to
     BOUND calls up, those that call one of them at the top of their body."""
@@ -439,7 +455,7 @@ class ProjectIndex:
             for qualname in f.definitions:
                 self._defined.setdefault(_last(qualname), set()).add(qualname)
         self._propagate([fw for f in facts for fw in f.forwards])
-        self._process_groups = sorted(pg for f in facts for pg in f.process_groups)
+        self._process_groups = _process_groups(facts)
         self._sinks = {(s.qualname, s.param): s for f in facts for s in f.type_sinks}
         self._sink_names = {}
         for sink in self._sinks.values():
