@@ -253,7 +253,7 @@ class FileContext:
         (index.sets_current_device: dinov2's `setup(args)`)."""
 
         def compute() -> list[int]:
-            setters = self.index.setter_names()
+            setters = self.memo("setters named", lambda: [n for n in self.index.setter_names() if f"{n}(" in self.source.text])
             lines = []
             for node in _shallow(scope.body) if setters else ():
                 if isinstance(node, ast.Call):
