@@ -18,6 +18,7 @@ import bisect
 import re
 from dataclasses import replace
 
+from devlint.checks.device_value import DEFAULT_ADVICE
 from devlint.findings import Finding
 from devlint.static import analyze, launchers
 from devlint.static.callers import ProjectCalls, Target, _target
@@ -31,7 +32,8 @@ VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012"})
 SELECTED_ANYWHERE = frozenset({"DL020"})
 BOUND = 6  # callers up the chain a selection is looked for
 _NAMES_READ = 64  # callers' names the text-only test follows up the chain, per run
-# Rules that report a parameter's default where it is written (DL008's `device="cuda:0"`).
+# Rules that report a parameter's default where it is written (DL008's `device="cuda:0"`), known
+# by their fix's advice.
 DEFAULTS_JUDGED = frozenset({"DL008"})
 
 # What a call must have done for a finding's rule: set CUDA_VISIBLE_DEVICES before it,
@@ -76,7 +78,7 @@ class CallerSelections:
         if finding.filename != self._file:
             self._file, self._functions = finding.filename, None
             self._names = function_names(self.calls.text(finding.filename) or "")
-        if finding.code in DEFAULTS_JUDGED and self._default_judged_at_calls(finding):
+        if finding.code in DEFAULTS_JUDGED and _at_a_default(finding) and self._default_judged_at_calls(finding):
             return True
         row = finding.location.row
         names = self._names[row] if 0 < row < len(self._names) else ()
@@ -307,6 +309,11 @@ def _indent(line: str) -> int:
 _SELECTING = ("CUDA_VISIBLE_DEVICES",)
 _SELECTING_CURRENT = ("set_device(", "cuda.device(", "device_count(")
 _UNDER_PROCESS_GROUP = ("initialized(", "world_size")
+
+
+def _at_a_default(finding: Finding) -> bool:
+    """Is the finding one at a parameter's default (its fix gives device_value's advice)?"""
+    return finding.fix is not None and finding.fix.message.startswith(DEFAULT_ADVICE)
 
 
 def _defaulted_param(node, at: tuple[int, int]) -> str | None:
