@@ -26,7 +26,7 @@ from devlint.static.callers import ProjectCalls, Target, _target
 # Rules whose finding is the current device: any selection before the call makes it the chosen one.
 CURRENT_DEVICE = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL010", "DL011", "DL020"})
 # Rules about GPU0 or every visible GPU: only CUDA_VISIBLE_DEVICES set before the call helps.
-VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012"})
+VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012", "DL014", "DL021", "DL022", "DL025"})
 # Rules whose finding is that the code never selects the device: a caller that selects it
 # after the call (init_process_group in a helper, set_device right after it) counts too.
 SELECTED_ANYWHERE = frozenset({"DL020"})

@@ -25,6 +25,31 @@ from devlint.static.names import argument, encloses, passes_unknown_args
 DEFAULT_ADVICE = "pass the device the program was given from every call of"
 
 
+def _fallback_for_explicit_none(literal: ast.AST, ctx: FileContext) -> bool:
+    """`if not device: device = "cuda"` in a function whose `device` defaults to a value that
+    is not empty (`device=config.bert_gen_config.device`, Bert-VITS2): the branch runs only for
+    a caller that passes None on purpose, and the default decides the device everywhere else."""
+    function = ctx.scope.function
+    if function is None:
+        return False
+    path = ctx.path_to(literal)
+    return any(
+        not _may_be_empty(default, ctx) and guards.only_when_unset(path, param)
+        for param, default in function.defaults.items() if names_a_device(param)
+    )
+
+
+def _may_be_empty(default: ast.expr, ctx: FileContext) -> bool:
+    """Is a default None or empty, written so or through a module name assigned so
+    (`DEFAULT_DEVICE = None`)?"""
+    if isinstance(default, ast.Constant):
+        return not default.value
+    if isinstance(default, ast.Name):
+        found = ctx.module_scope.lookup_values(default.id)
+        return found is not None and any(isinstance(v, ast.Constant) and not v.value for v in found[1])
+    return False
+
+
 def _device_uses(node: ast.Call, ctx: FileContext) -> tuple[list, list]:
     """placement.device_arguments and passed_as_device of the call, worked out once for the
     two rules that judge them (DL002, DL008 visit the same call one after the other)."""
@@ -228,9 +253,10 @@ class DeviceValueCheck(Check):
 
     def excused(self, literal: ast.AST, ctx: FileContext) -> bool:
         """Is the device at `literal` not a leak where it stands, for a reason its context says:
-        a fallback for callers without a device, or a GPU picked only when the program chose
-        the CPU?"""
-        if self._fallback_for_callers(literal, ctx):
+        a fallback for callers without a device, a fallback for an explicit None where the
+        parameter defaults to something else, or a GPU picked only when the program chose the
+        CPU?"""
+        if self._fallback_for_callers(literal, ctx) or _fallback_for_explicit_none(literal, ctx):
             return True
         return guards.only_when(ctx.path_to(literal), guards.says_cpu, lambda test: False)
 
