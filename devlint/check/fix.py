@@ -173,7 +173,7 @@ def materialize(findings: list[Finding], works: list) -> list[Finding]:
             out.append(finding)
             continue
         if not texts:
-            texts = {w.file.display: analyze.parse(w.data, w.file.display).source.text for w in works if w.data is not None}
+            texts = {w.file.display: source.text for w in works if w.data is not None and (source := analyze.source(w.data))}
         plan = fix.threading.plan
         if plan not in rewritten:
             try:
@@ -298,7 +298,7 @@ def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write:
         outcome.unapplied_runtime = runtime_placed
         return outcome
     works = {w.file.display: w for w in linted.works}
-    sources = {name: analyze.parse(w.data, name).source for name, w in works.items() if w.data is not None}
+    sources = {name: source for name, w in works.items() if w.data is not None and (source := analyze.source(w.data))}
     structural = _structural([f for f in chosen if f.fix.threading is not None], {n: s.text for n, s in sources.items()})
     for message in structural.dropped:
         click.echo(f"devlint: {message}", err=True)

@@ -61,6 +61,16 @@ def parse(data: bytes, filename: str) -> Parsed:
     return Parsed(source, tree)
 
 
+def source(data: bytes) -> Source | None:
+    """`parse(data, ...).source` without the tree, for a stage that needs only the text."""
+    if len(data) > MAX_BYTES:
+        return None
+    try:
+        return Source.from_bytes(data)
+    except UndecodableSource:
+        return None
+
+
 def syntax_error(data: bytes, filename: str) -> Finding | None:
     """What `parse(data, filename).error` is, for a file whose tree nobody needs: the
     standard library's symtable parses without building Python objects for the tree (a
