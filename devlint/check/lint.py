@@ -246,6 +246,7 @@ class Result:
     checks: list | None  # None until a file is checked (static_checks)
     findings: list[Finding] = field(default_factory=list)
     from_cache: int = 0
+    enabled: frozenset[str] = frozenset()  # the rules checked
 
     def static_checks(self) -> list:
         """The checks, imported on first use: importing the 36 check modules was a sixth of
@@ -269,7 +270,7 @@ def lint_works(
     cache = cache or Cache.disabled()
     enabled = suppression.enabled
     index = build_index(works, jobs, cache, libraries) if needs_index(enabled) else project_index.ProjectIndex()
-    result = Result(works, index, None)
+    result = Result(works, index, None, enabled=enabled)
     per_file, from_cache = check_files(works, enabled, index, result.static_checks, jobs, cache)
     result.findings = [f for work, found in zip(works, per_file) for f in suppression.per_file(found, work.file)]
     result.findings.sort(key=lambda f: f.sort_key)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import ast
 import bisect
 import re
+from dataclasses import replace
 
+from devlint.checks.device_value import DEFAULT_ADVICE
 from devlint.findings import Finding
 from devlint.static import analyze, launchers
 from devlint.static.callers import ProjectCalls, Target, _target
@@ -30,7 +32,8 @@ VISIBLE_DEVICES = frozenset({"DL007", "DL008", "DL012"})
 SELECTED_ANYWHERE = frozenset({"DL020"})
 BOUND = 6  # callers up the chain a selection is looked for
 _NAMES_READ = 64  # callers' names the text-only test follows up the chain, per run
-# Rules that report a parameter's default where it is written (DL008's `device="cuda:0"`).
+# Rules that report a parameter's default where it is written (DL008's `device="cuda:0"`), known
+# by their fix's advice.
 DEFAULTS_JUDGED = frozenset({"DL008"})
 
 # What a call must have done for a finding's rule: set CUDA_VISIBLE_DEVICES before it,
@@ -51,8 +54,9 @@ def _selects(call, need: str) -> bool:
 
 
 class CallerSelections:
-    def __init__(self, works: list, index, calls: ProjectCalls | None = None):
+    def __init__(self, works: list, index, calls: ProjectCalls | None = None, omissions_reported: bool = False):
         self.calls = calls or ProjectCalls(works, index)
+        self._omissions_reported = omissions_reported  # DL012 judges each call that omits a default
         self._index = index
         self._decided: dict[tuple[str, bool], bool] = {}
         self._may: dict[tuple[str, str], bool] = {}  # _may_be_selected's answers
@@ -74,7 +78,7 @@ class CallerSelections:
         if finding.filename != self._file:
             self._file, self._functions = finding.filename, None
             self._names = function_names(self.calls.text(finding.filename) or "")
-        if finding.code in DEFAULTS_JUDGED and self._default_always_passed(finding):
+        if finding.code in DEFAULTS_JUDGED and _at_a_default(finding) and self._default_judged_at_calls(finding):
             return True
         row = finding.location.row
         names = self._names[row] if 0 < row < len(self._names) else ()
@@ -144,10 +148,12 @@ class CallerSelections:
         )
 
 
-    def _default_always_passed(self, finding: Finding) -> bool:
+    def _default_judged_at_calls(self, finding: Finding) -> bool:
         """Is the finding a parameter's default that every call of its function in the checked
-        files passes (Render(device=torch.device('cuda:0')) built only as Render(..., dev))?
-        Then no call runs with it. A function nobody calls keeps it: its users may omit it."""
+        files (a subclass's construction included) passes (Render(device=torch.device('cuda:0'))
+        built only as Render(..., dev)), or has calls and DL012 is on to judge those that omit
+        it? Then the calls that run with it are what is reported, not the default. A function
+        nobody calls keeps it: its users may omit it."""
         ctx = self.calls.context(finding.filename)
         if ctx is None:
             return False
@@ -162,10 +168,13 @@ class CallerSelections:
             return False
         target = _target(ctx, function, qualname)
         calls = self.calls.calls_to(target)
+        for inheritor in self._index.inheritors(qualname):
+            calls += self.calls.calls_to(replace(target, qualname=inheritor))
         position = target.positional.index(param) if param in target.positional else None
-        return bool(calls) and all(
+        judged = self._omissions_reported and any(d.param == param for d in self._index.cuda_defaults(qualname))
+        return bool(calls) and (judged or all(
             param in call.passes or (position is not None and call.args > position) for call in calls
-        )
+        ))
 
     def _may_be_selected(self, name: str, need: str, depth: int = 0) -> bool:
         """Could every call of `name` come after a selection, read from the text alone? A
@@ -181,7 +190,7 @@ class CallerSelections:
         self._may[key] = True  # in a call cycle, leave it to the parsed check (a cycle selects nothing there)
         markers = _SELECTING + tuple(self._index.selector_names())
         if need != VISIBLE:
-            markers += _SELECTING_CURRENT + launchers.WORDS
+            markers += _SELECTING_CURRENT + launchers.WORDS + tuple(f"{name}(" for name in sorted(self._index.setter_names()))
             if self._index.process_group_selects_device():
                 markers += _UNDER_PROCESS_GROUP
         called = self.calls.files_calling(name)
@@ -300,6 +309,11 @@ def _indent(line: str) -> int:
 _SELECTING = ("CUDA_VISIBLE_DEVICES",)
 _SELECTING_CURRENT = ("set_device(", "cuda.device(", "device_count(")
 _UNDER_PROCESS_GROUP = ("initialized(", "world_size")
+
+
+def _at_a_default(finding: Finding) -> bool:
+    """Is the finding one at a parameter's default (its fix gives device_value's advice)?"""
+    return finding.fix is not None and finding.fix.message.startswith(DEFAULT_ADVICE)
 
 
 def _defaulted_param(node, at: tuple[int, int]) -> str | None:

@@ -109,7 +109,7 @@ def project_findings(linted) -> tuple[list[Finding], CallerSelections]:
     """The findings of a lint result after the project-wide stages: those whose every
     caller selected the GPU first are dropped (selected.py), the threaded fixes planned.
     The selections come back too: the fix stage's re-checks drop the same findings."""
-    selections = CallerSelections(linted.works, linted.index)
+    selections = CallerSelections(linted.works, linted.index, omissions_reported="DL012" in linted.enabled)
     return plan(selections.drop(linted.findings), linted.works, linted.index, selections.calls), selections
 
 

@@ -6,7 +6,7 @@ import ast
 
 from devlint.static.engine import Check
 from devlint.findings import Applicability
-from devlint.static import placement, runtimes, values, walk
+from devlint.static import launchers, placement, runtimes, values, walk
 from devlint.static.context import FileContext
 from devlint.static.names import argument, keyword, passes_unknown_args
 
@@ -16,9 +16,13 @@ class LoadWithoutMapLocation(Check):
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         name = ctx.qualname(node.func)
-        if name not in placement.loaders():
+        if name in placement.loaders():
+            position = placement.loaders()[name]
+        elif _lightning_checkpoint_load(node, ctx):
+            name, position = f"{ctx.text(node.func)}", 1
+        else:
             return
-        location = argument(node, "map_location", placement.loaders()[name])
+        location = argument(node, "map_location", position)
         if location is not None and not (isinstance(location, ast.Constant) and location.value is None):
             if not _none_unless_passed(location, ctx):
                 return
@@ -36,6 +40,8 @@ class LoadWithoutMapLocation(Check):
             return  # the published file, which the rule leaves to the runtime: see the rule's rationale
         short = name.rsplit(".", 1)[-1] if name.startswith("torch.hub") else name
         message = f"`{short}` without `map_location` puts each tensor back on the device it was saved from (usually cuda:0)"
+        if name.endswith(".load_from_checkpoint"):
+            message += f", and moves the module there too ({_LIGHTNING})"
         if location is not None and not isinstance(location, ast.Constant):
             message = (
                 f"`{short}`'s `map_location` is `{ctx.text(location)}`, a parameter that defaults to None: a caller that "
@@ -147,6 +153,24 @@ class LoadWithoutMapLocation(Check):
 
 
 CHECK = LoadWithoutMapLocation()
+
+_LIGHTNING = (
+    "Lightning 2.x core/saving.py: `_default_map_location` keeps a tensor's saved device while CUDA is available, "
+    "and `_load_from_checkpoint` ends with `model.to(device)` of the first tensor's device"
+)
+
+
+def _lightning_checkpoint_load(node: ast.Call, ctx: FileContext) -> bool:
+    """`Module.load_from_checkpoint(path)` of a LightningModule subclass (the project's, known
+    by the index's bases): a `torch.load` whose `map_location` is the second argument."""
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "load_from_checkpoint"):
+        return False
+    owner = ctx.qualname(func.value)
+    if not owner:
+        return False
+    bases = launchers.lightning_modules()
+    return owner in bases or any(base in bases for base in ctx.index.ancestors(owner))
 
 
 def _constant(expr: ast.expr, keys: frozenset[str], scope=None) -> str | None:

@@ -4,12 +4,15 @@ GPUs counted from 0 (`f"cuda:{i}" for i in range(n)`, `device_ids=[0, 1]`)."""
 from __future__ import annotations
 
 import ast
+import functools
 
+from devlint import catalog
 from devlint.checks.device_value import DeviceValueCheck
 from devlint.findings import Fix
 from devlint.static.context import FileContext
 from devlint.static import guards, values
 from devlint.static.scope import _sets_visible_devices
+from devlint.static.names import keyword
 from devlint.static.values import Value, counts_from_zero, names_a_device
 from devlint.static.suggest import INDEX_NAMES
 
@@ -43,6 +46,36 @@ class HardcodedGpu0(DeviceValueCheck):
         zero = isinstance(literal, ast.Constant) and literal.value in (0, "cuda:0")
         return zero and guards.only_when(ctx.path_to(literal), _index_is_zero, lambda test: False)
 
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        super().visit_Call(node, ctx)
+        if ctx.qualname(node.func) in _lightning_trainers():
+            self._gpu_count(node, ctx)
+
+    def _gpu_count(self, node: ast.Call, ctx: FileContext) -> None:
+        """`pl.Trainer(gpus=1)`, `Trainer(accelerator="gpu", devices=2)`: Lightning takes the
+        first N visible GPUs (an int N is `range(N)`), GPU0 among them."""
+        accelerator = keyword(node, "accelerator")
+        if accelerator is not None and isinstance(accelerator.value, ast.Constant) and accelerator.value.value in ("cpu", "mps", "tpu"):
+            return
+        for name in ("gpus", "devices"):
+            count = keyword(node, name)
+            value = count.value if count is not None else None
+            if not (isinstance(value, ast.Constant) and type(value.value) is int and value.value > 0):
+                continue
+            if ctx.visible_devices_set_before(node):
+                return
+            message = (
+                f"`{name}={value.value}` gives Lightning a count of GPUs, which it takes from GPU 0 (`range({value.value})`): "
+                f"GPU0 whatever GPU the program was told to use ({_LIGHTNING_COUNT})"
+            )
+            fix = ctx.display_only(
+                self.code,
+                f"pass the GPUs as a list the user chooses (`{name}=[gpu]` from a `--gpu` option), or launch with "
+                "CUDA_VISIBLE_DEVICES naming them",
+            )
+            ctx.report(self.code, value, message, fix)
+            return
+
     def visit_Assign(self, node: ast.Assign, ctx: FileContext) -> None:
         super().visit_Assign(node, ctx)
         if any(_sets_visible_devices(t) for t in node.targets):
@@ -64,6 +97,17 @@ class HardcodedGpu0(DeviceValueCheck):
             expr = item.context_expr
             if isinstance(expr, ast.Call) and ctx.qualname(expr.func) == "torch.cuda.device" and expr.args:
                 self.judge(expr.args[0], ctx, used=True)
+
+
+_LIGHTNING_COUNT = (
+    "lightning fabric/utilities/device_parser.py `_normalize_parse_gpu_input_to_list`: an int N becomes "
+    "`list(range(N))`, as in pytorch_lightning 1.x's device_parser"
+)
+
+
+@functools.cache
+def _lightning_trainers() -> frozenset[str]:
+    return frozenset(catalog.api("DL008", "lightning_trainers", []))
 
 
 def _index_is_zero(test: ast.expr) -> bool:

@@ -36,9 +36,25 @@ class HfDeviceMap(Check):
 
     def _device_map(self, node: ast.Call, entry, ctx: FileContext) -> None:
         given = entry.given(node)
+        if given is None and entry.default in _SPREAD:
+            self._spread_by_default(node, entry, ctx)
+            return
         if given is None:
+            self._quantized_without_map(node, ctx)
+            return
+        assigned = _assigned_several_times(given, ctx)
+        if assigned:
+            # `device_map = "auto"`, then `{"": LOCAL_RANK}` only under a launcher: each value
+            # is judged where it is written, since each reaches the call on some run.
+            for value in assigned:
+                resolved, _ = _resolve(value, ctx)
+                self._judge(node, entry, value, resolved, value, ctx)
             return
         value, decided_by = _resolve(given, ctx)
+        self._judge(node, entry, given, value, decided_by, ctx)
+
+    def _judge(self, node: ast.Call, entry, given: ast.expr, value: ast.expr, decided_by: ast.expr, ctx: FileContext) -> None:
+        """Report `value`, which the call's `device_map` (written as `given`) may be, at `given`."""
         shown = ctx.text(decided_by)
         if _is_str(value) and value.value in _SPREAD:
             if keyword(node, "max_memory") is not None or passes_unknown_args(node):
@@ -62,6 +78,43 @@ class HfDeviceMap(Check):
         if pinned is not None:
             message = f"`device_map={shown}` loads the model onto GPU 0, whatever device the program was told to use"
             ctx.report(self.code, given, message, self._one_device_fix(given, ctx, "load onto the program's GPU"))
+
+    def _spread_by_default(self, node: ast.Call, entry, ctx: FileContext) -> None:
+        """A loader whose own `device_map` default plans over every GPU (AutoAWQ's
+        `from_quantized(device_map="balanced")`), called without one."""
+        if keyword(node, "max_memory") is not None or passes_unknown_args(node):
+            return
+        message = (
+            f"`{ctx.text(node.func)}(...)` leaves out `device_map`, which defaults to \"{entry.default}\": it plans over "
+            f"every visible GPU, with a tensor on each to measure it, and fills GPU 0 first ({entry.cite})"
+        )
+        chosen = entry_points.chosen_device(ctx, node)
+        if chosen is None:
+            step = entry_points.manual_step(ctx, '`device_map={"": ...}`')
+            fix = ctx.display_only(self.code, f'pass `device_map={{"": device}}`: {step}')
+        else:
+            new = f'device_map={{"": {chosen.expr}}}'
+            fix = ctx.fix(self.code, f"Pass `{new}` ({chosen.why})", ctx.add_keyword(node, new))
+        ctx.report(self.code, node, message, fix)
+
+    def _quantized_without_map(self, node: ast.Call, ctx: FileContext) -> None:
+        """`from_pretrained(..., load_in_4bit=True)` (or a `quantization_config`) without a
+        device map: transformers' bitsandbytes quantizer loads onto the current device."""
+        if passes_unknown_args(node) or not _transformers(node, ctx) or not _quantized(node) or ctx.device_selected_before(node):
+            return
+        message = (
+            f"`{ctx.text(node.func)}(...)` quantized with bitsandbytes and no `device_map` loads onto "
+            "`torch.cuda.current_device()`, GPU0 unless set_device chose another (transformers 5.25.0 "
+            "quantizers/quantizer_bnb_4bit.py:97, quantizer_bnb_8bit.py:91)"
+        )
+        chosen = entry_points.chosen_device(ctx, node)
+        if chosen is None:
+            step = entry_points.manual_step(ctx, '`device_map={"": ...}`')
+            fix = ctx.display_only(self.code, f'pass `device_map={{"": device}}`: {step}')
+        else:
+            new = f'device_map={{"": {chosen.expr}}}'
+            fix = ctx.fix(self.code, f"Pass `{new}` ({chosen.why})", ctx.add_keyword(node, new))
+        ctx.report(self.code, node, message, fix)
 
     def _one_device_fix(self, given: ast.expr, ctx: FileContext, why: str):
         chosen = entry_points.chosen_device(ctx, given)
@@ -101,6 +154,25 @@ def _resolve(expr: ast.expr, ctx: FileContext, depth: int = 0) -> tuple[ast.expr
             value, _ = _resolve(found[1][0], ctx, depth + 1)
             return value, expr
     return expr, expr
+
+
+def _assigned_several_times(expr: ast.expr, ctx: FileContext) -> list[ast.expr]:
+    """The values of a name assigned more than once in its scope, else none."""
+    if not isinstance(expr, ast.Name):
+        return []
+    found = ctx.scope.lookup_values(expr.id)
+    return list(found[1]) if found is not None and len(found[1]) > 1 else []
+
+
+def _quantized(node: ast.Call) -> bool:
+    """Does the call ask for bitsandbytes quantization (`load_in_4bit=True`, `load_in_8bit=True`,
+    or any `quantization_config`)?"""
+    for kw in node.keywords:
+        if kw.arg in ("load_in_4bit", "load_in_8bit") and isinstance(kw.value, ast.Constant) and kw.value.value is True:
+            return True
+        if kw.arg == "quantization_config" and not (isinstance(kw.value, ast.Constant) and kw.value.value is None):
+            return True
+    return False
 
 
 def _gpu0(value: ast.expr) -> ast.expr | None:

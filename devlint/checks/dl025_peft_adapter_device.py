@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 
 from devlint.checks.omitted_option import OmittedOptionCheck
+from devlint.static import guards
 from devlint.static.context import FileContext
 from devlint.static.entry_points import Chosen, EntryPoint
 
@@ -13,6 +14,10 @@ class PeftAdapterDevice(OmittedOptionCheck):
     code = "DL025"
 
     def excused(self, node: ast.Call, ctx: FileContext) -> bool:
+        # In a branch for an "mps" or "cpu" device CUDA is absent, and peft's own default,
+        # infer_device(), is then not CUDA either (peft 0.21.2 utils/other.py infer_device).
+        if guards.only_when(ctx.path_to(node), guards.says_off_cuda, guards.says_cuda):
+            return True
         # `model.load_adapter(...)` of a transformers model places the adapter by the model's
         # own device (transformers 5.25.0 integrations/peft.py:292): only peft's models leak.
         func = node.func

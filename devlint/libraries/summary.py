@@ -38,7 +38,7 @@ def summarise(data: bytes, display: str, module: str, package: bool) -> dict:
         return empty()
     # Relative imports of a package's __init__ are relative to the package itself.
     scoped = f"{module}.__init__" if package else module
-    ctx = analyze.make_context(parsed, display, scoped, frozenset({"index", collect.LIBRARY}), project_index.ProjectIndex(library=()))
+    ctx = analyze.make_context(parsed, display, scoped, frozenset({"index"}), project_index.ProjectIndex(library=()))
     try:
         facts = collect.collect(ctx)
         definitions = _definitions(ctx.module_scope, ctx.text, display)

@@ -61,26 +61,62 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
                     named = qualname_of(base, outer)
                     if named:
                         facts.bases.append((qualname, named))
+                if node.bases and not any(isinstance(s, ast.FunctionDef) and s.name == "__init__" for s in node.body):
+                    facts.inherits_init.append(qualname)
                 facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
             continue
         qualname = _qualname_in(outer, node)
         if qualname is None:
             continue
         _note_definition(facts, qualname)
+        if outer.kind == "module":
+            _note_setup(facts, qualname, node, outer, "set_device" in text)
         if outer.kind == "module" and summarise and _may_return_a_device(ctx.text(node)):
             returned = values.returned_when_omitted(node, outer)
             if returned.current or returned.gpu0:
                 facts.returns.append((qualname, returned.kind.name, returned.index))
-        if definitions.may_default(node):
-            if outer.kind == "module":
-                for param in placement.device_parameters(ctx, node):
-                    facts.device_params.append((qualname, param.name, param.position, param.first_element))
+        may_default = definitions.may_default(node)
+        if outer.kind == "module" and (may_default or _places_by_parameter(ctx.text(node))):
+            for param in placement.device_parameters(ctx, node):
+                facts.device_params.append((qualname, param.name, param.position, param.first_element))
+        if may_default:
             found = definitions.of_function(
-                outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text, library=LIBRARY in ctx.enabled,
+                outer.child(node), qualname, f"{ctx.filename}:{node.lineno}", ctx.text,
             )
             facts.defaults.extend(found.defaults)
             facts.forwards.extend(found.forwards)
             facts.unused.extend(found.unused)
+
+
+# Roots of calls that are never the project's own set-up (recorded setup_calls stay few).
+_NOT_SETUP = frozenset({"torch", "os", "sys", "logging", "numpy", "np", "random", "time", "json", "warnings", "argparse", "math"})
+
+
+def _note_setup(facts: FileFacts, qualname: str, node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Scope, may_set: bool) -> None:
+    """A module-level function's part in making a GPU current: does it call `set_device` with
+    other than a written 0 (`may_set`: the file's text mentions it), and which calls open its
+    body (`cfg = setup(args)`)?"""
+    if may_set and any(
+        isinstance(n, ast.Call) and qualname_of(n.func, outer) == "torch.cuda.set_device"
+        and n.args and not (isinstance(n.args[0], ast.Constant) and n.args[0].value in (0, "cuda:0"))
+        for n in _shallow(node.body)
+    ):
+        facts.device_setters.append(qualname)
+    callees = []
+    for statement in node.body:
+        value = statement.value if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) else None
+        if isinstance(value, ast.Call):
+            callee = qualname_of(value.func, outer)
+            if callee and "." in callee and callee.split(".", 1)[0] not in _NOT_SETUP:
+                callees.append(callee)
+    if callees:
+        facts.setup_calls.append((qualname, tuple(callees)))
+
+
+def _places_by_parameter(source: str) -> bool:
+    """A cheap test for a function whose device parameter has another name (ControlNet's
+    `load_state_dict(ckpt_path, location='cpu')` -> `map_location=torch.device(location)`)."""
+    return "map_location" in source or "torch.device(" in source
 
 
 def _may_return_a_device(source: str) -> bool:
@@ -140,6 +176,9 @@ class _CallCollector:
             scope = ctx.scope.function or ctx.module_scope
             selected = any(line < node.lineno for line in scope.device_selected_at)
             self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", selected))
+            helper = _def_qualname(ctx.scope.function) if ctx.scope.function is not None and not selected else None
+            if helper:
+                self.facts.process_group_functions.append((f"{ctx.filename}:{node.lineno}", helper))
         elif called in selecting_setups():
             self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", True))
         if isinstance(func, ast.Attribute) and func.attr == "type" and len(node.args) == 1:
@@ -289,11 +328,6 @@ class _ExtensionCollector:
             values += [part for v in values if isinstance(v, ast.IfExp) for part in (v.body, v.orelse)]
             return any(ctx.qualname(v) in _EXTENSION_CLASSES for v in values if isinstance(v, (ast.Name, ast.Attribute)))
         return False
-
-
-# In `ctx.enabled` when the file is a library's installed source (libraries/summary.py):
-# nothing there is reported where it is written, so a GPU0 it writes is its callers' default.
-LIBRARY = "library source"
 
 
 def collect(ctx: FileContext) -> FileFacts:

@@ -142,6 +142,8 @@ class FileContext:
             return True
         if any(line < node.lineno for line in self._selector_calls(scope)):
             return True
+        if any(line < node.lineno for line in self._setter_calls(scope)):
+            return True
         if self._mentions_a_launcher() and launchers.binds_device_before(scope, self.module_scope, node.lineno):
             return True
         for ancestor in self.ancestors:
@@ -261,6 +263,23 @@ class FileContext:
             return lines
 
         return self.memo(f"selector calls {id(scope)}", compute)
+
+    def _setter_calls(self, scope) -> list[int]:
+        """Lines where `scope`'s own code calls a function that makes a GPU current
+        (index.sets_current_device: dinov2's `setup(args)`)."""
+
+        def compute() -> list[int]:
+            setters = self.memo("setters named", lambda: [n for n in self.index.setter_names() if f"{n}(" in self.source.text])
+            lines = []
+            for node in _shallow(scope.body) if setters else ():
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                    if last in setters and self.index.sets_current_device(names.qualname(func, scope)):
+                        lines.append(node.lineno)
+            return lines
+
+        return self.memo(f"setter calls {id(scope)}", compute)
 
     # --- reporting ---------------------------------------------------------
 

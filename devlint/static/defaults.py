@@ -127,13 +127,11 @@ def _assignments_to(scope: Scope, param: str, own: bool = False) -> list[ast.Ass
     return found
 
 
-def _none_means(scope: Scope, param: str, default: ast.expr, text, library: bool = False) -> dict | None:
-    """`device=None` turned into `"cuda"`, or into `f"cuda:{local_rank}"` with `local_rank=0`:
-    a call that passes neither lands on GPU0 (whatever launcher runs it: the rank it was
-    given never reaches the device). A GPU0 written as a literal is reported where it is
-    written (DL008), so only one built from another parameter's default counts; in a
-    library's source, which is never reported, a written `"cuda:0"` counts too (laion_clap's
-    `CLAP_Module(device=None)`)."""
+def _none_means(scope: Scope, param: str, default: ast.expr, text) -> dict | None:
+    """`device=None` turned into `"cuda"`, into `"cuda:0"` (laion_clap's `CLAP_Module(device=None)`),
+    or into `f"cuda:{local_rank}"` with `local_rank=0`: a call that passes neither lands on the
+    current device or GPU0 (whatever launcher runs it: the rank it was given never reaches the
+    device)."""
     found = _none_becomes(scope, param)
     if found is None:
         return None
@@ -148,7 +146,7 @@ def _none_means(scope: Scope, param: str, default: ast.expr, text, library: bool
         return {"default": text(default) + " -> 'cuda'", "none_means_cuda": True, "also": also}
     others = sorted({n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and n.id != param and _is_zero(scope.defaults.get(n.id))})
     if not others:
-        if library and value.gpu0 and value.node is not None:
+        if value.gpu0 and value.node is not None:
             return {"default": f"{text(default)} -> {text(value.node)}", "none_means_cuda": True, "means": GPU0}
         return None
     return {
@@ -168,16 +166,16 @@ def may_default(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return any(_device_like(a.arg) for a in every)
 
 
-def of_function(scope: Scope, qualname: str, where: str, text, library: bool = False) -> Found:
+def of_function(scope: Scope, qualname: str, where: str, text) -> Found:
     """The defaults, forwards and unused device parameters of one function (`text(node)`
-    gives a node's source; `library`: it is a library's installed source, see _none_means)."""
+    gives a node's source)."""
     found = Found([], [], [])
     params = [p for p in scope.params if _device_like(p)]
     uses = _Uses(scope, set(params)) if params else None
     loaded = uses.read if uses else set()
     for param in params:
         default = scope.defaults.get(param)
-        entry = _param_default(scope, param, default, text, library) if default is not None else None
+        entry = _param_default(scope, param, default, text) if default is not None else None
         if param in loaded and (entry is not None or (default is not None and _falsy(default))):
             used, passes = uses.of(param)
         else:
@@ -246,7 +244,7 @@ def _is_zero(expr: ast.expr | None) -> bool:
     return isinstance(expr, ast.Constant) and type(expr.value) is int and expr.value == 0
 
 
-def _param_default(scope: Scope, param: str, default: ast.expr, text, library: bool = False) -> dict | None:
+def _param_default(scope: Scope, param: str, default: ast.expr, text) -> dict | None:
     """How a parameter's default leaks, as Default fields, or None."""
     if param == "device":
         device = values.evaluate(default, scope)
@@ -254,8 +252,10 @@ def _param_default(scope: Scope, param: str, default: ast.expr, text, library: b
         none = isinstance(default, ast.Constant) and default.value is None
         if device.current and written:
             return {"default": text(default), "none_means_cuda": False}
+        if device.gpu0 and written:
+            return {"default": text(default), "none_means_cuda": False, "means": GPU0}
         if none:
-            entry = _none_means(scope, param, default, text, library)
+            entry = _none_means(scope, param, default, text)
             if entry is not None:
                 return entry
     if param in GPU_INDEX_NAMES and _is_zero(default):

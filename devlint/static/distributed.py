@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 
 from devlint.static import guards
+from devlint.static.names import qualname
 from devlint.static.scope import Scope
 
 
@@ -117,5 +118,26 @@ def not_initialised(test: ast.expr, scope: Scope) -> bool:
 
 def only_under_process_group(path: list[ast.AST], scope: Scope) -> bool:
     """Does the code at the end of `path` (from its function's body down) run only when a
-    process group is initialised?"""
-    return guards.only_when(path, lambda test: initialised(test, scope), lambda test: not_initialised(test, scope))
+    process group is initialised: behind a test that says so, or in a function whose own body
+    makes a collective call at its top level (mmcv's `collect_results_gpu`: `dist.all_gather`
+    raises without a group, so the function is only ever run under one)?"""
+    if guards.only_when(path, lambda test: initialised(test, scope), lambda test: not_initialised(test, scope)):
+        return True
+    function = scope.function
+    return function is not None and any(_collective(statement, function) for statement in function.node.body)
+
+
+# torch.distributed calls that need an initialised process group.
+_COLLECTIVES = frozenset({
+    "all_gather", "all_gather_object", "all_reduce", "all_to_all", "barrier", "broadcast",
+    "broadcast_object_list", "gather", "gather_object", "reduce", "reduce_scatter", "scatter",
+})
+
+
+def _collective(statement: ast.stmt, scope: Scope) -> bool:
+    """Is the statement a collective call (`dist.all_gather(...)`), or an assignment of one?"""
+    value = statement.value if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) else None
+    if not isinstance(value, ast.Call) or _callee(value) not in _COLLECTIVES:
+        return False
+    name = qualname(value.func, scope) or ""
+    return name.startswith("torch.distributed.")

@@ -35,6 +35,7 @@ class EntryPoint:
     index_position: int | None  # its position at the call, if it can be passed positionally
     omitted: str  # what leaving the option out gives, e.g. "cuda:0"
     cite: str  # library version and file:line of that behaviour
+    default: str | None = None  # the option's own default, where it is a value the rule judges ("balanced")
 
     def matches(self, qualname: str | None, call: ast.Call) -> bool:
         if qualname is not None and any(fnmatch.fnmatchcase(qualname, pattern) for pattern in self.names):
@@ -64,6 +65,7 @@ def of(code: str) -> tuple[EntryPoint, ...]:
             index_position=row.get("index_position"),
             omitted=row.get("omitted", ""),
             cite=row.get("cite", ""),
+            default=row.get("default"),
         )
         for row in catalog.api(code, "entry_points", [])
     )

@@ -183,10 +183,26 @@ def several_gpus(test: ast.expr, scope) -> bool:
 def says_cpu(test: ast.expr) -> bool:
     """`device.type == "cpu"`, `device == "cpu"`, `str(device) == "cpu"`: the program chose the
     CPU. A GPU picked in that branch (TensorRT needs one) overrides no GPU choice."""
+    return _device_is(test, ("cpu",))
+
+
+def says_off_cuda(test: ast.expr) -> bool:
+    """`device == "mps"` or `"cpu"`: the program's device is not a CUDA one (alpaca-lora sets
+    "mps" only where CUDA is absent)."""
+    return _device_is(test, ("cpu", "mps"))
+
+
+def says_cuda(test: ast.expr) -> bool:
+    """`device == "cuda"`: the branch taken only on a CUDA device."""
+    return _device_is(test, ("cuda",))
+
+
+def _device_is(test: ast.expr, kinds: tuple[str, ...]) -> bool:
+    """Does `test` compare a device-named value for equality with one of `kinds`?"""
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
         return False
     sides = (test.left, test.comparators[0])
-    if not any(isinstance(side, ast.Constant) and side.value == "cpu" for side in sides):
+    if not any(isinstance(side, ast.Constant) and side.value in kinds for side in sides):
         return False
     for side in sides:
         if isinstance(side, ast.Attribute) and side.attr == "type":

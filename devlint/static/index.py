@@ -21,7 +21,7 @@ import functools
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from devlint import catalog
 from devlint.findings import Library, Span
@@ -37,6 +37,9 @@ _CUDA_DEFAULT = re.compile(r"device\s*(?::[^=\n]*)?=\s*(?:['\"]cuda|torch\.devic
 _FALSY_DEFAULT = re.compile(r"\b(?:device|dev|gpu|gpu_id|gpu_index|device_id|device_index|cuda_id)\s*(?::[^=\n]*)?=\s*(?:None|''|\"\")")
 # A `def` whose parameters include a device-like one without a default (`def load(path, device)`).
 _DEVICE_PARAMETER = re.compile(r"def\s+\w+\s*\([^)]*\b(?:device|dev|gpu_ids|gpu_id)\s*(?::[^,)=]*)?[,)]")
+# `map_location=location` or `map_location=torch.device(location)`: a name, perhaps a parameter
+# of another name than `device` that callers elsewhere may pass "cuda" (ControlNet's load_state_dict).
+_MAP_LOCATION_NAME = re.compile(r"map_location\s*=\s*(?:torch\.device\(\s*)?[A-Za-z_]\w*\s*[,)]")
 _INDEX_PARAMS = ("device_id", "gpu", "device_index", "cuda_id")  # substrings of every GPU index name
 _ZERO_AFTER_NAME = re.compile(r"\w*['\"]?\s*(?::[^=\n,)]*)?[=,]\s*0\b")
 _SETS_VISIBLE_DEVICES = re.compile(r"environ\[\s*['\"]CUDA_VISIBLE_DEVICES['\"]\s*\]\s*=(?!=)")
@@ -102,7 +105,7 @@ def text_worth_collecting(text: str) -> bool:
         return True
     if any(root in text for root in _setup_roots()):
         return True
-    if "LightningLite" in text or "Fabric" in text:
+    if "LightningLite" in text or "Fabric" in text or "LightningModule" in text:
         return True  # a subclass of a launcher over the GPUs (DL007) is known by its base
     if "@triton" in text or "cuda.jit" in text:
         return True
@@ -110,15 +113,15 @@ def text_worth_collecting(text: str) -> bool:
         return True
     if "get_available_providers" in text:
         return True  # a module global of providers other modules' sessions use
-    if "set_device(" in text and "class " in text:
-        return True  # a per-GPU worker class (FileFacts.workers)
+    if "set_device(" in text:
+        return True  # a per-GPU worker class (FileFacts.workers), or a function that makes a GPU current
     if ("'cuda" in text or '"cuda' in text) and "return" in text:
         return True  # a helper that returns a device: summarised for other modules' calls
     if "CUDA_VISIBLE_DEVICES" in text and _SETS_VISIBLE_DEVICES.search(text):
         return True
     if _index_defaults_to_zero(text):
         return True
-    if _DEVICE_PARAMETER.search(text):
+    if _DEVICE_PARAMETER.search(text) or ("map_location" in text and _MAP_LOCATION_NAME.search(text)):
         return True  # a function that may use a parameter as a device: callers elsewhere may pass it "cuda"
     if "cuda" not in text and "CUDA" not in text:  # cheap substring tests first
         return False
@@ -189,6 +192,9 @@ class FileFacts:
     # Each `init_process_group` call ("path:line"), and whether its code selected the device
     # first (`torch.cuda.set_device(local_rank)`).
     process_groups: list[tuple[str, bool]] = field(default_factory=list)
+    # ("path:line", function) for each of those its own function did not select the device
+    # before: a helper (`distributed_init(args)`) that a caller may call after `set_device`.
+    process_group_functions: list[tuple[str, str]] = field(default_factory=list)
     type_sinks: list[TypeSink] = field(default_factory=list)
     type_string_calls: list[TypeStringCall] = field(default_factory=list)
     kernels: list[Kernel] = field(default_factory=list)
@@ -218,6 +224,15 @@ class FileFacts:
     # Module globals (`roop.globals.execution_providers`) this file assigns every provider
     # the ONNX Runtime build has: a session another module makes with one lists CUDA's bare.
     provider_lists: list[str] = field(default_factory=list)
+    # Module-level classes with bases that define no `__init__`: building one calls a base's,
+    # so a call of the class relies on that constructor's device defaults.
+    inherits_init: list[str] = field(default_factory=list)
+    # Module-level functions that make a GPU current (`torch.cuda.set_device(local_rank)`, not
+    # a written 0), and each module-level function's calls at the top of its body, by
+    # qualified name: a call of a function that calls a setter first makes the device current
+    # too (dinov2's `setup(args)` -> `default_setup` -> `distributed.enable()`).
+    device_setters: list[str] = field(default_factory=list)
+    setup_calls: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
 
 def class_qualname(scope: Scope) -> str | None:
@@ -330,6 +345,38 @@ def _reaches_unused(callee: str, position: int | None, keyword: str | None, unus
     return False
 
 
+def _process_groups(facts: list[FileFacts]) -> list[tuple[str, bool]]:
+    """Each `init_process_group` ("path:line") and whether the device was selected before it:
+    by its own function, or by a function that calls `set_device` and calls the helper it
+    sits in (magic-animate's `distributed_main`: `set_device(rank)`, then `distributed_init(args)`)."""
+    direct = {q for f in facts for q in f.device_setters}
+    after = [c for f in facts for function, callees in f.setup_calls if function in direct for c in callees]
+    helpers = {where: function for f in facts for where, function in f.process_group_functions}
+    return sorted(
+        (where, selected or (where in helpers and any(_matches(c, helpers[where]) for c in after)))
+        for f in facts for where, selected in f.process_groups
+    )
+
+
+def current_setters(facts: list[FileFacts]) -> set[str]:
+    """The functions whose call makes a GPU current: those calling `set_device`, and, up to
+    BOUND calls up, those that call one of them at the top of their body."""
+    setters = {q for f in facts for q in f.device_setters}
+    calls = [(function, callees) for f in facts for function, callees in f.setup_calls]
+    for _ in range(BOUND):
+        by_last: dict[str, set[str]] = {}
+        for setter in setters:
+            by_last.setdefault(_last(setter), set()).add(setter)
+        more = {
+            function for function, callees in calls
+            if function not in setters and any(_matches(c, s) for c in callees for s in by_last.get(_last(c), ()))
+        }
+        if not more:
+            break
+        setters |= more
+    return setters
+
+
 def wanted(facts: list[FileFacts]) -> _Wanted | None:
     """Files the first pass skipped that hold facts the index needs: calls of a callable
     with a device default (a caller may pass its own default on), and definitions of the
@@ -341,6 +388,7 @@ def wanted(facts: list[FileFacts]) -> _Wanted | None:
             called.add(_last(entry.qualname))
             if not entry.used:
                 defined.update(_last(callee) for callee, _, _ in entry.passes)
+    called.update(_last(setter) for setter in current_setters(facts))  # their callers may set the device too
     forwards = [fw for f in facts for fw in f.forwards]
     for _ in range(BOUND):  # a caller passing its default on to one of these may rely on it too
         more = {_last(fw.function) for fw in forwards if _last(fw.callee) in called} - called
@@ -407,7 +455,7 @@ class ProjectIndex:
             for qualname in f.definitions:
                 self._defined.setdefault(_last(qualname), set()).add(qualname)
         self._propagate([fw for f in facts for fw in f.forwards])
-        self._process_groups = sorted(pg for f in facts for pg in f.process_groups)
+        self._process_groups = _process_groups(facts)
         self._sinks = {(s.qualname, s.param): s for f in facts for s in f.type_sinks}
         self._sink_names = {}
         for sink in self._sinks.values():
@@ -451,10 +499,44 @@ class ProjectIndex:
         self._bases: dict[str, list[tuple[str, str]]] = {}
         for cls, base in sorted({b for f in facts for b in f.bases}):
             self._bases.setdefault(_last(cls), []).append((cls, base))
+        self._inheritors: dict[str, list[str]] = {}
+        self._setters: dict[str, set[str]] = {}
+        for setter in current_setters(facts):
+            self._setters.setdefault(_last(setter), set()).add(setter)
+        self._inherit_constructors(sorted({q for f in facts for q in f.inherits_init}))
 
     def _add(self, entry: Default) -> None:
         self._project.setdefault(_last(entry.qualname), []).append(entry)
         self._defined.setdefault(_last(entry.qualname), set()).add(entry.qualname)
+
+    def _inherit_constructors(self, inheriting: list[str]) -> None:
+        """A class without its own `__init__` is built by its nearest base's: its calls get
+        that constructor's defaults (OpenVoice's `BaseSpeakerTTS(config)` omits the
+        `device='cuda:0'` of `OpenVoiceBaseClass.__init__`)."""
+        own = set(inheriting)
+        for cls in inheriting:
+            constructor = next((base for base in self.ancestors(cls) if base not in own), None)
+            entries = self._entries(constructor) if constructor else []
+            if entries and not self._entries(cls):
+                self._inheritors.setdefault(entries[0].qualname, []).append(cls)
+                for entry in entries:
+                    self._add(replace(entry, qualname=cls))
+
+    def sets_current_device(self, qualname: str | None) -> bool:
+        """Does a call of `qualname` make a GPU current for the code after it (current_setters)?"""
+        if not qualname:
+            return False
+        self._note("setters:")
+        last = _last(self._canonical(qualname))
+        return any(_matches(qualname, s) or _matches(self._canonical(qualname), s) for s in self._setters.get(last, ()))
+
+    def setter_names(self) -> set[str]:
+        """Last names of the functions whose call makes a GPU current."""
+        return set(self._setters)
+
+    def inheritors(self, qualname: str) -> list[str]:
+        """The project classes whose construction runs the `__init__` of class `qualname`."""
+        return self._inheritors.get(qualname, [])
 
     def _propagate(self, forwards: list[Forward]) -> None:
         """A function passing its own falsy default on to a callable that relies on its
@@ -557,6 +639,8 @@ class ProjectIndex:
             held = sorted(map(repr, self._saves.get(name, ())))
         elif kind == "workers":
             held = self._workers
+        elif kind == "setters":
+            held = sorted(s for ss in self._setters.values() for s in ss)
         elif kind == "providers":
             held = sorted(q for q in self._provider_lists if not name or _last(q) == name)
         elif kind == "imported":

@@ -157,6 +157,12 @@ def _cpu_attribute(ctx: FileContext, attr: str) -> ast.Call | None:
     return roots[0] if roots and all(root is not None for root in roots) else None
 
 
+def without_effect(ctx: FileContext, node: ast.AST | None) -> bool:
+    """Is `node` a call that takes a device but never allocates or creates a context there
+    (`torch.cuda.get_device_properties(torch.device("cuda"))`: catalog DL006 `no_effect`)?"""
+    return isinstance(node, ast.Call) and ctx.qualname(node.func) in _no_effect_calls()
+
+
 def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
     """Expressions this call uses as the device to put data on."""
     func = call.func

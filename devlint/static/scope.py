@@ -302,7 +302,21 @@ def _is_device_selection(call: ast.Call, scope: Scope) -> bool:
     if not call.args:
         return False
     arg = call.args[0]
-    return not (isinstance(arg, ast.Constant) and arg.value in (0, "cuda:0"))
+    return not (isinstance(arg, ast.Constant) and arg.value in (0, "cuda:0")) and not _unindexed(arg, scope)
+
+
+def _unindexed(expr: ast.expr, scope: Scope, depth: int = 0) -> bool:
+    """`"cuda"`, `"cuda" if ok else "cpu"`, or a name only ever assigned such a value
+    (CogVLM's `with torch.cuda.device(DEVICE)`): selecting it selects the current device,
+    which is no choice."""
+    if isinstance(expr, ast.Constant):
+        return expr.value in ("cuda", "cpu")
+    if isinstance(expr, ast.IfExp):
+        return _unindexed(expr.body, scope, depth) and _unindexed(expr.orelse, scope, depth)
+    if isinstance(expr, ast.Name) and depth < 2:
+        values = scope.assigns.get(expr.id)
+        return bool(values) and all(_unindexed(v, scope, depth + 1) for v in values)
+    return False
 
 
 @functools.cache
