@@ -504,7 +504,7 @@ class FileContext:
 
 
 # Memos that depend on the file's text and the index only, kept from part to part.
-_TEXT_MEMOS = frozenset({"launcher mentioned", "device parameter names"})
+_TEXT_MEMOS = frozenset({"launcher mentioned", "device parameter names", "setters named"})
 
 _DATASETS = frozenset({
     "torch.utils.data.Dataset", "torch.utils.data.IterableDataset",
