@@ -18,7 +18,10 @@ A label of a file that is a symbolic link to another file of the checkout counts
 linked to, once (devlint checks a file once, under its real path).
 Each statement with findings and no leak label is one false positive, "unlabelled" when no
 label at all covers it. Test files, setup.py and DL901 (unparsable files, listed apart) are
-left out, as the labelling rules leave them out.
+left out, as the labelling rules leave them out. So are the paths a labelling says it left out
+(vendored copies of other projects, a repository labelled in part): labels/OWNER__NAME.scope
+lists them, one glob a line, `skip GLOB` or `only GLOB` (then everything else is out), taken
+from the labeller's notes; a finding there is no verdict either way.
 
 Each repository belongs to a split: `train` (the rules were written and tuned looking at it)
 or `test` (labelled blind, before devlint ever ran on it; no rule may be changed while looking
@@ -167,6 +170,36 @@ def read_labels(path: Path) -> list[Label]:
     return labels
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The paths a labelling covers (labels/OWNER__NAME.scope): `skip` globs it left out, and
+    `only` globs that, when given, it was limited to."""
+
+    skip: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+
+    def covers(self, path: str) -> bool:
+        if self.only and not any(fnmatch.fnmatchcase(path, glob) for glob in self.only):
+            return False
+        return not any(fnmatch.fnmatchcase(path, glob) for glob in self.skip)
+
+
+def read_scope(path: Path) -> Scope:
+    """A `.scope` file: `skip GLOB` / `only GLOB` lines; `#` comments and blank lines ignored."""
+    if not path.is_file():
+        return Scope()
+    skip, only = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        kind, _, glob = line.partition(" ")
+        if kind not in ("skip", "only") or not glob.strip():
+            raise BadArguments(f"{path}:{number}: expected `skip GLOB` or `only GLOB`")
+        (skip if kind == "skip" else only).append(glob.strip())
+    return Scope(tuple(skip), tuple(only))
+
+
 def left_out(path: str) -> bool:
     """Files the labelling rules skip: test files and setup.py."""
     parts = PurePosixPath(path).parts
@@ -259,7 +292,7 @@ def head_of(checkout: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def score(repository: Repository, checkout: Path, labels: list[Label]) -> Score:
+def score(repository: Repository, checkout: Path, labels: list[Label], scope: Scope = Scope()) -> Score:
     result = Score(repository)
     result.head = head_of(checkout)
     if result.head is None:
@@ -278,7 +311,7 @@ def score(repository: Repository, checkout: Path, labels: list[Label]) -> Score:
         )
     findings = []
     for finding in run_devlint(checkout):
-        if left_out(finding["path"]):
+        if left_out(finding["path"]) or not scope.covers(finding["path"]):
             continue
         if finding["code"] == UNPARSABLE:
             result.unparsable.append(finding)
@@ -465,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             wanted = {known[name] for name in args.repo}
             chosen = [r for r in chosen if r in wanted]
         labels = {r: read_labels(labelled[r]) for r in chosen}
+        scopes = {r: read_scope(labelled[r].with_suffix(".scope")) for r in chosen}
     except BadArguments as exc:
         print(f"real_code.py: error: {exc}", file=sys.stderr)
         return 2
@@ -476,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"{repository.slug}: no checkout at {checkout}")
             continue
         try:
-            result = score(repository, checkout, labels[repository])
+            result = score(repository, checkout, labels[repository], scopes[repository])
         except (RuntimeError, ValueError) as exc:
             failures.append(f"{repository.slug}: {exc}")
             continue

@@ -193,3 +193,24 @@ def test_a_symlinked_file_is_scored_once_at_the_file_it_links_to(tmp_path):
     row = json.loads(done.stdout)["repositories"][0]
     assert (row["leaks"], row["found"]) == (3, 2)
     assert any("symlinked files counted once" in w for w in row["warnings"])
+
+
+def test_paths_a_labelling_left_out_are_not_scored(tmp_path):
+    checkouts, labels, repos = _corpus(tmp_path)
+    vendored = checkouts / "tiny" / "third_party" / "lib"
+    vendored.mkdir(parents=True)
+    (vendored / "copy.py").write_text("import torch\nx = torch.ones(1).cuda()\n")
+    done = _run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "tiny", "--json")
+    (tiny,) = json.loads(done.stdout)["repositories"]
+    assert tiny["unlabelled"] == 2  # other()'s .cuda(), and the vendored copy's
+    (labels / "someone__tiny.scope").write_text("# the vendored copy was not labelled\nskip third_party/*\n")
+    done = _run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "tiny", "--json")
+    assert done.returncode == 0, done.stderr
+    (tiny,) = json.loads(done.stdout)["repositories"]
+    assert (tiny["false_positives"], tiny["unlabelled"], tiny["found"]) == (2, 1, 2)
+    (labels / "someone__tiny.scope").write_text("only third_party/*\n")
+    (tiny,) = json.loads(_run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "tiny", "--json").stdout)["repositories"]
+    assert (tiny["found"], tiny["false_positives"]) == (0, 1)
+    (labels / "someone__tiny.scope").write_text("ignore third_party/*\n")
+    done = _run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "tiny")
+    assert done.returncode == 2 and "expected `skip GLOB` or `only GLOB`" in done.stderr
