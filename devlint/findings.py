@@ -21,7 +21,7 @@ class Applicability(str, Enum):
     DISPLAY_ONLY = "display-only"  # a suggestion, never applied
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)  # slots: two per finding, a third of its memory
 class Location:
     row: int
     column: int
@@ -145,7 +145,7 @@ class Library:
         return {"name": self.name, "version": self.version, "source": self.source, "python": self.python}
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a file may have 200,000 findings
 class Finding:
     code: str
     message: str

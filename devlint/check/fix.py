@@ -19,8 +19,8 @@ import warnings
 from dataclasses import dataclass, field, replace
 
 from devlint.check.write import WriteError, write_all
-from devlint.codemod import CodemodError, rewrite, text_edits
-from devlint.findings import Applicability, Finding, Fix, Operation
+from devlint.codemod import CodemodError, rewrite, rewrite_statements, text_edits
+from devlint.findings import Applicability, Edit, Finding, Fix, Operation
 from devlint.static import analyze
 from devlint.static.source import Source
 
@@ -173,22 +173,47 @@ def materialize(findings: list[Finding], works: list) -> list[Finding]:
             out.append(finding)
             continue
         if not texts:
-            texts = {w.file.display: analyze.parse(w.data, w.file.display).source.text for w in works if w.data is not None}
-        plan = fix.threading.plan
-        if plan not in rewritten:
+            texts = {w.file.display: source.text for w in works if w.data is not None and (source := analyze.source(w.data))}
+        plan, own = fix.threading.plan, finding.filename
+        if (plan, own) not in rewritten:
             try:
-                rewritten[plan] = _rewrite(list(plan), texts)
+                rewritten[plan, own] = _plan_edits(list(plan), texts, own)
             except (CodemodError, _NoCodemods) as exc:
-                rewritten[plan] = str(exc)
-        new = rewritten[plan]
-        if isinstance(new, str):
-            made = Fix(Applicability.DISPLAY_ONLY, f"{fix.message} (not applicable: {new})")
+                rewritten[plan, own] = str(exc)
+        edits = rewritten[plan, own]
+        if isinstance(edits, str):
+            made = Fix(Applicability.DISPLAY_ONLY, f"{fix.message} (not applicable: {edits})")
         else:
-            own = finding.filename
-            edits = [e for name in sorted(new) for e in text_edits(texts[name], new[name], None if name == own else name)]
-            made = replace(fix, edits=tuple(edits))
+            made = replace(fix, edits=edits)
         out.append(replace(finding, fix=made))
     return out
+
+
+def _plan_edits(operations: list[Operation], texts: dict[str, str], own: str) -> tuple[Edit, ...]:
+    """The edits of one plan, file by file as _rewrite carries it out (the same errors, in the
+    same order), from the top-level statements it changes: what a plan costs does not grow
+    with its files (a module of 5,000 functions has 5,000 plans). The edits are those of the
+    whole files' diff, since what lies between the changed runs is the same on both sides."""
+    by_file: dict[str, list[Operation]] = {}
+    for op in operations:
+        by_file.setdefault(op.span.filename, []).append(op)
+    edits: list[Edit] = []
+    for name, ops in sorted(by_file.items()):
+        if name not in texts:
+            raise CodemodError(f"{name} is not among the checked files")
+        try:
+            runs = rewrite_statements(texts[name], ops, name)
+        except ImportError as exc:
+            raise _NoCodemods(f"structural fixes need libcst, which is not installed ({exc})") from exc
+        shown = None if name == own else name
+        if runs is None:  # printed whole
+            new = _rewrite(ops, {name: texts[name]})[name]
+            edits += text_edits(texts[name], new, shown)
+            continue
+        if not all(parses(new) for _, _, new in runs):
+            raise CodemodError(f"{name}: the result would not parse")
+        edits += [e for row, old, new in runs for e in text_edits(old, new, shown, row)]
+    return tuple(edits)
 
 
 @dataclass
@@ -298,7 +323,7 @@ def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write:
         outcome.unapplied_runtime = runtime_placed
         return outcome
     works = {w.file.display: w for w in linted.works}
-    sources = {name: analyze.parse(w.data, name).source for name, w in works.items() if w.data is not None}
+    sources = {name: source for name, w in works.items() if w.data is not None and (source := analyze.source(w.data))}
     structural = _structural([f for f in chosen if f.fix.threading is not None], {n: s.text for n, s in sources.items()})
     for message in structural.dropped:
         click.echo(f"devlint: {message}", err=True)

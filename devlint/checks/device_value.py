@@ -14,7 +14,7 @@ import bisect
 
 from devlint.static.engine import Check
 from devlint.findings import Applicability, Fix
-from devlint.static import guards, options, placement, values, walk
+from devlint.static import guards, options, parts, placement, values, walk
 from devlint.static.context import FileContext
 from devlint.static.values import Kind, Value, names_a_device
 from devlint.static.defaults import CURRENT_DEVICE
@@ -342,9 +342,11 @@ _LITERAL_KINDS = frozenset({Kind.CPU, Kind.CURRENT, Kind.GPU, Kind.ALL})
 
 
 def _by_start(tree: ast.Module) -> tuple[list[tuple[int, int]], list[tuple[ast.AST, ast.expr]]]:
-    """The file's selection lines and their values, ordered by where the value starts."""
+    """The file's selection lines and their values, ordered by where the value starts. In a
+    part of a module (static/parts.py), the part's: the selection holding a literal is in the
+    literal's own top-level statement."""
     found = sorted(
-        ((node, value) for node in ast.walk(tree)
+        ((node, value) for node in parts.own_nodes(tree)
          if isinstance(node, (ast.Assign, ast.AnnAssign)) and (value := placement.selection_value(node)) is not None),
         key=lambda pair: (pair[1].lineno, pair[1].col_offset),
     )

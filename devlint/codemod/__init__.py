@@ -24,4 +24,11 @@ def rewrite(text: str, operations: list[Operation], filename: str) -> str:
     return with_libcst(text, operations, filename)
 
 
-__all__ = ["CodemodError", "rewrite", "text_edits"]
+def rewrite_statements(text: str, operations: list[Operation], filename: str) -> list[tuple[int, str, str]] | None:
+    """`rewrite` as the runs of top-level statements it changes (transform.rewrite_statements)."""
+    from devlint.codemod.transform import rewrite_statements as with_libcst
+
+    return with_libcst(text, operations, filename)
+
+
+__all__ = ["CodemodError", "rewrite", "rewrite_statements", "text_edits"]

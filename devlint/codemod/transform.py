@@ -8,7 +8,9 @@ valid Python, fails the whole file: the caller then drops the fix, never half of
 
 from __future__ import annotations
 
+import bisect
 import functools
+from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -154,7 +156,7 @@ class _Apply(cst.CSTTransformer):
         return updated
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=2)  # a plan's own file and its callers' file, in turn
 def _parsed(text: str) -> MetadataWrapper:
     """The libcst tree of `text`, with the positions resolved on first use, kept for the next
     rewrite of the same text: the JSON and SARIF output carry out each finding's plan on its
@@ -164,12 +166,14 @@ def _parsed(text: str) -> MetadataWrapper:
     return MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
 
 
-def rewrite(text: str, operations: list[Operation], filename: str) -> str:
-    """`text` with `operations` carried out. Raises CodemodError, never leaves half of them."""
+def _wrapper(text: str, filename: str) -> MetadataWrapper:
     try:
-        wrapper = _parsed(text)
+        return _parsed(text)
     except cst.ParserSyntaxError as exc:
         raise CodemodError(f"{filename}: libcst cannot parse it: {str(exc).splitlines()[0]}") from exc
+
+
+def _one_parameter_per_function(operations: list[Operation], filename: str) -> None:
     added: dict[Span, AddParameter] = {}
     for op in operations:
         if isinstance(op, AddParameter) and added.setdefault(op.span, op) != op:
@@ -177,13 +181,82 @@ def rewrite(text: str, operations: list[Operation], filename: str) -> str:
             raise CodemodError(
                 f"{filename}:{op.span.start[0]}: `{op.function}` would take both `{other.name}={other.default}` and `{op.name}={op.default}`"
             )
+
+
+def _all_done(operations: list[Operation], transformer: _Apply, filename: str) -> None:
+    missing = set(operations) - transformer.done
+    if missing:
+        first = min(missing, key=lambda op: op.span)
+        raise CodemodError(f"{filename}:{first.span.start[0]}: the code there changed since it was checked")
+
+
+def rewrite(text: str, operations: list[Operation], filename: str) -> str:
+    """`text` with `operations` carried out. Raises CodemodError, never leaves half of them."""
+    wrapper = _wrapper(text, filename)
+    _one_parameter_per_function(operations, filename)
     transformer = _Apply(list(set(operations)))
     try:
         result = wrapper.visit(transformer)
     except CodemodError as exc:
         raise CodemodError(f"{filename}: {exc}") from exc
-    missing = set(operations) - transformer.done
-    if missing:
-        first = min(missing, key=lambda op: op.span)
-        raise CodemodError(f"{filename}:{first.span.start[0]}: the code there changed since it was checked")
+    _all_done(operations, transformer, filename)
     return result.code
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each top-level statement of a module is written: its first row, and its code."""
+
+    rows: list[int]
+    codes: list[str]
+
+
+@functools.lru_cache(maxsize=2)
+def _layout(text: str) -> _Layout | None:
+    """The module's top-level statements, each printed alone, when together with the header
+    and footer they print `text` back exactly (None otherwise: the whole module is printed)."""
+    module = _parsed(text).module
+    if not module.has_trailing_newline or module.default_newline == "\r":
+        return None
+    header = "".join(module.code_for_node(line) for line in module.header)
+    codes = [module.code_for_node(statement) for statement in module.body]
+    footer = "".join(module.code_for_node(line) for line in module.footer)
+    if header + "".join(codes) + footer != text:
+        return None
+    rows, row = [], 1 + header.count("\n")
+    for code in codes:
+        rows.append(row)
+        row += code.count("\n")
+    return _Layout(rows, codes)
+
+
+def rewrite_statements(text: str, operations: list[Operation], filename: str) -> list[tuple[int, str, str]] | None:
+    """`rewrite`, as the runs of consecutive top-level statements it changes: (first row, old
+    code, new code) each, in order. Only the statements holding an operation are visited and
+    printed, so a plan costs what its statements do, not what the module does (JSON and SARIF
+    carry out each finding's plan on its own). None when the module cannot be printed
+    statement by statement; the same CodemodError as `rewrite` otherwise."""
+    wrapper = _wrapper(text, filename)
+    layout = _layout(text)
+    if layout is None:
+        return None
+    _one_parameter_per_function(operations, filename)
+    transformer = _Apply(list(set(operations)))
+    held = sorted({bisect.bisect_right(layout.rows, op.span.start[0]) - 1 for op in operations} - {-1})
+    body = wrapper.module.body
+    new: dict[int, str] = {}
+    try:
+        with transformer.resolve(wrapper):
+            for i in held:
+                new[i] = wrapper.module.code_for_node(body[i].visit(transformer))
+    except CodemodError as exc:
+        raise CodemodError(f"{filename}: {exc}") from exc
+    _all_done(operations, transformer, filename)
+    runs: list[tuple[int, str, str]] = []
+    for i in held:
+        if runs and i - 1 in new and runs[-1][0] + runs[-1][1].count("\n") == layout.rows[i]:
+            first, old_code, new_code = runs[-1]
+            runs[-1] = (first, old_code + layout.codes[i], new_code + new[i])
+        else:
+            runs.append((layout.rows[i], layout.codes[i], new[i]))
+    return runs

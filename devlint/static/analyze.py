@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from devlint.findings import Finding, Location
-from devlint.static import collect, engine, noqa
+from devlint.static import collect, engine, noqa, parts
 from devlint.static import index as project_index
 from devlint.static.context import FileContext
 from devlint.static.source import Source, UndecodableSource
@@ -61,6 +61,16 @@ def parse(data: bytes, filename: str) -> Parsed:
     return Parsed(source, tree)
 
 
+def source(data: bytes) -> Source | None:
+    """`parse(data, ...).source` without the tree, for a stage that needs only the text."""
+    if len(data) > MAX_BYTES:
+        return None
+    try:
+        return Source.from_bytes(data)
+    except UndecodableSource:
+        return None
+
+
 def syntax_error(data: bytes, filename: str) -> Finding | None:
     """What `parse(data, filename).error` is, for a file whose tree nobody needs: the
     standard library's symtable parses without building Python objects for the tree (a
@@ -104,7 +114,12 @@ def check(
     checks: list,
     parsed: Parsed | None = None,
 ) -> FileResult:
-    """The findings of one file (`parsed`: its tree, when an earlier stage parsed `data`)."""
+    """The findings of one file (`parsed`: its tree, when an earlier stage parsed `data`).
+    A very large module no earlier stage parsed is checked in parts where it can be."""
+    if parsed is None and len(data) >= parts.MIN_BYTES:
+        result = check_in_parts(data, filename, module_name, enabled, index, checks)
+        if result is not None:
+            return result
     parsed = parsed or parse(data, filename)
     if parsed.tree is None:
         findings = [parsed.error] if UNPARSABLE in enabled else []
@@ -115,9 +130,52 @@ def check(
     except Exception as exc:  # a bug in a check must not stop the run: say so for this file
         row = getattr(ctx.ancestors[-1], "lineno", 1) if ctx.ancestors else 1
         ctx.findings = [_error(filename, f"internal error while checking ({type(exc).__name__}: {exc}); please report it", row)]
-    kept = ctx.findings
-    if kept:  # suppression comments only matter where there is something to suppress
-        suppressions = noqa.parse(parsed.source.text)
-        kept = [f for f in kept if not suppressions.suppresses(f.code, f.location.row, f.end_location.row)]
-    kept.sort(key=lambda f: f.sort_key)
-    return FileResult(kept, parsed.source)
+    return FileResult(_kept(ctx.findings, parsed.source), parsed.source)
+
+
+def _kept(findings: list[Finding], source: Source) -> list[Finding]:
+    """The findings no `# noqa` suppresses, sorted."""
+    if findings:  # suppression comments only matter where there is something to suppress
+        suppressions = noqa.parse(source.text)
+        findings = [f for f in findings if not suppressions.suppresses(f.code, f.location.row, f.end_location.row)]
+    findings.sort(key=lambda f: f.sort_key)
+    return findings
+
+
+# The checks whose questions one part of a module answers as the whole module would, or
+# raise parts.NotChunkable: they keep no state from statement to statement but the
+# context's memos, and read the module's other code only through its scope and tree.
+PART_CHECKS = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL008", "DL010", "DL011", "DL012"})
+
+
+def check_in_parts(
+    data: bytes, filename: str, module_name: str, enabled: frozenset[str], index: project_index.ProjectIndex, checks: list,
+    part_lines: int | None = None,
+) -> FileResult | None:
+    """`check`'s result, with one part's tree alive at a time (static/parts.py); None when
+    the module must be checked whole: it does not split, does not parse in parts, a check
+    it wants is not one of PART_CHECKS, or a question needs another part's code."""
+    try:
+        source = Source.from_bytes(data)
+    except UndecodableSource:
+        return None
+    if "__future__" in source.text:  # a future import can change how the rest parses
+        return None
+    plan = parts.plan(source.text, filename, source.line_starts, part_lines or parts.PART_LINES)
+    if len(plan.rows) < 2:
+        return None
+    try:
+        module_scope, exits_before = parts.module_scope(plan, module_name)
+        ctx = FileContext(filename, source, module_scope.node, module_name, enabled, index, module_scope)
+        wanted = engine.wanted(ctx, checks)
+        table = engine.dispatch_table(wanted)
+        if any(c.code not in PART_CHECKS for c in wanted) or ast.Module in table:
+            return None
+        for i in range(len(plan.rows)):
+            root = parts.ChunkModule(plan.parse(i), exits_before[i])
+            plan.enter(i, root)
+            ctx.enter_part(root)
+            engine.walk_tree(ctx, table)
+    except Exception:  # NotChunkable, or a check's error: the whole module's check says what it is
+        return None
+    return FileResult(_kept(ctx.findings, source), source)

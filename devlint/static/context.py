@@ -37,14 +37,15 @@ class FileContext:
         module_name: str,
         enabled: frozenset[str],
         index: ProjectIndex,
+        module_scope: Scope | None = None,
     ):
         self.filename = filename
         self.source = source
-        self.tree = tree
+        self.tree = tree  # a module checked in parts: the part being checked (static/parts.py)
         self.module_name = module_name
         self.enabled = enabled
         self.index = index
-        self.module_scope: Scope = build_scope(tree, None, module_name)
+        self.module_scope: Scope = module_scope or build_scope(tree, None, module_name)
         self.scope = self.module_scope
         self.ancestors: list[ast.AST] = []
         self.visiting: ast.AST | None = None  # the node the engine's handlers are given (a child of ancestors[-1])
@@ -53,6 +54,21 @@ class FileContext:
         self._memo: dict[str, object] = {}
         self._qualnames: dict[tuple[int, int], str | None] = {}
         self._selected: dict[tuple[int, int, int, int], bool] = {}
+        self._shared: dict = {}  # report's messages and fixes without edits, each kept once
+
+    def enter_part(self, root: ast.Module) -> None:
+        """Check the next part of a module checked in parts (static/parts.py). What was
+        remembered about the last part's nodes is dropped: they are gone, and their ids may
+        be given to the next part's. What depends only on the text and the index is kept."""
+        self.tree = self.module_scope.node = root
+        self.module_scope._children.clear()
+        self.module_scope.__dict__.pop("_device_values", None)  # values.evaluate's, by node id
+        self.scope = self.module_scope
+        self.ancestors.clear()
+        self._reported.clear()
+        self._qualnames.clear()
+        self._selected.clear()
+        self._memo = {key: value for key, value in self._memo.items() if key in _TEXT_MEMOS}
 
     def memo(self, key: str, compute):
         """A per-file value computed once, on first use."""
@@ -288,6 +304,11 @@ class FileContext:
             message = _ONE_LINE.sub(" ", message)
         if "\n" in fix.message:
             fix = replace(fix, message=_ONE_LINE.sub(" ", fix.message))
+        # A file's findings of one rule often say the same: one string and one fix for all
+        # (a finding on each of 200,000 lines then holds little more than its position).
+        message = self._shared.setdefault(message, message)
+        if not fix.edits and fix.threading is None:
+            fix = self._shared.setdefault((fix.applicability, fix.message), fix)
         self.findings.append(
             Finding(
                 code=code,
@@ -481,6 +502,9 @@ class FileContext:
         prefix = self.source.newline if self.source.line(end.row) else ""
         return Edit(prefix + statement + self.source.newline, end, end)
 
+
+# Memos that depend on the file's text and the index only, kept from part to part.
+_TEXT_MEMOS = frozenset({"launcher mentioned", "device parameter names", "setters named"})
 
 _DATASETS = frozenset({
     "torch.utils.data.Dataset", "torch.utils.data.IterableDataset",

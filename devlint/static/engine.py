@@ -14,6 +14,7 @@ from typing import ClassVar
 from devlint import catalog
 from devlint.static.context import FileContext
 from devlint.static import walk
+from devlint.static.parts import ChunkModule, NotChunkable
 
 
 
@@ -37,7 +38,8 @@ _SCOPE_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast
 _EXIT = object()
 
 
-def _dispatch_table(checks: list[Check]) -> dict[type, list]:
+def dispatch_table(checks: list[Check]) -> dict[type, list]:
+    """The checks' handlers by node type."""
     table: dict[type, list] = defaultdict(list)
     for check in checks:
         for name in dir(check):
@@ -49,9 +51,20 @@ def _dispatch_table(checks: list[Check]) -> dict[type, list]:
 
 
 def run(ctx: FileContext, checks: list[Check]) -> None:
-    table = _dispatch_table([c for c in checks if c.code in ctx.enabled and (not hasattr(c, "wanted") or c.wanted(ctx))])
-    if not table:
-        return
+    table = dispatch_table(wanted(ctx, checks))
+    if table:
+        walk_tree(ctx, table)
+
+
+def wanted(ctx: FileContext, checks: list[Check]) -> list[Check]:
+    """The enabled checks that want this file."""
+    return [c for c in checks if c.code in ctx.enabled and (not hasattr(c, "wanted") or c.wanted(ctx))]
+
+
+def walk_tree(ctx: FileContext, table: dict[type, list]) -> None:
+    """Walk `ctx.tree`, calling the handlers. A part of a module (static/parts.py) is walked
+    from its statements, as if they were the module's, and a handler too deep to follow
+    there has the module checked whole."""
     # The walk is devlint's hot loop (two thirds of a cold run's CPU on torch's sources):
     # walk.children is inlined, and a node without children (half of all nodes: names,
     # constants) is handled without entering it, since no handler can see the difference.
@@ -59,7 +72,13 @@ def run(ctx: FileContext, checks: list[Check]) -> None:
     fields_of = walk.FIELDS
     scope_types = _SCOPE_TYPES
     node_class = ast.AST
-    stack: list = [ctx.tree]
+    root = ctx.tree
+    in_parts = type(root) is ChunkModule
+    if in_parts:
+        ancestors.append(root)
+        stack: list = [_EXIT, *reversed(root.statements)]
+    else:
+        stack = [root]
     while stack:
         node = stack.pop()
         if node is _EXIT:
@@ -75,6 +94,8 @@ def run(ctx: FileContext, checks: list[Check]) -> None:
                 try:
                     handler(node, ctx)
                 except RecursionError:
+                    if in_parts:
+                        raise NotChunkable("too deep") from None
                     continue  # an expression too deep to follow: skip it, check the rest
         fields = fields_of.get(node_type)
         if fields is None:

@@ -12,6 +12,7 @@ import ast
 import bisect
 import weakref
 
+from devlint.static.parts import ChunkModule
 from devlint.static.walk import children
 
 
@@ -128,6 +129,8 @@ _BLOCK_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
+    if type(node) is ChunkModule:
+        return [node.block()]
     names = _BLOCK_FIELDS.get(type(node))
     if names is None:
         names = _BLOCK_FIELDS[type(node)] = tuple(n for n in ("body", "orelse", "finalbody") if n in type(node)._fields)

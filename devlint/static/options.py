@@ -61,11 +61,13 @@ def _parsed_names(ctx: FileContext) -> list[str]:
     names = []
     scope = ctx.scope
     while scope is not None:
-        for name, values in scope.assigns.items():
-            if any(isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in ("parse_args", "parse_known_args") for v in values):
-                names.append(name)
+        names += scope.names_assigned(_parses_args)
         scope = scope.parent
     return names
+
+
+def _parses_args(value: ast.expr) -> bool:
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ("parse_args", "parse_known_args")
 
 
 def source_of_device(literal: ast.AST, ctx: FileContext) -> Source | None:

@@ -78,6 +78,10 @@ class Scope:
             }
         return self._attribute_uses
 
+    def names_assigned(self, test) -> list[str]:
+        """The names this scope assigns a value `test` accepts, in the order they are first bound."""
+        return [name for name, values in self.assigns.items() if any(test(v) for v in values)]
+
     def child(self, node: ast.AST) -> Scope:
         """The scope of a function, lambda or class defined directly in this one (cached)."""
         scope = self._children.get(id(node))
@@ -367,7 +371,14 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
                 scope.defaults[arg.arg] = default
         for arg in positional + args.kwonlyargs + [a for a in (args.vararg, args.kwarg) if a]:
             scope.params[arg.arg] = arg
-    for child in _binders(scope.body):
+    bind(scope, scope.body)
+    return scope
+
+
+def bind(scope: Scope, body: list[ast.AST]) -> None:
+    """Record what the statements of `body` bind in `scope`, in source order: build_scope's
+    loop, which a module checked in parts (static/parts.py) runs once per part."""
+    for child in _binders(body):
         if isinstance(child, (ast.Import, ast.ImportFrom)):
             _record_import(scope, child)
         elif isinstance(child, ast.Assign):
@@ -399,7 +410,6 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
             scope.device_selected_at.append(child.lineno)
         elif isinstance(child, ast.Call) and _starts_launcher(child, scope):
             scope.device_selected_at.append(child.lineno)
-    return scope
 
 
 # Node types that bind names or select a device: the only ones build_scope looks at.
