@@ -14,7 +14,8 @@ and prints medians, ratios and devlint's peak memory.
 
 `--paired N` is the comparison for a shared, noisy machine: N rounds, each running in turn
 ruff cold, devlint cold, devlint warm (and the same two for the devlint of another checkout
-given by `--baseline`, e.g. a `git worktree` of the commit before a change), each timed in
+given by `--baseline`, e.g. a `git worktree` of the commit before a change, which goes first
+every other round so that neither gains from its place), each timed in
 wall and CPU seconds (user + system of the process and its workers). Medians and the ratios
 to ruff's cold run are printed; `-j 1` makes CPU time the whole story.
 
@@ -91,12 +92,17 @@ def paired(rounds: int, ruff: str, baseline: Path | None, jobs: int | None) -> N
         runs: dict[str, list[tuple[float, float]]] = {}
         for name, env in variants.items():  # once untimed: bytecode written, cache filled
             timed_cpu(devlint, trees[name], env)
-        for _ in range(rounds):
+        for name in variants:  # the table's order, whichever runs first
+            runs[f"{name} cold"], runs[f"{name} warm"] = [], []
+        for round_ in range(rounds):
             runs.setdefault("ruff cold", []).append(timed_cpu([ruff, "check", ".", "--select", "ALL", "--exit-zero", "-q", "--no-cache"], corpus))
-            for name, env in variants.items():
-                runs.setdefault(f"{name} cold", []).append(timed_cpu(devlint + ["--no-cache"], trees[name], env))
-                runs.setdefault(f"{name} warm", []).append(timed_cpu(devlint, trees[name], env))
-        print(f"corpus: torch/{{{','.join(SUBTREES)}}}: {n_files} files, {n_lines} lines; {os.cpu_count()} cores; {rounds} rounds, interleaved")
+            # Every other round the baseline goes first: the checkout measured right after ruff
+            # read up to 4% slower in round 6's A/B runs, whichever code it held.
+            order = list(variants.items())
+            for name, env in order[::-1] if round_ % 2 else order:
+                runs[f"{name} cold"].append(timed_cpu(devlint + ["--no-cache"], trees[name], env))
+                runs[f"{name} warm"].append(timed_cpu(devlint, trees[name], env))
+        print(f"corpus: torch/{{{','.join(SUBTREES)}}}: {n_files} files, {n_lines} lines; {os.cpu_count()} cores; {rounds} rounds, interleaved, order alternating")
         ruff_wall = statistics.median(w for w, _ in runs["ruff cold"])
         ruff_cpu = statistics.median(c for _, c in runs["ruff cold"])
         for name, times in runs.items():
