@@ -76,8 +76,9 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
             if returned.current or returned.gpu0:
                 facts.returns.append((qualname, returned.kind.name, returned.index))
         may_default = definitions.may_default(node)
-        if outer.kind == "module" and (may_default or _places_by_parameter(ctx.text(node))):
-            for param in placement.device_parameters(ctx, node):
+        constructor = outer.kind == "class" and node.name == "__init__"
+        if (outer.kind == "module" or constructor) and (may_default or _places_by_parameter(ctx.text(node))):
+            for param in placement.device_parameters(ctx, node, method=constructor):
                 facts.device_params.append((qualname, param.name, param.position, param.first_element))
         if may_default:
             found = definitions.of_function(

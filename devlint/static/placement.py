@@ -245,18 +245,20 @@ def _may_leak(ctx: FileContext, arg: ast.expr) -> bool:
     return value.current or value.gpu0
 
 
-def device_parameters(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[DeviceParameter]:
-    """The parameters of a module-level function that its own body uses as a device."""
+def device_parameters(ctx: FileContext, function: ast.FunctionDef | ast.AsyncFunctionDef, method: bool = False) -> list[DeviceParameter]:
+    """The parameters of a module-level function (or, with `method`, a class's `__init__`, its
+    `self` not counted) that its own body uses as a device: placed on, or selected
+    (`torch.cuda.set_device(gpu_id)`: IDM-VTON's `OpenPose(0)`)."""
     saved, ctx.scope = ctx.scope, values.scope_of(function, ctx.scope)
     try:
         scope = ctx.scope
-        positional = [a.arg for a in function.args.posonlyargs + function.args.args]
+        positional = [a.arg for a in function.args.posonlyargs + function.args.args][1 if method else 0:]
         found: dict[str, DeviceParameter] = {}
         for node in _shallow(function.body):
             if not isinstance(node, ast.Call):
                 continue
             used = list(device_arguments(ctx, node))
-            if ctx.qualname(node.func) == "torch.device" and node.args:
+            if ctx.qualname(node.func) in ("torch.device", "torch.cuda.set_device") and node.args:
                 used.append(node.args[0])
             for expr in used:
                 first = isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant) and expr.slice.value == 0
