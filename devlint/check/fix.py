@@ -14,8 +14,10 @@ BOM, newline style and permissions.
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from devlint.check.write import WriteError, write_all
@@ -140,20 +142,34 @@ class _NoCodemods(Exception):
     """libcst is missing: structural fixes cannot be made (the text fixes still can)."""
 
 
-def _rewrite(operations: list[Operation], texts: dict[str, str]) -> dict[str, str]:
-    """New texts of the files `operations` touch; raises CodemodError for any that fails,
-    _NoCodemods without libcst."""
+def _by_file(operations: list[Operation], texts: dict[str, str]) -> Iterator[tuple[str, list[Operation]]]:
+    """The operations grouped by file, in file order; CodemodError on reaching a file not
+    checked (after the files before it were handled, as the callers' errors come in order)."""
     by_file: dict[str, list[Operation]] = {}
     for op in operations:
         by_file.setdefault(op.span.filename, []).append(op)
-    out = {}
     for name, ops in sorted(by_file.items()):
         if name not in texts:
             raise CodemodError(f"{name} is not among the checked files")
-        try:
+        yield name, ops
+
+
+@contextlib.contextmanager
+def _libcst():
+    """libcst imported on first use: its absence is _NoCodemods, not an internal error."""
+    try:
+        yield
+    except ImportError as exc:
+        raise _NoCodemods(f"structural fixes need libcst, which is not installed ({exc})") from exc
+
+
+def _rewrite(operations: list[Operation], texts: dict[str, str]) -> dict[str, str]:
+    """New texts of the files `operations` touch; raises CodemodError for any that fails,
+    _NoCodemods without libcst."""
+    out = {}
+    for name, ops in _by_file(operations, texts):
+        with _libcst():
             new = rewrite(texts[name], ops, name)
-        except ImportError as exc:
-            raise _NoCodemods(f"structural fixes need libcst, which is not installed ({exc})") from exc
         if not parses(new):
             raise CodemodError(f"{name}: the result would not parse")
         out[name] = new
@@ -194,17 +210,10 @@ def _plan_edits(operations: list[Operation], texts: dict[str, str], own: str) ->
     same order), from the top-level statements it changes: what a plan costs does not grow
     with its files (a module of 5,000 functions has 5,000 plans). The edits are those of the
     whole files' diff, since what lies between the changed runs is the same on both sides."""
-    by_file: dict[str, list[Operation]] = {}
-    for op in operations:
-        by_file.setdefault(op.span.filename, []).append(op)
     edits: list[Edit] = []
-    for name, ops in sorted(by_file.items()):
-        if name not in texts:
-            raise CodemodError(f"{name} is not among the checked files")
-        try:
+    for name, ops in _by_file(operations, texts):
+        with _libcst():
             runs = rewrite_statements(texts[name], ops, name)
-        except ImportError as exc:
-            raise _NoCodemods(f"structural fixes need libcst, which is not installed ({exc})") from exc
         shown = None if name == own else name
         if runs is None:  # printed whole
             new = _rewrite(ops, {name: texts[name]})[name]

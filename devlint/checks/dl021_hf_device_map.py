@@ -63,7 +63,7 @@ class HfDeviceMap(Check):
                 f"`device_map={shown}` without `max_memory` plans over every visible GPU: accelerate puts a tensor on each "
                 f"to measure it (a CUDA context on every GPU) and fills GPU 0 first ({entry.cite})"
             )
-            ctx.report(self.code, given, message, self._one_device_fix(given, ctx, "put the whole model on the program's GPU"))
+            ctx.report(self.code, given, message, self._device_map_fix(node, ctx, given, "put the whole model on the program's GPU"))
             return
         if _is_str(value) and value.value == "cuda" and _transformers(node, ctx):
             if runtimes.mentions(ctx, *_PER_PROCESS):
@@ -72,12 +72,12 @@ class HfDeviceMap(Check):
                 f"`device_map={shown}` loads onto `cuda:$LOCAL_RANK`, cuda:0 outside a launcher, not the current device "
                 "(transformers 5.25.0 integrations/accelerate.py:117-121)"
             )
-            ctx.report(self.code, given, message, self._one_device_fix(given, ctx, "load onto the program's GPU"))
+            ctx.report(self.code, given, message, self._device_map_fix(node, ctx, given, "load onto the program's GPU"))
             return
         pinned = _gpu0(value)
         if pinned is not None:
             message = f"`device_map={shown}` loads the model onto GPU 0, whatever device the program was told to use"
-            ctx.report(self.code, given, message, self._one_device_fix(given, ctx, "load onto the program's GPU"))
+            ctx.report(self.code, given, message, self._device_map_fix(node, ctx, given, "load onto the program's GPU"))
 
     def _spread_by_default(self, node: ast.Call, entry, ctx: FileContext) -> None:
         """A loader whose own `device_map` default plans over every GPU (AutoAWQ's
@@ -88,14 +88,7 @@ class HfDeviceMap(Check):
             f"`{ctx.text(node.func)}(...)` leaves out `device_map`, which defaults to \"{entry.default}\": it plans over "
             f"every visible GPU, with a tensor on each to measure it, and fills GPU 0 first ({entry.cite})"
         )
-        chosen = entry_points.chosen_device(ctx, node)
-        if chosen is None:
-            step = entry_points.manual_step(ctx, '`device_map={"": ...}`')
-            fix = ctx.display_only(self.code, f'pass `device_map={{"": device}}`: {step}')
-        else:
-            new = f'device_map={{"": {chosen.expr}}}'
-            fix = ctx.fix(self.code, f"Pass `{new}` ({chosen.why})", ctx.add_keyword(node, new))
-        ctx.report(self.code, node, message, fix)
+        ctx.report(self.code, node, message, self._device_map_fix(node, ctx))
 
     def _quantized_without_map(self, node: ast.Call, ctx: FileContext) -> None:
         """`from_pretrained(..., load_in_4bit=True)` (or a `quantization_config`) without a
@@ -107,22 +100,19 @@ class HfDeviceMap(Check):
             "`torch.cuda.current_device()`, GPU0 unless set_device chose another (transformers 5.25.0 "
             "quantizers/quantizer_bnb_4bit.py:97, quantizer_bnb_8bit.py:91)"
         )
-        chosen = entry_points.chosen_device(ctx, node)
-        if chosen is None:
-            step = entry_points.manual_step(ctx, '`device_map={"": ...}`')
-            fix = ctx.display_only(self.code, f'pass `device_map={{"": device}}`: {step}')
-        else:
-            new = f'device_map={{"": {chosen.expr}}}'
-            fix = ctx.fix(self.code, f"Pass `{new}` ({chosen.why})", ctx.add_keyword(node, new))
-        ctx.report(self.code, node, message, fix)
+        ctx.report(self.code, node, message, self._device_map_fix(node, ctx))
 
-    def _one_device_fix(self, given: ast.expr, ctx: FileContext, why: str):
-        chosen = entry_points.chosen_device(ctx, given)
+    def _device_map_fix(self, node: ast.Call, ctx: FileContext, given: ast.expr | None = None, why: str = ""):
+        """Load onto the device in scope, `device_map={"": device}`: in place of the map the call
+        gives (`given`, for `why`), or added to a call that gives none; else the manual step."""
+        chosen = entry_points.chosen_device(ctx, given if given is not None else node)
         if chosen is None:
             step = entry_points.manual_step(ctx, '`device_map={"": ...}`')
             return ctx.display_only(self.code, f'pass `device_map={{"": device}}`: {step}')
         new = f'{{"": {chosen.expr}}}'
-        return ctx.fix(self.code, f"Use `device_map={new}` ({why}: {chosen.why})", ctx.replace(given, new))
+        if given is not None:
+            return ctx.fix(self.code, f"Use `device_map={new}` ({why}: {chosen.why})", ctx.replace(given, new))
+        return ctx.fix(self.code, f"Pass `device_map={new}` ({chosen.why})", ctx.add_keyword(node, f"device_map={new}"))
 
     def _max_memory(self, node: ast.Call, entry, ctx: FileContext) -> None:
         """GPU 0 among the budgets of a program that was told which GPU to use."""
