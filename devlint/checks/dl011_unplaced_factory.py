@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections import deque
 
-from devlint.static.engine import Check
+from devlint.static.engine import Callees, Check
 from devlint.findings import Applicability
 from devlint.static import suggest
 from devlint.static.context import FileContext
@@ -15,6 +15,9 @@ from devlint.static.walk import children
 
 class UnplacedFactory(Check):
     code = "DL011"
+
+    def callees(self) -> Callees:
+        return Callees(frozenset({"cuda", "to"}), names=False)
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
