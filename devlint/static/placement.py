@@ -349,8 +349,9 @@ def selection_value(node: ast.Assign | ast.AnnAssign) -> ast.expr | None:
     """The value of a device-selection line (`device = ...`, `args.device = ...`), else None."""
     if node.value is None:
         return None
-    if any(_SELECTION_NAME.search(name) for name in assignment_targets(node)):
-        return node.value
+    for name in assignment_targets(node):
+        if "dev" in name.lower() and _SELECTION_NAME.search(name):  # the word first: asked of every assignment, twice
+            return node.value
     return None
 
 
