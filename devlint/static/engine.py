@@ -56,6 +56,7 @@ class Dispatch:
     """The checks' handlers by node type; a call's by its callee (Check.callees)."""
 
     by_type: dict[type, list] = field(default_factory=dict)
+    skipped: frozenset[type] = frozenset()  # leaves no handler wants: not walked
     by_attribute: dict[str, list] = field(default_factory=dict)  # x.<attribute>(...) named by a check
     other_attributes: list = field(default_factory=list)  # x.<attribute>(...) no check names
     not_attributes: list = field(default_factory=list)  # calls whose callee is no attribute
@@ -65,6 +66,13 @@ class Dispatch:
 
 
 _SCOPE_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
+# Nodes that never hold another (their fields are strings, constants, or the expression
+# context walk.FIELDS leaves out): two in five of a tree's nodes. One no handler wants is
+# not put on the walk's stack at all.
+_LEAVES = frozenset({
+    ast.Name, ast.Constant, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal, ast.alias,
+    *ast.operator.__subclasses__(), *ast.unaryop.__subclasses__(), *ast.cmpop.__subclasses__(), *ast.boolop.__subclasses__(),
+})
 _EXIT = object()
 
 
@@ -78,7 +86,7 @@ def dispatch_table(checks: list[Check]) -> Dispatch:
                 node_type = getattr(ast, name[len("visit_"):], None)
                 if isinstance(node_type, type):
                     table[node_type].append(getattr(check, name))
-    dispatch = Dispatch(dict(table))
+    dispatch = Dispatch(dict(table), skipped=_LEAVES.difference(table))
     handlers = table.get(ast.Call, [])
     wanted = [(handler, handler.__self__.callees() if hasattr(handler.__self__, "callees") else None) for handler in handlers]
     named = {attribute for _, callees in wanted if callees is not None for attribute in callees.attributes}
@@ -112,6 +120,7 @@ def walk_tree(ctx: FileContext, table: Dispatch) -> None:
     by_type = table.by_type
     by_attribute, other_attributes, not_attributes = table.by_attribute, table.other_attributes, table.not_attributes
     call_type, attribute_type = ast.Call, ast.Attribute
+    skipped = table.skipped
     fields_of = walk.FIELDS
     scope_types = _SCOPE_TYPES
     node_class = ast.AST
@@ -150,11 +159,12 @@ def walk_tree(ctx: FileContext, table: Dispatch) -> None:
         below = []
         for name in fields:
             value = getattr(node, name, None)
-            if value.__class__ is list:
+            kind = value.__class__
+            if kind is list:
                 for item in value:
-                    if isinstance(item, node_class):
+                    if item.__class__ not in skipped and isinstance(item, node_class):
                         below.append(item)
-            elif isinstance(value, node_class):
+            elif kind not in skipped and isinstance(value, node_class):
                 below.append(value)
         if node_type in scope_types:
             ctx.scope = ctx.scope.child(node)
