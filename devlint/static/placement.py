@@ -220,11 +220,13 @@ def passed_as_device(ctx: FileContext, call: ast.Call) -> Iterator[tuple[ast.exp
         last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
         if last not in ctx.memo("device parameter names", ctx.index.device_parameter_names):
             return
+    else:  # this module's function: its body read once, before the arguments of each call
+        params = ctx.memo(f"device parameters {id(function)}", lambda: device_parameters(ctx, function))
+        if not params:
+            return
     if not any(_may_leak(ctx, a) for a in [*call.args, *(k.value for k in call.keywords)]):
         return
-    if function is not None:
-        params = ctx.memo(f"device parameters {id(function)}", lambda: device_parameters(ctx, function))
-    else:  # a project function of another module: its summary in the index
+    if function is None:  # a project function of another module: its summary in the index
         params = [DeviceParameter(*entry) for entry in ctx.index.device_parameters(ctx.qualname(call.func))]
     for param in params:
         arg = argument(call, param.name, param.position)
