@@ -8,6 +8,7 @@ its checks (devlint.checks.all_checks(), or the index's collector); it never imp
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -81,11 +82,8 @@ def dispatch_table(checks: list[Check]) -> Dispatch:
     run in the checks' order, as for every other node."""
     table: dict[type, list] = defaultdict(list)
     for check in checks:
-        for name in dir(check):
-            if name.startswith("visit_"):
-                node_type = getattr(ast, name[len("visit_"):], None)
-                if isinstance(node_type, type):
-                    table[node_type].append(getattr(check, name))
+        for node_type, name in _visitors(type(check)):
+            table[node_type].append(getattr(check, name))
     dispatch = Dispatch(dict(table), skipped=_LEAVES.difference(table))
     handlers = table.get(ast.Call, [])
     wanted = [(handler, handler.__self__.callees() if hasattr(handler.__self__, "callees") else None) for handler in handlers]
@@ -96,6 +94,18 @@ def dispatch_table(checks: list[Check]) -> Dispatch:
     dispatch.other_attributes = [h for h, callees in wanted if callees is None]
     dispatch.not_attributes = [h for h, callees in wanted if callees is None or callees.names]
     return dispatch
+
+
+@functools.cache
+def _visitors(check_type: type) -> tuple[tuple[type, str], ...]:
+    """A check class's `visit_<Node>` methods, by node type (asked for every file checked)."""
+    found = []
+    for name in dir(check_type):
+        if name.startswith("visit_"):
+            node_type = getattr(ast, name[len("visit_"):], None)
+            if isinstance(node_type, type):
+                found.append((node_type, name))
+    return tuple(found)
 
 
 def run(ctx: FileContext, checks: list[Check]) -> None:
