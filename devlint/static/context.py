@@ -221,7 +221,7 @@ class FileContext:
         if not entries:
             return False
         path = self.path_to(node)
-        return any(guards.only_when_unset(path, entry.param) for entry in entries)
+        return any(guards.only_when_unset(path, entry.param, entry.sentinel) for entry in entries)
 
     def path_to(self, node: ast.AST) -> list[ast.AST]:
         """The chain of nodes from the enclosing function (or module) down to `node`, which is
