@@ -45,7 +45,8 @@ class FileContext:
         self.module_name = module_name
         self.enabled = enabled
         self.index = index
-        self.module_scope: Scope = module_scope or build_scope(tree, None, module_name)
+        package = filename.replace("\\", "/").rpartition("/")[2] in ("__init__.py", "__init__.pyi")
+        self.module_scope: Scope = module_scope or build_scope(tree, None, module_name, package)
         self.scope = self.module_scope
         self.ancestors: list[ast.AST] = []
         self.visiting: ast.AST | None = None  # the node the engine's handlers are given (a child of ancestors[-1])
