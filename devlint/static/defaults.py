@@ -192,10 +192,7 @@ def of_function(scope: Scope, qualname: str, where: str, text) -> Found:
     for param in params:
         default = scope.defaults.get(param)
         entry = _param_default(scope, param, default, text) if default is not None else None
-        if param in loaded and (entry is not None or (default is not None and _falsy(default))):
-            used, passes = uses.of(param)
-        else:
-            used, passes = param in loaded, []
+        used, passes = uses.of(param) if param in loaded else (False, [])
         if not used and not passes:
             found.unused.append((qualname, param, position(scope, param)))
             continue

@@ -346,8 +346,10 @@ def _reaches_unused(callee: str, position: int | None, keyword: str | None, unus
 
 
 def _process_groups(facts: list[FileFacts]) -> list[tuple[str, bool]]:
-    """Each `init_process_group` ("path:line") and whether the device was selected before it:
-    by its own function, or by a function that calls `set_device` and calls the helper it
+    """Each `init_process_group` ("path:line") and whether the device was selected for it:
+    by its own function, before it or after it with no barrier in between (InternVL's eval
+    scripts: `init_process_group(...)`, then `set_device(LOCAL_RANK)`), or by a function
+    that calls `set_device` and calls the helper it
     sits in (magic-animate's `distributed_main`: `set_device(rank)`, then `distributed_init(args)`)."""
     direct = {q for f in facts for q in f.device_setters}
     after = [c for f in facts for function, callees in f.setup_calls if function in direct for c in callees]
@@ -448,6 +450,10 @@ class ProjectIndex:
         self._project: dict[str, list[Default]] = {}
         self._defined: dict[str, set[str]] = {}  # project definitions by last name, defaults or not
         unused = {(_last(q), p): (q, position) for f in facts for q, p, position in f.unused}
+        self._unused: dict[str, list[tuple[str, str]]] = {}  # never-read device parameters by last name
+        for f in facts:
+            for qualname, param, _ in f.unused:
+                self._unused.setdefault(_last(qualname), []).append((qualname, param))
         for f in facts:
             for entry in f.defaults:
                 if entry.used or not all(_reaches_unused(callee, position, keyword, unused) for callee, position, keyword in entry.passes):
@@ -643,6 +649,8 @@ class ProjectIndex:
             held = sorted(s for ss in self._setters.values() for s in ss)
         elif kind == "providers":
             held = sorted(q for q in self._provider_lists if not name or _last(q) == name)
+        elif kind == "unused":
+            held = sorted(map(repr, self._unused.get(name, [])))
         elif kind == "imported":
             held = [repr(self.imported_elsewhere(name))]
         elif kind == "bases":
@@ -803,6 +811,17 @@ class ProjectIndex:
         if len({q for q, *_ in found}) != 1:
             return []  # no such function, or several that the call could mean
         return sorted((p, pos, first) for _, p, pos, first in found)
+
+    def never_reads(self, qualname: str | None, param: str) -> bool:
+        """Does the project's `qualname` never read its device parameter `param` (it only
+        stores it where nothing reads it: StreamDiffusion's `EngineBuilder(device=...)`)?
+        A device passed there is used nowhere."""
+        if not qualname:
+            return False
+        last = _last(qualname)
+        self._note(f"unused:{last}")
+        found = {q for q, p in self._unused.get(last, ()) if p == param and _matches(qualname, q)}
+        return len(found) == 1
 
     def device_parameter_names(self) -> set[str]:
         """Last names of the functions device_parameters knows."""
