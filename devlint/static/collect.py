@@ -175,7 +175,10 @@ class _CallCollector:
         called = ctx.qualname(func)
         if called in _process_group_inits():
             scope = ctx.scope.function or ctx.module_scope
-            selected = any(line < node.lineno for line in scope.device_selected_at)
+            selected = any(
+                line < node.lineno or (line > node.lineno and "barrier(" not in ctx.source.between(node.lineno, 0, line, 0))
+                for line in scope.device_selected_at
+            )
             self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", selected))
             helper = _def_qualname(ctx.scope.function) if ctx.scope.function is not None and not selected else None
             if helper:
