@@ -139,6 +139,7 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
         taken=list(d.get("taken", [])),
         aliases=dict(d.get("aliases", {})),
         inherits_init=list(d.get("inherits_init", [])),
+        kwargs_to_base=[(cls, tuple(named)) for cls, named in d.get("kwargs_to_base", [])],
         device_setters=list(d.get("device_setters", [])),
         setup_calls=[(function, tuple(calls)) for function, calls in d.get("setup_calls", [])],
     )

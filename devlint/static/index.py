@@ -227,6 +227,10 @@ class FileFacts:
     # Module-level classes with bases that define no `__init__`: building one calls a base's,
     # so a call of the class relies on that constructor's device defaults.
     inherits_init: list[str] = field(default_factory=list)
+    # Module-level classes whose `__init__` passes its `**kwargs` on to `super().__init__`: a
+    # keyword the class does not name itself reaches the base's constructor (generative-models'
+    # `EDMSampler(..., **kwargs)` over `BaseDiffusionSampler(device="cuda")`).
+    kwargs_to_base: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (class, parameters it names)
     # Module-level functions that make a GPU current (`torch.cuda.set_device(local_rank)`, not
     # a written 0), and each module-level function's calls at the top of its body, by
     # qualified name: a call of a function that calls a setter first makes the device current
@@ -509,17 +513,28 @@ class ProjectIndex:
         self._setters: dict[str, set[str]] = {}
         for setter in current_setters(facts):
             self._setters.setdefault(_last(setter), set()).add(setter)
-        self._inherit_constructors(sorted({q for f in facts for q in f.inherits_init}))
+        self._inherit_constructors(
+            sorted({q for f in facts for q in f.inherits_init}), sorted({k for f in facts for k in f.kwargs_to_base})
+        )
 
     def _add(self, entry: Default) -> None:
         self._project.setdefault(_last(entry.qualname), []).append(entry)
         self._defined.setdefault(_last(entry.qualname), set()).add(entry.qualname)
 
-    def _inherit_constructors(self, inheriting: list[str]) -> None:
+    def _inherit_constructors(self, inheriting: list[str], forwarding: list[tuple[str, tuple[str, ...]]] = ()) -> None:
         """A class without its own `__init__` is built by its nearest base's: its calls get
         that constructor's defaults (OpenVoice's `BaseSpeakerTTS(config)` omits the
-        `device='cuda:0'` of `OpenVoiceBaseClass.__init__`)."""
+        `device='cuda:0'` of `OpenVoiceBaseClass.__init__`). One whose `__init__` passes
+        `**kwargs` on to the base's gets them as keywords (positions differ), for the
+        parameters it does not name itself; bases first, so that chains of such classes
+        pass them down."""
         own = set(inheriting)
+        for cls, named in sorted(forwarding, key=lambda c: len(self.ancestors(c[0]))):
+            constructor = next((base for base in self.ancestors(cls) if base not in own), None)
+            entries = self._entries(constructor) if constructor else []
+            for entry in entries:
+                if entry.param not in named:
+                    self._add(replace(entry, qualname=cls, position=None))
         for cls in inheriting:
             constructor = next((base for base in self.ancestors(cls) if base not in own), None)
             entries = self._entries(constructor) if constructor else []
