@@ -91,10 +91,14 @@ def _definitions(module: Scope, text, display: str) -> dict:
 
 
 def _record(scope: Scope, text, display: str) -> dict:
+    """The function's calls and fixed placements that run whenever it runs: one in a branch
+    (accelerate's `load_checkpoint_in_model` offloads 8-bit weights through a helper that
+    writes `.to(0)` only for a disk map) says nothing about what every call does."""
     params = [p for p in scope.params if p not in ("self", "cls")]
     calls, fixed = [], []
+    branched = _in_branches(scope.body)
     for node in _shallow(scope.body):
-        if not isinstance(node, ast.Call):
+        if not isinstance(node, ast.Call) or id(node) in branched:
             continue
         placed = _fixed_placement(node, scope)
         if placed is not None:
@@ -107,6 +111,25 @@ def _record(scope: Scope, text, display: str) -> dict:
         star = names.passes_unknown_args(node)
         calls.append([callee, node.lineno, len(node.args), keywords, star, _quote(text, node)])
     return {"params": params, "calls": calls, "fixed": fixed, "where": f"{display}:{scope.node.lineno}"}
+
+
+def _in_branches(body: list[ast.stmt]) -> set[int]:
+    """Ids of the nodes of `body` that run only on some paths: in an if's branches, a
+    conditional expression's, an except handler or a while loop."""
+    found: set[int] = set()
+    for node in _shallow(body):
+        if isinstance(node, ast.If):
+            branches = [*node.body, *node.orelse]
+        elif isinstance(node, ast.IfExp):
+            branches = [node.body, node.orelse]
+        elif isinstance(node, ast.Try):
+            branches = [s for handler in node.handlers for s in handler.body]
+        elif isinstance(node, ast.While):
+            branches = node.body
+        else:
+            continue
+        found.update(id(n) for n in _shallow(branches))
+    return found
 
 
 def _quote(text, node: ast.AST) -> str:
