@@ -15,7 +15,7 @@ class TensorrtCurrentDevice(Check):
     code = "DL015"
 
     def wanted(self, ctx: FileContext) -> bool:
-        return runtimes.mentions(ctx, "tensorrt", "polygraphy")
+        return runtimes.mentions(ctx, "tensorrt", "polygraphy", "create_execution_context")
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func

@@ -28,6 +28,19 @@ _DEF_NAME = re.compile(r"(?:async\s+)?(?:def|class)\s+(\w+)")
 _NOT_CALLABLE_WITH_KEYWORDS = ("property", "setter", "getter", "deleter", "overload", "cached_property")
 
 
+# `with` contexts that make a device current for their block: `torch.cuda.stream(s)` sets the
+# current device to the stream's, and back on exit (torch 2.13 cuda/__init__.py:786-811,
+# StreamContext through set_stream, whose _cuda_setStream switches the device).
+_DEVICE_CONTEXTS = frozenset({"torch.cuda.device", "torch.cuda.stream"})
+
+
+def _a_stream(expr: ast.expr) -> bool:
+    """`with stream:` / `with self.stream:`: a stream (or stream context) entered, which makes
+    its device current; only a stream can be entered under such a name."""
+    name = expr.attr if isinstance(expr, ast.Attribute) else expr.id if isinstance(expr, ast.Name) else ""
+    return "stream" in name.lower()
+
+
 class FileContext:
     def __init__(
         self,
@@ -153,10 +166,12 @@ class FileContext:
                     expr = item.context_expr
                     if (
                         isinstance(expr, ast.Call)
-                        and self.qualname(expr.func) == "torch.cuda.device"
+                        and self.qualname(expr.func) in _DEVICE_CONTEXTS
                         and expr.args
                         and not self.device(expr.args[0]).gpu0
                     ):
+                        return True
+                    if _a_stream(expr):
                         return True
         if guards.only_when(self.path_to(node), lambda t: guards.one_gpu(t, self.scope), lambda t: guards.several_gpus(t, self.scope)):
             return True
