@@ -30,7 +30,6 @@ import ast
 import functools
 
 from devlint import catalog
-from devlint.static import walk
 
 @functools.cache
 def selecting_calls() -> frozenset[str]:
@@ -82,7 +81,7 @@ def lightning_module(cls: ast.ClassDef, resolve) -> bool:
 def launched_functions(tree: ast.Module) -> set[str]:
     """Names of functions a module hands to `fabric.launch(fn)`."""
     found = set()
-    for node in walk.nodes(tree):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in LAUNCH_METHODS:
             found.update(a.id for a in node.args[:1] if isinstance(a, ast.Name) and "fabric" in ast.unparse(node.func.value).lower())
     return found
@@ -143,4 +142,4 @@ def _calls_of(root: ast.AST):
         if isinstance(node, ast.Call):
             yield node
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            stack.extend(walk.children(node))  # in ast.iter_child_nodes' order, less the expression contexts
+            stack.extend(ast.iter_child_nodes(node))
