@@ -17,10 +17,13 @@ import json
 import os
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devlint import __version__, catalog
 from devlint.findings import AddArgument, AddParameter, Applicability, Edit, Finding, Fix, Library, Location, Span, Threading
-from devlint.static import index as project_index
+
+if TYPE_CHECKING:
+    from devlint.static import index as project_index
 
 DIRECTORY = ".devlint_cache"
 _FILE = "results-v3.json"
@@ -118,6 +121,8 @@ def facts_to_data(facts: project_index.FileFacts) -> dict:
 
 
 def facts_from_data(d: dict) -> project_index.FileFacts:
+    from devlint.static import index as project_index  # the static engine: a replayed run never reads facts
+
     return project_index.FileFacts(
         defaults=[project_index.Default(**{**x, "also": tuple(x["also"]), "passes": tuple(tuple(p) for p in x["passes"]), "library": None}) for x in d["defaults"]],
         definitions=list(d.get("definitions", [])),
@@ -253,6 +258,13 @@ class Cache:
         if project != self._project:
             self._project = project
             self._dirty = True
+
+    def files_read(self) -> set[str]:
+        """The files outside the checked ones that this run's results read (the index's
+        `file:` entries: an extension's C++/CUDA sources), by the path they were read at."""
+        deps = [dep for entry in self._new.values() for dep in entry.get("deps", {})]
+        deps += list(self._project.get("index", {}))
+        return {dep.partition(":")[2] for dep in deps if dep.startswith("file:")}
 
     def save(self) -> None:
         """Write the entries this run used, unless they are exactly what was read."""
