@@ -148,7 +148,7 @@ def _parsed(files: dict[str, bytes]) -> dict[str, dict]:
     try:
         kept.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=kept.parent, delete=False, suffix=".tmp") as out:
-            json.dump(data, out)
+            out.write(json.dumps(data))  # dumps: json.dump encodes in Python
         os.replace(out.name, kept)
     except (OSError, TypeError, ValueError):
         pass

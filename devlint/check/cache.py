@@ -280,7 +280,8 @@ class Cache:
                 gitignore.write_text("# Created by devlint.\n*\n")
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".results.", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"header": self.header, "files": self._new, "project": self._project}, handle, separators=(",", ":"))
+                # dumps, not dump: json.dump encodes in Python, piece by piece (a tenth of a run after an edit)
+                handle.write(json.dumps({"header": self.header, "files": self._new, "project": self._project}, separators=(",", ":")))
             os.replace(tmp, self.path)
         except OSError:
             pass  # a read-only tree still gets checked, just not cached

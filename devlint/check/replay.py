@@ -126,7 +126,7 @@ class Record:
         try:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".last-run.", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, separators=(",", ":"))
+                handle.write(json.dumps(data, separators=(",", ":")))  # dumps: C-encoded (cache.py's save)
             os.replace(tmp, self.path)
         except OSError:
             pass  # a read-only tree is still checked, just not replayed

@@ -104,7 +104,7 @@ def _write(path: Path, data: dict) -> None:
         return
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, separators=(",", ":"))
+            out.write(json.dumps(data, separators=(",", ":")))  # dumps: json.dump encodes in Python
         os.replace(tmp, path)
     except OSError:
         Path(tmp).unlink(missing_ok=True)
