@@ -303,6 +303,10 @@ def score(repository: Repository, checkout: Path, labels: list[Label], scope: Sc
     kept = [label for label in labels if not left_out(label.path)]
     if len(kept) != len(labels):
         result.warnings.append(f"{repository.slug}: {len(labels) - len(kept)} label(s) in test files or setup.py ignored")
+    scoped = [label for label in kept if scope.covers(label.path)]
+    if len(scoped) != len(kept):
+        result.warnings.append(f"{repository.slug}: {len(kept) - len(scoped)} label(s) in paths its scope leaves out ignored")
+    kept = scoped
     linked = len(kept)
     kept = _through_links(kept, checkout)
     if len(kept) != linked:

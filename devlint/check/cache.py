@@ -140,6 +140,13 @@ def facts_from_data(d: dict) -> project_index.FileFacts:
         device_params=[tuple(r) for r in d.get("device_params", [])],
         provider_lists=list(d.get("provider_lists", [])),
         workers=[(w, tuple(owned)) for w, owned in d.get("workers", [])],
+        process_group_functions=[tuple(p) for p in d.get("process_group_functions", [])],
+        taken=list(d.get("taken", [])),
+        aliases=dict(d.get("aliases", {})),
+        inherits_init=list(d.get("inherits_init", [])),
+        kwargs_to_base=[(cls, tuple(named)) for cls, named in d.get("kwargs_to_base", [])],
+        device_setters=list(d.get("device_setters", [])),
+        setup_calls=[(function, tuple(calls)) for function, calls in d.get("setup_calls", [])],
     )
 
 

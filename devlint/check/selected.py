@@ -8,7 +8,8 @@ the project: a finding of a current-device rule is dropped when every call of it
 in the checked files comes after its caller selected the device; for rules about GPU0 and
 every visible GPU (and DL012, whose defaults may be GPU0), only a CUDA_VISIBLE_DEVICES
 selection counts (set_device does not hide GPU0). A function with no call in the checked
-files keeps its findings.
+files keeps its findings. The same question settles a DL005 whose `map_location` is a
+parameter defaulting to None: dropped when every call in the checked files passes it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 from dataclasses import replace
 
 from devlint.checks.device_value import DEFAULT_ADVICE
+from devlint.checks.dl005_load_without_map_location import unpassed_parameter
 from devlint.findings import Finding
 from devlint.static import analyze, launchers
 from devlint.static.callers import ProjectCalls, Target, _target
@@ -73,7 +75,12 @@ class CallerSelections:
 
     def _excused_in_file(self, finding: Finding) -> bool:
         """The text says first whether it can be (most findings stop there, nothing parsed)."""
-        if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES or finding.cell is not None:
+        if finding.cell is not None:
+            return False
+        if finding.code == "DL005":
+            param = unpassed_parameter(finding)
+            return param is not None and self._passed_at_every_call(finding, param, self._context_of(finding), self._functions)
+        if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES:
             return False
         if finding.filename != self._file:
             self._file, self._functions = finding.filename, None
@@ -91,7 +98,7 @@ class CallerSelections:
 
     def drop_in_text(self, findings: list[Finding], display: str, module: str, data: bytes) -> list[Finding]:
         """The same, for findings of new text of a file (the fix stage's rechecks)."""
-        if not any(f.code in CURRENT_DEVICE | VISIBLE_DEVICES for f in findings):
+        if not any(f.code in CURRENT_DEVICE | VISIBLE_DEVICES or f.code == "DL005" for f in findings):
             return findings
         parsed = analyze.parse(data, display)
         if parsed.tree is None:
@@ -101,7 +108,12 @@ class CallerSelections:
         return [f for f in findings if not self._excused(f, ctx, functions)]
 
     def _excused(self, finding: Finding, ctx, functions: _Functions | None) -> bool:
-        if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES or finding.cell is not None or ctx is None:
+        if finding.cell is not None or ctx is None:
+            return False
+        if finding.code == "DL005":
+            param = unpassed_parameter(finding)
+            return param is not None and self._passed_at_every_call(finding, param, ctx, functions)
+        if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES:
             return False
         found = functions.innermost(finding.location.row)
         if found is None:
@@ -154,27 +166,46 @@ class CallerSelections:
         built only as Render(..., dev)), or has calls and DL012 is on to judge those that omit
         it? Then the calls that run with it are what is reported, not the default. A function
         nobody calls keeps it: its users may omit it."""
-        ctx = self.calls.context(finding.filename)
-        if ctx is None:
-            return False
-        if self._functions is None or self._functions.ctx is not ctx:
-            self._functions = _Functions(ctx)
-        function = self._functions.defined_at(finding.location.row)
+        ctx = self._context_of(finding)
+        function = self._functions.defined_at(finding.location.row) if ctx is not None else None
         if function is None:
             return False
         param = _defaulted_param(function.node, (finding.location.row, finding.location.column - 1))
         qualname = self._index.qualname_of(function) if param is not None else None
         if qualname is None:
             return False
+        judged = self._omissions_reported and any(d.param == param for d in self._index.cuda_defaults(qualname))
+        calls, position = self._calls_of(ctx, function, qualname, param)
+        return bool(calls) and (judged or all(
+            param in call.passes or (position is not None and call.args > position) for call in calls
+        ))
+
+    def _passed_at_every_call(self, finding: Finding, param: str, ctx, functions: _Functions | None) -> bool:
+        """Does every call in the checked files of the function around a DL005 finding pass
+        the parameter its `map_location` is (mmcv's `load_checkpoint(..., map_location=None)`
+        called with `map_location="cpu"`)? A function nobody calls keeps it."""
+        function = functions.innermost(finding.location.row) if ctx is not None else None
+        qualname = self._index.qualname_of(function) if function is not None else None
+        if qualname is None or param not in function.params:
+            return False
+        calls, position = self._calls_of(ctx, function, qualname, param)
+        return bool(calls) and all(param in call.passes or (position is not None and call.args > position) for call in calls)
+
+    def _context_of(self, finding: Finding):
+        """The finding's file parsed, with its functions by line (kept while its findings come)."""
+        ctx = self.calls.context(finding.filename)
+        if ctx is not None and (self._functions is None or self._functions.ctx is not ctx):
+            self._functions = _Functions(ctx)
+        return ctx
+
+    def _calls_of(self, ctx, function, qualname: str, param: str) -> tuple[list, int | None]:
+        """The function's calls in the checked files (a subclass's construction included), and
+        the position a call passes `param` at."""
         target = _target(ctx, function, qualname)
         calls = self.calls.calls_to(target)
         for inheritor in self._index.inheritors(qualname):
             calls += self.calls.calls_to(replace(target, qualname=inheritor))
-        position = target.positional.index(param) if param in target.positional else None
-        judged = self._omissions_reported and any(d.param == param for d in self._index.cuda_defaults(qualname))
-        return bool(calls) and (judged or all(
-            param in call.passes or (position is not None and call.args > position) for call in calls
-        ))
+        return calls, target.positional.index(param) if param in target.positional else None
 
     def _may_be_selected(self, name: str, need: str, depth: int = 0) -> bool:
         """Could every call of `name` come after a selection, read from the text alone? A

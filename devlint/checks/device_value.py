@@ -50,6 +50,16 @@ def _may_be_empty(default: ast.expr, ctx: FileContext) -> bool:
     return False
 
 
+def _passed_where_unread(ctx: FileContext) -> bool:
+    """Is the node being visited the value of `device=` in a call of a project callable that
+    never reads that parameter (index.never_reads)?"""
+    parent, ancestors = ctx.parent, ctx.ancestors
+    return (
+        isinstance(parent, ast.keyword) and len(ancestors) > 1 and isinstance(ancestors[-2], ast.Call)
+        and ctx.index.never_reads(ctx.qualname(ancestors[-2].func), parent.arg or "")
+    )
+
+
 def _device_uses(node: ast.Call, ctx: FileContext) -> tuple[list, list]:
     """placement.device_arguments and passed_as_device of the call, worked out once for the
     two rules that judge them (DL002, DL008 visit the same call one after the other)."""
@@ -89,6 +99,7 @@ class DeviceValueCheck(Check):
             self.judge(expr, ctx, used=True)
         if ctx.qualname(node.func) == "torch.device" and not (
             isinstance(ctx.parent, (ast.withitem, ast.arguments)) or placement.without_effect(ctx, ctx.parent)
+            or _passed_where_unread(ctx)
         ):
             self.judge(node, ctx, used=True)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+
 from devlint.checks.device_value import DeviceValueCheck
+from devlint.static import placement, split_index
+from devlint.static.context import FileContext
 from devlint.static.values import Value
 
 
@@ -18,6 +22,34 @@ class CudaStringWithoutIndex(DeviceValueCheck):
             f"`{text}` has no device index: it means the current device "
             "(GPU0 unless set_device or CUDA_VISIBLE_DEVICES chose another)"
         )
+
+    def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        super().visit_Call(node, ctx)
+        self._index_dropped(node, ctx)
+
+    def _index_dropped(self, node: ast.Call, ctx: FileContext) -> None:
+        """A device type whose GPU index the scope passes apart (`load_model(device=device,
+        device_index=device_index)`), handed to a call without it: index-less there
+        (split_index.py)."""
+        if not ctx.memo("mentions an index keyword", lambda: any(f"{k}=" in ctx.source.text for k in split_index.INDEX_KEYWORDS)):
+            return
+        if split_index.passes_an_index(node):
+            return
+        scope = ctx.scope.function or ctx.module_scope
+        apart = ctx.memo(f"indexed apart {id(scope)}", lambda: split_index.indexed_apart(scope))
+        if not apart:
+            return
+        used = [*placement.device_arguments(ctx, node), *(arg for arg, _ in placement.passed_as_device(ctx, node, every=True))]
+        for expr in used:
+            if isinstance(expr, ast.Name) and expr.id in apart and not ctx.device_selected_before(node):
+                index = apart[expr.id]
+                ctx.report(
+                    self.code, expr,
+                    f"`{expr.id}` is only the device type: its GPU index `{index}` is passed apart, not to "
+                    f"`{ctx.text(node.func)}(...)`, where it means the current device (GPU0 unless set_device "
+                    "or CUDA_VISIBLE_DEVICES chose another)",
+                    ctx.display_only(self.code, f"give it the index too: `torch.device({expr.id}, {index})`"),
+                )
 
 
 CHECK = CudaStringWithoutIndex()

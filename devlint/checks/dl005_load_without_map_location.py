@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 from devlint.static.engine import Check
 from devlint.findings import Applicability
@@ -47,7 +48,7 @@ class LoadWithoutMapLocation(Check):
                 f"`{short}`'s `map_location` is `{ctx.text(location)}`, a parameter that defaults to None: a caller that "
                 "omits it puts each tensor back on the device it was saved from (usually cuda:0)"
             )
-            fix = ctx.display_only(self.code, f"give `{ctx.text(location)}` a default such as \"cpu\", or pass it at every call")
+            fix = ctx.display_only(self.code, PARAMETER_ADVICE.format(ctx.text(location)))
             ctx.report(self.code, node, message, fix)
             return
         ctx.report(self.code, node, message, self._fix(node, ctx))
@@ -179,6 +180,18 @@ def _constant(expr: ast.expr, keys: frozenset[str], scope=None) -> str | None:
         return expr.value if expr.value in keys else None
     texts = values.texts(expr, scope) if scope is not None and isinstance(expr, ast.Name) else None
     return min(texts) if texts and texts <= keys else None
+
+
+# The advice of a finding whose map_location is a parameter defaulting to None: the selected
+# stage knows such a finding by it, and drops it when every call in the project passes it.
+PARAMETER_ADVICE = "give `{}` a default such as \"cpu\", or pass it at every call"
+_PARAMETER = re.compile(r"give `(\w+)` a default such as ")
+
+
+def unpassed_parameter(finding) -> str | None:
+    """The parameter a finding's `map_location` is, when that is what it reports."""
+    found = _PARAMETER.match(finding.fix.message) if finding.fix is not None else None
+    return found.group(1) if found else None
 
 
 def _none_unless_passed(location: ast.expr, ctx: FileContext) -> bool:

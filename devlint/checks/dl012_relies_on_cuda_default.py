@@ -25,6 +25,11 @@ class ReliesOnCudaDefault(Check):
                 self._report(node, entry, ctx)
             return
         for entry in ctx.index.cuda_defaults(name):
+            chosen = _sentinel_passed(node, entry, ctx)
+            if chosen is not None:
+                if not ctx.device_selected_before(node):
+                    self._report_sentinel(node, chosen, entry, ctx)
+                return
             if self._relies_on(node, entry, ctx):
                 self._report(node, entry, ctx)
                 return
@@ -54,6 +59,16 @@ class ReliesOnCudaDefault(Check):
             fix = self._fix(node, entry, ctx)
         ctx.report(self.code, node, message, fix, library=entry.library)
 
+    def _report_sentinel(self, node: ast.Call, chosen: ast.Constant, entry: Default, ctx: FileContext) -> None:
+        """Reported where the sentinel is written (`device = "auto"`): that line chooses, however
+        many calls pass it on."""
+        message = (
+            f"`{ctx.text(chosen)}` given to `{ctx.text(node.func)}(...)` as `{entry.param}` resolves to "
+            f"{entry.default.partition(' -> ')[2]} ({entry.where}): {entry.means}"
+        )
+        fix = ctx.display_only(self.code, f"pass the device the program was given instead of `{ctx.text(chosen)}`")
+        ctx.report(self.code, chosen, message, fix, library=entry.library)
+
     def _fix(self, node: ast.Call, entry: Default, ctx: FileContext):
         without = f"pass `{entry.param}=` with the {'GPU index' if entry.index else 'target device'}"
         if entry.index:
@@ -62,7 +77,7 @@ class ReliesOnCudaDefault(Check):
                 return ctx.display_only(self.code, without)
             return ctx.fix(self.code, f"Pass `{entry.param}={index}`", ctx.add_keyword(node, f"{entry.param}={index}"))
         found = ctx.suggest_device(node)
-        if found is not None:
+        if found is not None and not _names_the_sentinel(found.expr, entry, ctx):
             return ctx.fix(self.code, f"Pass `{entry.param}={found.expr}`", ctx.add_keyword(node, f"{entry.param}={found.expr}"))
         # The new parameter defaults to what the callee would have used, so a caller that
         # passes nothing gets what it got before.
@@ -76,6 +91,26 @@ _IGNORES_FIX = (
     "select the GPU before the call (`torch.cuda.set_device(device)`, or `with torch.cuda.device(device):`), "
     "or install a {library} version that passes the device on"
 )
+
+
+def _sentinel_passed(node: ast.Call, entry: Default, ctx: FileContext) -> ast.Constant | None:
+    """The literal sentinel ("auto") the call passes for a parameter that resolves it to the
+    current device, written in the call or in the one assignment of the name it passes."""
+    if entry.sentinel is None or not has_argument(node, entry.param, entry.position):
+        return None
+    given = argument(node, entry.param, entry.position)
+    held = ctx.assigned(given) if isinstance(given, ast.Name) else [given]
+    if len(held) == 1 and isinstance(held[0], ast.Constant) and held[0].value == entry.sentinel:
+        return held[0]
+    return None
+
+
+def _names_the_sentinel(expr: str, entry: Default, ctx: FileContext) -> bool:
+    """Is the suggested device a name that holds the sentinel (`device = "auto"`)? Passing it
+    would change nothing."""
+    if entry.sentinel is None or not expr.isidentifier():
+        return False
+    return _sentinel_passed(ast.Call(func=ast.Name(id="_"), args=[], keywords=[ast.keyword(arg=entry.param, value=ast.Name(id=expr))]), entry, ctx) is not None
 
 
 def _hub_entry(node: ast.Call) -> Default | None:

@@ -8,29 +8,53 @@ from devlint import catalog
 from devlint.static import runtimes
 from devlint.static.context import FileContext
 from devlint.static.engine import Check
+from devlint.static.scope import _shallow
 
 
 class TensorrtCurrentDevice(Check):
     code = "DL015"
 
     def wanted(self, ctx: FileContext) -> bool:
-        return runtimes.mentions(ctx, "tensorrt")
+        return runtimes.mentions(ctx, "tensorrt", "polygraphy", "create_execution_context")
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in catalog.api(self.code, "engine_methods", []):
-            shown = f"{func.attr}(...)"
-        elif ctx.qualname(func) in catalog.api(self.code, "constructors", []):
-            shown = f"{ctx.text(func)}(...)"
+        method = func.attr if isinstance(func, ast.Attribute) else None
+        if method in catalog.api(self.code, "engine_methods", []):
+            shown, what = f"{method}(...)", "puts the TensorRT engine"
+        elif method in catalog.api(self.code, "context_methods", []):
+            if self._engine_made_before(node, ctx):
+                return  # one finding for the engine and its context: the fix guards both
+            shown, what = f"{method}(...)", "allocates the engine's execution context"
         else:
-            return
+            name = ctx.qualname(func)
+            if name in catalog.api(self.code, "constructors", []):
+                what = "puts the TensorRT engine"
+            elif name in catalog.api(self.code, "streams", []):
+                what = "creates its CUDA stream"
+            else:
+                return
+            shown = f"{ctx.text(func)}(...)"
         if runtimes.current_device_set(ctx, node) or runtimes.devices_masked(ctx):
             return
         message = (
-            f"`{shown}` puts the TensorRT engine on the current CUDA device (GPU0 unless set_device chose another), "
+            f"`{shown}` {what} on the current CUDA device (GPU0 unless set_device chose another), "
             "not on the device the program was told to use"
         )
         ctx.report(self.code, node, message, ctx.display_only(self.code, self._advice(node, ctx)))
+
+    def _engine_made_before(self, node: ast.Call, ctx: FileContext) -> bool:
+        """Does the same function (or module) make an engine before `node`? That call is
+        reported, and its fix takes in the context."""
+        scope = ctx.scope.function or ctx.module_scope
+        methods = catalog.api(self.code, "engine_methods", [])
+        constructors = catalog.api(self.code, "constructors", [])
+        return any(
+            isinstance(call, ast.Call) and call.lineno < node.lineno and (
+                (isinstance(call.func, ast.Attribute) and call.func.attr in methods) or ctx.qualname(call.func) in constructors
+            )
+            for call in _shallow(scope.body)
+        )
 
     def _advice(self, node: ast.Call, ctx: FileContext) -> str:
         found = ctx.suggest_device(node)

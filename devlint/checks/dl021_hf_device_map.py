@@ -155,10 +155,12 @@ def _assigned_several_times(expr: ast.expr, ctx: FileContext) -> list[ast.expr]:
 
 
 def _quantized(node: ast.Call) -> bool:
-    """Does the call ask for bitsandbytes quantization (`load_in_4bit=True`, `load_in_8bit=True`,
-    or any `quantization_config`)?"""
+    """May the call ask for bitsandbytes quantization (`load_in_4bit=True`, `load_in_8bit=True`
+    or a flag the user sets, `load_in_8bit=args.load_8bit`; or any `quantization_config`)?"""
     for kw in node.keywords:
-        if kw.arg in ("load_in_4bit", "load_in_8bit") and isinstance(kw.value, ast.Constant) and kw.value.value is True:
+        if kw.arg in ("load_in_4bit", "load_in_8bit") and (
+            (isinstance(kw.value, ast.Constant) and kw.value.value is True) or isinstance(kw.value, (ast.Name, ast.Attribute))
+        ):
             return True
         if kw.arg == "quantization_config" and not (isinstance(kw.value, ast.Constant) and kw.value.value is None):
             return True

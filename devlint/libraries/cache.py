@@ -20,7 +20,7 @@ from pathlib import Path
 from devlint import __version__, user_cache
 from devlint.libraries.distributions import Distribution
 
-FORMAT = 2  # bump when what a summary holds (summary.py) changes: older entries are ignored
+FORMAT = 3  # bump when what a summary holds (summary.py) changes: older entries are ignored
 
 
 def directory() -> Path:

@@ -176,7 +176,7 @@ class _Reader:
             return None
         base = os.path.join(dist.site_dir, *module.split("."))
         isfile = self.distributions.isfile
-        path, package = (os.path.join(base, "__init__.py"), True) if isfile(os.path.join(base, "__init__.py")) else (base + ".py", False)
+        path = os.path.join(base, "__init__.py") if isfile(os.path.join(base, "__init__.py")) else base + ".py"
         if not isfile(path):
             return None
         cache = self._cache(dist)
@@ -185,7 +185,7 @@ class _Reader:
             if self.files_read >= MAX_FILES:
                 return None
             self.files_read += 1
-            found = _summarise(path, os.path.relpath(path, dist.site_dir).replace(os.sep, "/"), module, package)
+            found = _summarise(path, os.path.relpath(path, dist.site_dir).replace(os.sep, "/"), module)
             cache.put(module, path, found)
         self.modules[module] = _Module(module, dist, found)
         return self.modules[module]
@@ -201,7 +201,7 @@ class _Reader:
         return [Library(name, version, "installed", python) for name, version in sorted(dists)]
 
 
-def _summarise(path: str, display: str, module: str, package: bool) -> dict:
+def _summarise(path: str, display: str, module: str) -> dict:
     from devlint.libraries import summary as summaries  # parsing machinery: only on a miss
 
     try:
@@ -209,4 +209,4 @@ def _summarise(path: str, display: str, module: str, package: bool) -> dict:
             data = handle.read()
     except OSError:
         return summaries.empty()
-    return summaries.summarise(data, display, module, package)
+    return summaries.summarise(data, display, module)

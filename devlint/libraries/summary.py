@@ -29,16 +29,14 @@ _TEXT = 80  # characters of a call quoted in a message
 _DEPTH = 4  # assignments followed to tell whether a device comes from a parameter
 
 
-def summarise(data: bytes, display: str, module: str, package: bool) -> dict:
+def summarise(data: bytes, display: str, module: str) -> dict:
     """The summary of the file `display` (its path below site-packages) holding `module`
-    (a package's `__init__.py` when `package`). A file that does not decode or parse
+    (a package's when `display` is its `__init__.py`). A file that does not decode or parse
     summarises to nothing: a library's broken file is not the user's problem."""
     parsed = analyze.parse(data, display)
     if parsed.tree is None:
         return empty()
-    # Relative imports of a package's __init__ are relative to the package itself.
-    scoped = f"{module}.__init__" if package else module
-    ctx = analyze.make_context(parsed, display, scoped, frozenset({"index"}), project_index.ProjectIndex(library=()))
+    ctx = analyze.make_context(parsed, display, module, frozenset({"index"}), project_index.ProjectIndex(library=()))
     try:
         facts = collect.collect(ctx)
         definitions = _definitions(ctx.module_scope, ctx.text, display)
@@ -54,33 +52,22 @@ def summarise(data: bytes, display: str, module: str, package: bool) -> dict:
         "names": sorted(scope.defs),
         "definitions": definitions,
         "imports": dict(sorted(scope.imports.items())),
-        "stars": _star_imports(scope, scoped),
+        "stars": _star_imports(scope),
     }
-    return _unscoped(summary, scoped, module) if package else summary
+    return summary
 
 
 def empty() -> dict:
     return {"facts": {"defaults": [], "forwards": [], "unused": []}, "names": [], "definitions": {}, "imports": {}, "stars": []}
 
 
-def _unscoped(value, scoped: str, module: str):
-    """Every `pkg.__init__.x` in a summary written `pkg.x`: how callers name it."""
-    if isinstance(value, str):
-        return module + value[len(scoped):] if value == scoped or value.startswith(scoped + ".") else value
-    if isinstance(value, dict):
-        return {_unscoped(k, scoped, module): _unscoped(v, scoped, module) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unscoped(v, scoped, module) for v in value]
-    return value
-
-
-def _star_imports(scope: Scope, scoped: str) -> list[str]:
+def _star_imports(scope: Scope) -> list[str]:
     from devlint.static.scope import _absolute
 
     found = []
     for node in scope.body:
         if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
-            found.append(_absolute(scoped, node.level, node.module))
+            found.append(_absolute(scope.module_name, node.level, node.module, scope.package))
     return found
 
 
@@ -104,10 +91,14 @@ def _definitions(module: Scope, text, display: str) -> dict:
 
 
 def _record(scope: Scope, text, display: str) -> dict:
+    """The function's calls and fixed placements that run whenever it runs: one in a branch
+    (accelerate's `load_checkpoint_in_model` offloads 8-bit weights through a helper that
+    writes `.to(0)` only for a disk map) says nothing about what every call does."""
     params = [p for p in scope.params if p not in ("self", "cls")]
     calls, fixed = [], []
+    branched = _in_branches(scope.body)
     for node in _shallow(scope.body):
-        if not isinstance(node, ast.Call):
+        if not isinstance(node, ast.Call) or id(node) in branched:
             continue
         placed = _fixed_placement(node, scope)
         if placed is not None:
@@ -120,6 +111,25 @@ def _record(scope: Scope, text, display: str) -> dict:
         star = names.passes_unknown_args(node)
         calls.append([callee, node.lineno, len(node.args), keywords, star, _quote(text, node)])
     return {"params": params, "calls": calls, "fixed": fixed, "where": f"{display}:{scope.node.lineno}"}
+
+
+def _in_branches(body: list[ast.stmt]) -> set[int]:
+    """Ids of the nodes of `body` that run only on some paths: in an if's branches, a
+    conditional expression's, an except handler or a while loop."""
+    found: set[int] = set()
+    for node in _shallow(body):
+        if isinstance(node, ast.If):
+            branches = [*node.body, *node.orelse]
+        elif isinstance(node, ast.IfExp):
+            branches = [node.body, node.orelse]
+        elif isinstance(node, ast.Try):
+            branches = [s for handler in node.handlers for s in handler.body]
+        elif isinstance(node, ast.While):
+            branches = node.body
+        else:
+            continue
+        found.update(id(n) for n in _shallow(branches))
+    return found
 
 
 def _quote(text, node: ast.AST) -> str:

@@ -61,8 +61,13 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
                     named = qualname_of(base, outer)
                     if named:
                         facts.bases.append((qualname, named))
-                if node.bases and not any(isinstance(s, ast.FunctionDef) and s.name == "__init__" for s in node.body):
+                init = next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
+                if node.bases and init is None:
                     facts.inherits_init.append(qualname)
+                elif node.bases and _passes_kwargs_to_base(init):
+                    args = init.args
+                    named = tuple(a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
+                    facts.kwargs_to_base.append((qualname, named))
                 facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
             continue
         qualname = _qualname_in(outer, node)
@@ -157,6 +162,22 @@ def _calls_set_device(method: ast.FunctionDef | ast.AsyncFunctionDef, cls: Scope
     )
 
 
+def _passes_kwargs_to_base(init: ast.FunctionDef) -> bool:
+    """Does `__init__` call `super().__init__(..., **kwargs)` with its own `**kwargs`?"""
+    kwargs = init.args.kwarg
+    if kwargs is None:
+        return False
+    for statement in init.body:
+        call = statement.value if isinstance(statement, ast.Expr) else None
+        if (
+            isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "__init__"
+            and isinstance(call.func.value, ast.Call) and isinstance(call.func.value.func, ast.Name)
+            and call.func.value.func.id == "super"
+        ):
+            return any(k.arg is None and isinstance(k.value, ast.Name) and k.value.id == kwargs.arg for k in call.keywords)
+    return False
+
+
 def _note_definition(facts: FileFacts, qualname: str) -> None:
     if qualname.rsplit(".", 1)[-1] in _catalog_names() and qualname not in facts.definitions:
         facts.definitions.append(qualname)
@@ -175,7 +196,10 @@ class _CallCollector:
         called = ctx.qualname(func)
         if called in _process_group_inits():
             scope = ctx.scope.function or ctx.module_scope
-            selected = any(line < node.lineno for line in scope.device_selected_at)
+            selected = any(
+                line < node.lineno or (line > node.lineno and "barrier(" not in ctx.source.between(node.lineno, 0, line, 0))
+                for line in scope.device_selected_at
+            )
             self.facts.process_groups.append((f"{ctx.filename}:{node.lineno}", selected))
             helper = _def_qualname(ctx.scope.function) if ctx.scope.function is not None and not selected else None
             if helper:

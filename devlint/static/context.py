@@ -28,6 +28,19 @@ _DEF_NAME = re.compile(r"(?:async\s+)?(?:def|class)\s+(\w+)")
 _NOT_CALLABLE_WITH_KEYWORDS = ("property", "setter", "getter", "deleter", "overload", "cached_property")
 
 
+# `with` contexts that make a device current for their block: `torch.cuda.stream(s)` sets the
+# current device to the stream's, and back on exit (torch 2.13 cuda/__init__.py:786-811,
+# StreamContext through set_stream, whose _cuda_setStream switches the device).
+_DEVICE_CONTEXTS = frozenset({"torch.cuda.device", "torch.cuda.stream"})
+
+
+def _a_stream(expr: ast.expr) -> bool:
+    """`with stream:` / `with self.stream:`: a stream (or stream context) entered, which makes
+    its device current; only a stream can be entered under such a name."""
+    name = expr.attr if isinstance(expr, ast.Attribute) else expr.id if isinstance(expr, ast.Name) else ""
+    return "stream" in name.lower()
+
+
 class FileContext:
     def __init__(
         self,
@@ -45,7 +58,8 @@ class FileContext:
         self.module_name = module_name
         self.enabled = enabled
         self.index = index
-        self.module_scope: Scope = module_scope or build_scope(tree, None, module_name)
+        package = filename.replace("\\", "/").rpartition("/")[2] in ("__init__.py", "__init__.pyi")
+        self.module_scope: Scope = module_scope or build_scope(tree, None, module_name, package)
         self.scope = self.module_scope
         self.ancestors: list[ast.AST] = []
         self.visiting: ast.AST | None = None  # the node the engine's handlers are given (a child of ancestors[-1])
@@ -152,10 +166,12 @@ class FileContext:
                     expr = item.context_expr
                     if (
                         isinstance(expr, ast.Call)
-                        and self.qualname(expr.func) == "torch.cuda.device"
+                        and self.qualname(expr.func) in _DEVICE_CONTEXTS
                         and expr.args
                         and not self.device(expr.args[0]).gpu0
                     ):
+                        return True
+                    if _a_stream(expr):
                         return True
         if guards.only_when(self.path_to(node), lambda t: guards.one_gpu(t, self.scope), lambda t: guards.several_gpus(t, self.scope)):
             return True
@@ -221,7 +237,7 @@ class FileContext:
         if not entries:
             return False
         path = self.path_to(node)
-        return any(guards.only_when_unset(path, entry.param) for entry in entries)
+        return any(guards.only_when_unset(path, entry.param, entry.sentinel) for entry in entries)
 
     def path_to(self, node: ast.AST) -> list[ast.AST]:
         """The chain of nodes from the enclosing function (or module) down to `node`, which is

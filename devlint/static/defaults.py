@@ -46,6 +46,7 @@ class Default:
     default: str  # how the default reads, e.g. "'cuda'" or "None -> 'cuda'"
     where: str  # "path:line" of the definition, or the library's name
     none_means_cuda: bool = False  # passing None says the same as leaving it out
+    sentinel: str | None = None  # a string default the body resolves ("auto"): passing it says the same
     also: tuple[str, ...] = ()  # other parameters that also choose the device (gpu_id)
     means: str = CURRENT_DEVICE  # what the default amounts to
     returns: bool = False  # it returns the device: a call whose result is unused is harmless
@@ -155,6 +156,21 @@ def _none_means(scope: Scope, param: str, default: ast.expr, text) -> dict | Non
     }
 
 
+def _sentinel_means(scope: Scope, param: str, sentinel: str, text) -> dict | None:
+    """`device="auto"` that the body resolves, under `if device == "auto":`, to `"cuda"`
+    (MeloTTS's `TTS`): a call that omits it, or passes "auto", lands on the current device."""
+    for child in _assignments_to(scope, param):
+        if not guards.only_when_unset(guards.path_to(scope.node, child), param, sentinel):
+            continue
+        value = values.when_omitted(child.value, scope)
+        if value.current or value.gpu0:
+            return {
+                "default": f"{text(scope.defaults[param])} -> {text(value.node) if value.node is not None else repr('cuda')}",
+                "sentinel": sentinel, "means": CURRENT_DEVICE if value.current else GPU0,
+            }
+    return None
+
+
 def may_default(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """Can of_function find anything in this function: has its signature a device-like
     parameter, or `**kwargs` (read for `kwargs.get("device_id", 0)`)? Asked before its scope
@@ -176,10 +192,7 @@ def of_function(scope: Scope, qualname: str, where: str, text) -> Found:
     for param in params:
         default = scope.defaults.get(param)
         entry = _param_default(scope, param, default, text) if default is not None else None
-        if param in loaded and (entry is not None or (default is not None and _falsy(default))):
-            used, passes = uses.of(param)
-        else:
-            used, passes = param in loaded, []
+        used, passes = uses.of(param) if param in loaded else (False, [])
         if not used and not passes:
             found.unused.append((qualname, param, position(scope, param)))
             continue
@@ -256,6 +269,10 @@ def _param_default(scope: Scope, param: str, default: ast.expr, text) -> dict | 
             return {"default": text(default), "none_means_cuda": False, "means": GPU0}
         if none:
             entry = _none_means(scope, param, default, text)
+            if entry is not None:
+                return entry
+        if isinstance(default, ast.Constant) and isinstance(default.value, str) and default.value and device.kind is values.Kind.UNKNOWN:
+            entry = _sentinel_means(scope, param, default.value, text)
             if entry is not None:
                 return entry
     if param in GPU_INDEX_NAMES and _is_zero(default):

@@ -34,36 +34,39 @@ def _names(test: ast.expr, param: str) -> bool:
     return isinstance(test, ast.Name) and test.id == param
 
 
-def _against_none(test: ast.expr, param: str) -> ast.cmpop | None:
-    """The operator of `param OP None`; None for any other test."""
+def _against(test: ast.expr, param: str, unset) -> ast.cmpop | None:
+    """The operator of `param OP unset` (`device is None`, `device == "auto"`); None for any other test."""
     if isinstance(test, ast.Compare) and len(test.ops) == 1 and _names(test.left, param):
         right = test.comparators[0]
-        if isinstance(right, ast.Constant) and right.value is None:
+        if isinstance(right, ast.Constant) and right.value == unset and type(right.value) is type(unset):
             return test.ops[0]
     return None
 
 
-def says_unset(test: ast.expr, param: str) -> bool:
-    """Is `test` true only when `param` is None (or falsy): `p is None`, `not p`, `p is None and ...`."""
+def says_unset(test: ast.expr, param: str, unset=None) -> bool:
+    """Is `test` true only when `param` holds `unset`, the value that means the caller chose
+    nothing: `p is None`, `not p`, `p is None and ...`; with a sentinel default such as
+    "auto", `p == "auto"`."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        return _names(test.operand, param) or says_set(test.operand, param)
-    if isinstance(_against_none(test, param), (ast.Is, ast.Eq)):
+        return (not unset and _names(test.operand, param)) or says_set(test.operand, param, unset)
+    if isinstance(_against(test, param, unset), (ast.Is, ast.Eq)):
         return True
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
-        return any(says_unset(value, param) for value in test.values)
+        return any(says_unset(value, param, unset) for value in test.values)
     return False
 
 
-def says_set(test: ast.expr, param: str) -> bool:
-    """Is `test` true only when `param` was given: `p is not None`, `p`, `p is not None and ...`."""
-    if _names(test, param):
+def says_set(test: ast.expr, param: str, unset=None) -> bool:
+    """Is `test` true only when `param` was given: `p is not None`, `p`, `p is not None and ...`
+    (with a sentinel, `p != "auto"`)."""
+    if not unset and _names(test, param):
         return True
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        return says_unset(test.operand, param)
-    if isinstance(_against_none(test, param), (ast.IsNot, ast.NotEq)):
+        return says_unset(test.operand, param, unset)
+    if isinstance(_against(test, param, unset), (ast.IsNot, ast.NotEq)):
         return True
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
-        return any(says_set(value, param) for value in test.values)
+        return any(says_set(value, param, unset) for value in test.values)
     return False
 
 
@@ -113,15 +116,15 @@ def _early_exits_before(block: list[ast.stmt], inner: ast.AST) -> list[ast.If]:
     return [block[i] for i in exits if i < end]
 
 
-def only_when_unset(path: list[ast.AST], param: str) -> bool:
-    """Does the code at the end of `path` run only when `param` is None: in the branch for it,
-    after `p or`, or after an early `if p is not None: return ...`?"""
+def only_when_unset(path: list[ast.AST], param: str, unset=None) -> bool:
+    """Does the code at the end of `path` run only when `param` is None (or holds the sentinel
+    `unset`): in the branch for it, after `p or`, or after an early `if p is not None: return ...`?"""
     for outer, inner in zip(path, path[1:]):
-        if isinstance(outer, ast.BoolOp) and isinstance(outer.op, ast.Or):
+        if not unset and isinstance(outer, ast.BoolOp) and isinstance(outer.op, ast.Or):
             position = next(i for i, value in enumerate(outer.values) if value is inner)
             if any(_names(value, param) for value in outer.values[:position]):
                 return True
-    return only_when(path, lambda test: says_unset(test, param), lambda test: says_set(test, param))
+    return only_when(path, lambda test: says_unset(test, param, unset), lambda test: says_set(test, param, unset))
 
 
 # The fields of each node type that may hold a block (asked per node of every path).

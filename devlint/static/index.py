@@ -227,6 +227,10 @@ class FileFacts:
     # Module-level classes with bases that define no `__init__`: building one calls a base's,
     # so a call of the class relies on that constructor's device defaults.
     inherits_init: list[str] = field(default_factory=list)
+    # Module-level classes whose `__init__` passes its `**kwargs` on to `super().__init__`: a
+    # keyword the class does not name itself reaches the base's constructor (generative-models'
+    # `EDMSampler(..., **kwargs)` over `BaseDiffusionSampler(device="cuda")`).
+    kwargs_to_base: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (class, parameters it names)
     # Module-level functions that make a GPU current (`torch.cuda.set_device(local_rank)`, not
     # a written 0), and each module-level function's calls at the top of its body, by
     # qualified name: a call of a function that calls a setter first makes the device current
@@ -346,8 +350,10 @@ def _reaches_unused(callee: str, position: int | None, keyword: str | None, unus
 
 
 def _process_groups(facts: list[FileFacts]) -> list[tuple[str, bool]]:
-    """Each `init_process_group` ("path:line") and whether the device was selected before it:
-    by its own function, or by a function that calls `set_device` and calls the helper it
+    """Each `init_process_group` ("path:line") and whether the device was selected for it:
+    by its own function, before it or after it with no barrier in between (InternVL's eval
+    scripts: `init_process_group(...)`, then `set_device(LOCAL_RANK)`), or by a function
+    that calls `set_device` and calls the helper it
     sits in (magic-animate's `distributed_main`: `set_device(rank)`, then `distributed_init(args)`)."""
     direct = {q for f in facts for q in f.device_setters}
     after = [c for f in facts for function, callees in f.setup_calls if function in direct for c in callees]
@@ -448,6 +454,10 @@ class ProjectIndex:
         self._project: dict[str, list[Default]] = {}
         self._defined: dict[str, set[str]] = {}  # project definitions by last name, defaults or not
         unused = {(_last(q), p): (q, position) for f in facts for q, p, position in f.unused}
+        self._unused: dict[str, list[tuple[str, str]]] = {}  # never-read device parameters by last name
+        for f in facts:
+            for qualname, param, _ in f.unused:
+                self._unused.setdefault(_last(qualname), []).append((qualname, param))
         for f in facts:
             for entry in f.defaults:
                 if entry.used or not all(_reaches_unused(callee, position, keyword, unused) for callee, position, keyword in entry.passes):
@@ -503,17 +513,28 @@ class ProjectIndex:
         self._setters: dict[str, set[str]] = {}
         for setter in current_setters(facts):
             self._setters.setdefault(_last(setter), set()).add(setter)
-        self._inherit_constructors(sorted({q for f in facts for q in f.inherits_init}))
+        self._inherit_constructors(
+            sorted({q for f in facts for q in f.inherits_init}), sorted({k for f in facts for k in f.kwargs_to_base})
+        )
 
     def _add(self, entry: Default) -> None:
         self._project.setdefault(_last(entry.qualname), []).append(entry)
         self._defined.setdefault(_last(entry.qualname), set()).add(entry.qualname)
 
-    def _inherit_constructors(self, inheriting: list[str]) -> None:
+    def _inherit_constructors(self, inheriting: list[str], forwarding: list[tuple[str, tuple[str, ...]]] = ()) -> None:
         """A class without its own `__init__` is built by its nearest base's: its calls get
         that constructor's defaults (OpenVoice's `BaseSpeakerTTS(config)` omits the
-        `device='cuda:0'` of `OpenVoiceBaseClass.__init__`)."""
+        `device='cuda:0'` of `OpenVoiceBaseClass.__init__`). One whose `__init__` passes
+        `**kwargs` on to the base's gets them as keywords (positions differ), for the
+        parameters it does not name itself; bases first, so that chains of such classes
+        pass them down."""
         own = set(inheriting)
+        for cls, named in sorted(forwarding, key=lambda c: len(self.ancestors(c[0]))):
+            constructor = next((base for base in self.ancestors(cls) if base not in own), None)
+            entries = self._entries(constructor) if constructor else []
+            for entry in entries:
+                if entry.param not in named:
+                    self._add(replace(entry, qualname=cls, position=None))
         for cls in inheriting:
             constructor = next((base for base in self.ancestors(cls) if base not in own), None)
             entries = self._entries(constructor) if constructor else []
@@ -643,6 +664,8 @@ class ProjectIndex:
             held = sorted(s for ss in self._setters.values() for s in ss)
         elif kind == "providers":
             held = sorted(q for q in self._provider_lists if not name or _last(q) == name)
+        elif kind == "unused":
+            held = sorted(map(repr, self._unused.get(name, [])))
         elif kind == "imported":
             held = [repr(self.imported_elsewhere(name))]
         elif kind == "bases":
@@ -803,6 +826,17 @@ class ProjectIndex:
         if len({q for q, *_ in found}) != 1:
             return []  # no such function, or several that the call could mean
         return sorted((p, pos, first) for _, p, pos, first in found)
+
+    def never_reads(self, qualname: str | None, param: str) -> bool:
+        """Does the project's `qualname` never read its device parameter `param` (it only
+        stores it where nothing reads it: StreamDiffusion's `EngineBuilder(device=...)`)?
+        A device passed there is used nowhere."""
+        if not qualname:
+            return False
+        last = _last(qualname)
+        self._note(f"unused:{last}")
+        found = {q for q, p in self._unused.get(last, ()) if p == param and _matches(qualname, q)}
+        return len(found) == 1
 
     def device_parameter_names(self) -> set[str]:
         """Last names of the functions device_parameters knows."""

@@ -182,7 +182,8 @@ def device_arguments(ctx: FileContext, call: ast.Call) -> Iterator[ast.expr]:
             return
     for kw in call.keywords:
         if kw.arg in ("device", "output_device"):
-            yield kw.value
+            if not ctx.index.never_reads(name, kw.arg):
+                yield kw.value
         elif kw.arg == "map_location":
             yield from _map_location_targets(kw.value)
         elif kw.arg == "device_ids":
@@ -209,18 +210,19 @@ class DeviceParameter:
     first_element: bool = False
 
 
-def passed_as_device(ctx: FileContext, call: ast.Call) -> Iterator[tuple[ast.expr, DeviceParameter]]:
+def passed_as_device(ctx: FileContext, call: ast.Call, every: bool = False) -> Iterator[tuple[ast.expr, DeviceParameter]]:
     """The arguments of a call of one of the project's functions (this module's, or another's
     through the index) that its body uses as a device, by position or under a keyword that
     does not say so (`load(path, "cuda")`, `make_net(gpu_ids=[0])`). A parameter the
-    function only compares is not one."""
+    function only compares is not one. Only those that may be the current device or GPU0,
+    unless `every`."""
     function = values.module_function(call.func, ctx.scope)
     if function is None:
         func = call.func
         last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
         if last not in ctx.memo("device parameter names", ctx.index.device_parameter_names):
             return
-    if not any(_may_leak(ctx, a) for a in [*call.args, *(k.value for k in call.keywords)]):
+    if not every and not any(_may_leak(ctx, a) for a in [*call.args, *(k.value for k in call.keywords)]):
         return
     if function is not None:
         params = ctx.memo(f"device parameters {id(function)}", lambda: device_parameters(ctx, function))

@@ -24,6 +24,7 @@ class Scope:
     node: ast.AST
     parent: Scope | None
     module_name: str = ""
+    package: bool = False  # the module is a package's `__init__`: `from .x` is a module inside it
     imports: dict[str, str] = field(default_factory=dict)
     assigns: dict[str, list[ast.expr]] = field(default_factory=dict)
     params: dict[str, ast.arg] = field(default_factory=dict)
@@ -86,7 +87,7 @@ class Scope:
         """The scope of a function, lambda or class defined directly in this one (cached)."""
         scope = self._children.get(id(node))
         if scope is None:
-            scope = self._children[id(node)] = build_scope(node, self, self.module_name)
+            scope = self._children[id(node)] = build_scope(node, self, self.module_name, self.package)
         return scope
 
     @property
@@ -155,11 +156,13 @@ class Scope:
         return None
 
 
-def _absolute(module_name: str, level: int, target: str | None) -> str:
+def _absolute(module_name: str, level: int, target: str | None, package: bool = False) -> str:
+    """The module a relative import names: one level up is the module's package, which for
+    a package's `__init__` is the package itself."""
     if level == 0:
         return target or ""
     parts = module_name.split(".") if module_name else []
-    base = parts[: max(len(parts) - level, 0)]
+    base = parts[: max(len(parts) - level + package, 0)]
     if target:
         base.append(target)
     return ".".join(base)
@@ -174,7 +177,7 @@ def _record_import(scope: Scope, node: ast.Import | ast.ImportFrom) -> None:
                 head = alias.name.split(".")[0]
                 scope.imports[head] = head
         return
-    module = _absolute(scope.module_name, node.level, node.module)
+    module = _absolute(scope.module_name, node.level, node.module, scope.package)
     for alias in node.names:
         if alias.name == "*":
             if module:
@@ -359,8 +362,8 @@ def _counter(target: ast.expr, iterable: ast.expr) -> ast.Name | None:
     return None
 
 
-def build_scope(node: ast.AST, parent: Scope | None, module_name: str) -> Scope:
-    scope = Scope(node=node, parent=parent, module_name=module_name)
+def build_scope(node: ast.AST, parent: Scope | None, module_name: str, package: bool = False) -> Scope:
+    scope = Scope(node=node, parent=parent, module_name=module_name, package=package)
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         args = node.args
         positional = args.posonlyargs + args.args

@@ -211,6 +211,8 @@ def test_paths_a_labelling_left_out_are_not_scored(tmp_path):
     (labels / "someone__tiny.scope").write_text("only third_party/*\n")
     (tiny,) = json.loads(_run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "tiny", "--json").stdout)["repositories"]
     assert (tiny["found"], tiny["false_positives"]) == (0, 1)
+    # the labels of the paths it leaves out (a vendored copy of a train repository) are not scored
+    assert tiny["leaks"] == 0 and any("paths its scope leaves out" in w for w in tiny["warnings"])
     (labels / "someone__tiny.scope").write_text("ignore third_party/*\n")
     done = _run(checkouts, "--labels-dir", labels, "--repos-file", repos, "--repo", "tiny")
     assert done.returncode == 2 and "expected `skip GLOB` or `only GLOB`" in done.stderr

@@ -228,3 +228,33 @@ def test_a_fact_two_files_give_is_named_alike_cold_and_warm(tmp_path):
     cold = _lint([tmp_path], tmp_path)
     assert _keys(warm) == _keys(cold)
     assert any(f"from {tmp_path / 'a.py'}:6" in f.message for f in cold.findings)
+
+
+def test_every_fact_of_a_file_survives_the_cache():
+    # A fact the cache drops changes a warm run's findings: every field must come back.
+    import dataclasses
+
+    from devlint.check.cache import facts_from_data, facts_to_data
+    from devlint.static import analyze
+
+    text = (
+        "import os\nimport torch\nimport torch.distributed as dist\n\n\n"
+        "class Base:\n    def __init__(self, device='cuda'):\n        self.net = torch.nn.Linear(2, 2).to(device)\n\n\n"
+        "class Child(Base):\n    pass\n\n\n"
+        "def setup(rank):\n    torch.cuda.set_device(rank)\n    helper()\n\n\n"
+        "def helper():\n    dist.init_process_group('nccl')\n"
+    )
+    facts = analyze.facts(text.encode(), "mod.py", "mod")
+    assert facts.inherits_init and facts.device_setters and facts.setup_calls and facts.process_group_functions
+    back = facts_from_data(facts_to_data(facts))
+    assert {f.name: getattr(back, f.name) for f in dataclasses.fields(facts)} == {f.name: getattr(facts, f.name) for f in dataclasses.fields(facts)}
+
+
+def test_an_inherited_constructor_default_is_found_warm_as_cold(tmp_path):
+    (tmp_path / "base.py").write_text("import torch\n\n\nclass Base:\n    def __init__(self, device='cuda'):\n        self.net = torch.nn.Linear(2, 2).to(device)\n\n\nclass Child(Base):\n    pass\n")
+    (tmp_path / "script.py").write_text("from base import Child\n\nmodel = Child()\n")
+    cold = _cached_lint(tmp_path)
+    (tmp_path / "script.py").write_text("from base import Child\n\n\nmodel = Child()\n")
+    warm = _cached_lint(tmp_path)
+    assert [(Path(f.filename).name, f.code) for f in cold.findings] == [("script.py", "DL012")]
+    assert [(Path(f.filename).name, f.code) for f in warm.findings] == [("script.py", "DL012")]

@@ -143,6 +143,27 @@ def test_methods_of_a_class_built_only_after_a_selection_are_excused(tmp_path):
     ]
 
 
+CHECKPOINT = """\
+import torch
+
+
+def load_checkpoint(model, filename, map_location=None):
+    state = torch.load(filename, map_location=map_location)
+    model.load_state_dict(state)
+    return model
+"""
+
+
+def test_a_map_location_parameter_every_call_passes_is_not_reported(tmp_path):
+    # mmcv's load_checkpoint(map_location=None): reported at its torch.load while a caller
+    # may omit it; not once every call in the project passes it.
+    passing = "from ckpt import load_checkpoint\n\n\ndef build(model, path):\n    return load_checkpoint(model, path, map_location='cpu')\n"
+    omitting = "from ckpt import load_checkpoint\n\n\ndef quick(model, path):\n    return load_checkpoint(model, path)\n"
+    assert _codes(tmp_path, {"ckpt.py": CHECKPOINT}) == [("ckpt.py", 5, "DL005")]
+    assert _codes(tmp_path, {"ckpt.py": CHECKPOINT, "build.py": passing}) == []
+    assert _codes(tmp_path, {"ckpt.py": CHECKPOINT, "build.py": passing, "quick.py": omitting}) == [("ckpt.py", 5, "DL005")]
+
+
 def test_a_warm_run_sees_a_new_subclass_and_its_removal(run_devlint, tmp_path):
     """The selected stage's output comes back from the cache while the files it read are
     unchanged; a file that starts (or stops) subclassing Head changes what it read, though

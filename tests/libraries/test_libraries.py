@@ -342,3 +342,20 @@ def test_a_gpu0_the_library_writes_is_its_callers_default(run_devlint, tmp_path)
     assert [(f["code"], f["location"]["row"]) for f in found] == [("DL012", 5)]
     message = found[0]["message"]
     assert "None -> \"cuda:0\"" in message and "laion_clap 1.1.7, read from the installed source" in message and "GPU0" in message
+
+
+def test_a_placement_in_a_branch_of_a_library_function_is_not_regardless():
+    # accelerate's load_checkpoint_in_model reaches a `.to(0)` only when it offloads 8-bit
+    # weights to disk: that branch says nothing about every call.
+    text = (
+        "import torch\n\n\n"
+        "def offload(param):\n    return param.to(0)\n\n\n"
+        "def load(model, checkpoint, device_map=None):\n"
+        "    if device_map == 'disk':\n        offload(model)\n"
+        "    return model.to(device_map)\n\n\n"
+        "def always(model):\n    return offload(model)\n"
+    )
+    found = summary.summarise(text.encode(), "lib/loading.py", "lib.loading")["definitions"]
+    assert found["lib.loading.offload"]["fixed"]
+    assert not found.get("lib.loading.load", {}).get("calls")
+    assert [call[0] for call in found["lib.loading.always"]["calls"]] == ["lib.loading.offload"]

@@ -52,3 +52,21 @@ def test_an_unrelated_definition_of_the_same_name_does_not_hide_the_catalog(tmp_
     found = _findings(tmp_path, {"tools/models.py": own, "run.py": SCRIPT})
     assert [(name, row, code) for name, row, code, _ in found] == [("run.py", 3, "DL012")]
     assert "(facexlib 0.3.0, per devlint's table)" in found[0][3]
+
+
+def test_a_relative_import_in_a_package_init_names_a_module_inside_the_package(tmp_path):
+    # `from .loader import load` in pkg/sub/__init__.py is pkg.sub.loader, not pkg.loader: the
+    # default of `load` is found through it (StreamDiffusion's acceleration/tensorrt/__init__.py).
+    loader = "import torch\n\n\ndef load(path, device='cuda'):\n    return torch.load(path, map_location=device)\n"
+    init = "from .loader import load\n\n\ndef run(path):\n    return load(path)\n"
+    found = _findings(tmp_path, {"pkg/__init__.py": "", "pkg/sub/__init__.py": init, "pkg/sub/loader.py": loader})
+    assert ("__init__.py", 5, "DL012") in [(name, row, code) for name, row, code, _ in found]
+
+
+def test_a_device_passed_to_a_parameter_nothing_reads_is_not_reported(tmp_path):
+    # EngineBuilder stores `device` where nothing reads it: the index-less device passed there
+    # is used nowhere (StreamDiffusion's EngineBuilder(..., device=torch.device("cuda"))).
+    builder = "class EngineBuilder:\n    def __init__(self, model, device):\n        self.model = model\n        self.device = device\n"
+    user = "import torch\nfrom .builder import EngineBuilder\n\nbuilder = EngineBuilder(None, device=torch.device('cuda'))\nnet = torch.nn.Linear(2, 2).to(torch.device('cuda'))\n"
+    found = _findings(tmp_path, {"pkg/__init__.py": "", "pkg/builder.py": builder, "pkg/use.py": user})
+    assert [(name, row, code) for name, row, code, _ in found if code == "DL002"] == [("use.py", 5, "DL002")]
