@@ -20,7 +20,9 @@ the same tick of the file system's clock and keep its stamp (git's "racily clean
 entries); the change time cannot be set back by hand. A checked file whose stamp changed,
 or was not trusted, is hashed, and the same content is the same file (a `touch`). Any
 other difference, or a record that cannot be read, is a miss: the run goes through every
-stage (with the result cache) and records itself again.
+stage (with the result cache) and records itself again. The record's first line is the
+content key of the rest: a record damaged in a way that still parses (a flipped character
+in a message) is not replayed either.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from devlint.check.discover import SourceFile
 from devlint.findings import Finding
 
 _FILE = "last-run.json"
-_FORMAT = 1
+_FORMAT = 2
 RACY_NS = 3_000_000_000  # the coarsest file system clocks (FAT) tick every 2 s
 
 
@@ -63,8 +65,9 @@ class Record:
     def __init__(self, root: Path):
         self.path = root / DIRECTORY / _FILE
         try:
-            data = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
+            held, _, body = self.path.read_bytes().partition(b"\n")
+            data = json.loads(body) if held.decode("ascii") == content_key(body) else None
+        except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
             data = None
         self._data = data if isinstance(data, dict) and data.get("format") == _FORMAT else None
 
@@ -125,8 +128,9 @@ class Record:
 
         try:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".last-run.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(data, separators=(",", ":")))  # dumps: C-encoded (cache.py's save)
+            body = json.dumps(data, separators=(",", ":")).encode()  # dumps: C-encoded (cache.py's save)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content_key(body).encode() + b"\n" + body)
             os.replace(tmp, self.path)
         except OSError:
             pass  # a read-only tree is still checked, just not replayed

@@ -71,6 +71,11 @@ def _same_as_cold(run_devlint, root: Path, *args) -> tuple[int, str, str]:
     return warm
 
 
+def _record(root: Path) -> dict:
+    """The record's payload (after its first line, the payload's content key)."""
+    return json.loads((root / ".devlint_cache" / "last-run.json").read_bytes().partition(b"\n")[2])
+
+
 def _edit(path: Path, old: str, new: str) -> None:
     time.sleep(0.05)  # past the tick of the file system's clock
     path.write_text(path.read_text().replace(old, new))
@@ -118,12 +123,12 @@ def test_edits_new_and_removed_files_are_seen(run_devlint, tmp_path, trusted_now
 def test_a_touched_file_is_hashed_and_still_replayed(run_devlint, tmp_path, trusted_now, stages_must_not_run):
     root = _tree(tmp_path)
     first = _same_as_cold(run_devlint, root)
-    recorded = json.loads((root / ".devlint_cache" / "last-run.json").read_text())
+    recorded = _record(root)
     time.sleep(0.05)
     os.utime(root / "helpers.py")  # `touch`: a new stamp, the same content
     stages_must_not_run()
     assert run_devlint("check", ".", cwd=root) == first
-    again = json.loads((root / ".devlint_cache" / "last-run.json").read_text())
+    again = _record(root)
     stamp = {Path(entry[0]).name: entry[4] for entry in again["files"]}
     assert stamp["helpers.py"] != {Path(entry[0]).name: entry[4] for entry in recorded["files"]}["helpers.py"]  # the new one, kept
     assert stamp["helpers.py"][2] == os.stat(root / "helpers.py").st_ctime_ns
@@ -134,8 +139,7 @@ def test_files_written_just_before_a_run_are_hashed_by_the_next(run_devlint, tmp
     tick of the clock, of the same size, would keep it."""
     root = _tree(tmp_path)
     _same_as_cold(run_devlint, root)
-    recorded = json.loads((root / ".devlint_cache" / "last-run.json").read_text())
-    assert [entry[4] for entry in recorded["files"]] == [None, None]
+    assert [entry[4] for entry in _record(root)["files"]] == [None, None]
 
 
 def _library(site: Path, default: str) -> None:
@@ -191,28 +195,37 @@ def test_an_extension_source_is_part_of_the_record(run_devlint, tmp_path, truste
         kernel.write_text(text)
         seen.append("DL027" in _same_as_cold(run_devlint, tmp_path)[1])
     assert seen == [True, False, True]
-    recorded = json.loads((tmp_path / ".devlint_cache" / "last-run.json").read_text())
-    assert any(path.endswith("blur_kernel.cu") for path, _ in recorded["outside"])
+    assert any(path.endswith("blur_kernel.cu") for path, _ in _record(tmp_path)["outside"])
+
+
+def _keyed(payload: bytes) -> bytes:
+    """A record with this payload and its right content key: damage that the key cannot
+    tell (another writer's bug) must be caught by the shape checks."""
+    from devlint.check.cache import content_key
+
+    return content_key(payload).encode() + b"\n" + payload
 
 
 @pytest.mark.parametrize(
     "damage",
     [
-        lambda data: b"{not json",
-        lambda data: b"\xff\xfe\x00",
-        lambda data: json.dumps({**data, "format": 0}).encode(),  # an older version's
-        lambda data: json.dumps({**data, "files": 5}).encode(),
-        lambda data: json.dumps({**data, "files": [["x"]] * len(data["files"])}).encode(),
-        lambda data: json.dumps({**data, "outside": [[1, 2, 3]]}).encode(),
-        lambda data: json.dumps({**data, "findings": [["DL001"]]}).encode(),
-        lambda data: json.dumps({**data, "findings": {"a": 1}}).encode(),
-        lambda data: json.dumps([data]).encode(),
+        lambda raw, data: b"{not json",
+        lambda raw, data: b"\xff\xfe\x00",
+        lambda raw, data: raw[: len(raw) // 2],
+        lambda raw, data: raw.replace(b"DL005", b"DL006"),  # parses, and the key tells
+        lambda raw, data: _keyed(json.dumps({**data, "format": 1}).encode()),  # an older version's
+        lambda raw, data: _keyed(json.dumps({**data, "files": 5}).encode()),
+        lambda raw, data: _keyed(json.dumps({**data, "files": [["x"]] * len(data["files"])}).encode()),
+        lambda raw, data: _keyed(json.dumps({**data, "outside": [[1, 2, 3]]}).encode()),
+        lambda raw, data: _keyed(json.dumps({**data, "findings": [["DL001"]]}).encode()),
+        lambda raw, data: _keyed(json.dumps({**data, "findings": {"a": 1}}).encode()),
+        lambda raw, data: _keyed(json.dumps([data]).encode()),
     ],
 )
 def test_a_damaged_or_old_record_is_ignored(run_devlint, tmp_path, damage):
     root = _tree(tmp_path)
     first = _same_as_cold(run_devlint, root)
     record = root / ".devlint_cache" / "last-run.json"
-    record.write_bytes(damage(json.loads(record.read_text())))
+    record.write_bytes(damage(record.read_bytes(), _record(root)))
     assert run_devlint("check", ".", cwd=root) == first
-    assert json.loads(record.read_text())["format"] == replay._FORMAT  # recorded again
+    assert _record(root)["format"] == replay._FORMAT  # recorded again
