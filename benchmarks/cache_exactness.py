@@ -2,7 +2,8 @@
 
 On a copy of REPO, makes N random one-line edits (delete a line, duplicate one, or rename
 one `device` to `dev1ce`), and after each compares `devlint check --output-format json`
-with the cache against `--no-cache`. Prints every difference, and the count.
+with the cache, run twice (the stages with the result cache, then the last run replayed:
+check/replay.py), against `--no-cache`. Prints every difference, and the count.
 
     python benchmarks/cache_exactness.py REPO [--edits 40] [--seed 1]
 """
@@ -66,13 +67,14 @@ def main() -> None:
             what = edit(path, rng)
             if what is None:
                 continue
-            cached, cold = check(root), check(root, "--no-cache")
-            if cached != cold:
-                differences += 1
-                print(f"after {what} of {path.relative_to(root)}:")
-                for line in difflib.unified_diff(cold, cached, "--no-cache", "cached", n=0, lineterm=""):
-                    print("  " + line[:400])
-    print(f"{args.repo.name}: {args.edits} edits, {differences} with cached output unlike --no-cache")
+            cached, replayed, cold = check(root), check(root), check(root, "--no-cache")
+            for name, output in (("cached", cached), ("replayed", replayed)):
+                if output != cold:
+                    differences += 1
+                    print(f"after {what} of {path.relative_to(root)} ({name}):")
+                    for line in difflib.unified_diff(cold, output, "--no-cache", name, n=0, lineterm=""):
+                        print("  " + line[:400])
+    print(f"{args.repo.name}: {args.edits} edits, {differences} cached or replayed outputs unlike --no-cache")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ and prints medians, ratios and devlint's peak memory.
     python benchmarks/check_speed.py --paired 5 [--baseline CHECKOUT] [-j N]
 
 `--paired N` is the comparison for a shared, noisy machine: N rounds, each running in turn
-ruff cold, devlint cold, devlint warm (and the same two for the devlint of another checkout
+ruff cold, devlint cold, devlint warm, devlint after a line is appended to one file (and the
+same three for the devlint of another checkout
 given by `--baseline`, e.g. a `git worktree` of the commit before a change, which goes first
 every other round so that neither gains from its place), each timed in
 wall and CPU seconds (user + system of the process and its workers). Medians and the ratios
@@ -37,6 +38,7 @@ import time
 from pathlib import Path
 
 SUBTREES = ("nn", "optim", "utils")
+EDITED = "nn/modules/linear.py"  # the file --paired appends a line to
 
 
 def build_corpus(target: Path) -> tuple[int, int]:
@@ -93,7 +95,7 @@ def paired(rounds: int, ruff: str, baseline: Path | None, jobs: int | None) -> N
         for name, env in variants.items():  # once untimed: bytecode written, cache filled
             timed_cpu(devlint, trees[name], env)
         for name in variants:  # the table's order, whichever runs first
-            runs[f"{name} cold"], runs[f"{name} warm"] = [], []
+            runs[f"{name} cold"], runs[f"{name} warm"], runs[f"{name} edited"] = [], [], []
         for round_ in range(rounds):
             runs.setdefault("ruff cold", []).append(timed_cpu([ruff, "check", ".", "--select", "ALL", "--exit-zero", "-q", "--no-cache"], corpus))
             # Every other round the baseline goes first: the checkout measured right after ruff
@@ -102,6 +104,9 @@ def paired(rounds: int, ruff: str, baseline: Path | None, jobs: int | None) -> N
             for name, env in order[::-1] if round_ % 2 else order:
                 runs[f"{name} cold"].append(timed_cpu(devlint + ["--no-cache"], trees[name], env))
                 runs[f"{name} warm"].append(timed_cpu(devlint, trees[name], env))
+                with open(trees[name] / EDITED, "a") as edited:  # one file changed: it and what depends on it
+                    edited.write(f"# edited in round {round_}\n")
+                runs[f"{name} edited"].append(timed_cpu(devlint, trees[name], env))
         print(f"corpus: torch/{{{','.join(SUBTREES)}}}: {n_files} files, {n_lines} lines; {os.cpu_count()} cores; {rounds} rounds, interleaved, order alternating")
         ruff_wall = statistics.median(w for w, _ in runs["ruff cold"])
         ruff_cpu = statistics.median(c for _, c in runs["ruff cold"])

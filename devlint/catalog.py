@@ -13,14 +13,8 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 from devlint import __version__, user_cache
 from devlint.findings import Applicability
@@ -115,6 +109,17 @@ def _rule(data: dict, path: Path) -> Rule:
         raise CatalogError(f"{path.name}: missing or bad field: {exc}") from exc
 
 
+def toml():
+    """tomllib (tomli before Python 3.11), imported when there is TOML to parse: a run
+    replayed from its record (check/replay.py) imports little else, and most runs parse no
+    rule file (see _parsed) and no configuration."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    return tomllib
+
+
 def _parsed(files: dict[str, bytes]) -> dict[str, dict]:
     """Each rule file's TOML data, by file name. Parsing the 36 files with tomllib took
     about 35 ms of every run (a tenth of a warm `devlint check`); the data is kept as JSON
@@ -131,6 +136,9 @@ def _parsed(files: dict[str, bytes]) -> dict[str, dict]:
             return data
     except (OSError, ValueError):
         pass
+    import tempfile  # with tomllib, only when the rule files changed: most runs parse none
+
+    tomllib = toml()
     data = {}
     for name, raw in files.items():
         try:
@@ -140,7 +148,7 @@ def _parsed(files: dict[str, bytes]) -> dict[str, dict]:
     try:
         kept.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=kept.parent, delete=False, suffix=".tmp") as out:
-            json.dump(data, out)
+            out.write(json.dumps(data))  # dumps: json.dump encodes in Python
         os.replace(out.name, kept)
     except (OSError, TypeError, ValueError):
         pass

@@ -12,11 +12,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from devlint import catalog
 
 DEFAULT_EXCLUDE = (
@@ -132,6 +127,9 @@ def find_config(start: Path) -> Path | None:
                 text = candidate.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
+            if "devlint" not in text:  # no [tool.devlint] table, nor an error to report in one
+                continue
+            tomllib = catalog.toml()
             try:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
@@ -157,6 +155,7 @@ def _list(table: dict, key: str, where: Path) -> list[str] | None:
 def load(config_path: Path | None, root: Path) -> Settings:
     if config_path is None:
         return Settings(root=root.resolve())
+    tomllib = catalog.toml()
     try:
         data = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

@@ -84,6 +84,17 @@ def test_config_errors_exit_2_with_one_line(run_devlint, project, config, messag
     assert out == ""
 
 
+def test_the_nearest_pyproject_with_a_devlint_table_is_the_config(run_devlint, tmp_path):
+    """A package's own pyproject.toml without [tool.devlint] (even one that does not parse)
+    does not hide the project's configuration above it."""
+    (tmp_path / "pyproject.toml").write_text('[tool.devlint]\nselect = ["DL011"]\n')
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "pyproject.toml").write_text("[project\nname = 'pkg'\n")
+    (package / "leak.py").write_text("import torch\nw = torch.load('w')\nx = torch.zeros(2).cuda()\n")
+    assert _codes(run_devlint("check", package, "--output-format", "json")[1]) == ["DL011"]
+
+
 def test_noqa_line_and_file(run_devlint, tmp_path):
     (tmp_path / "a.py").write_text(
         "import torch\n"

@@ -1,13 +1,15 @@
-"""`devlint check`, top down: settings, discover, read, index, check, suppress, selected, thread, merge, fix, render.
+"""`devlint check`, top down: settings, discover, replay, read, index, check, suppress, selected, thread, merge, fix, render.
 
 Each stage is a module of this package; this one only runs them in order and turns
 user errors (bad configuration, missing paths, unusable reports) into one line and
-exit code 2.
+exit code 2. The stages from `read` on, and the static engine under them, are imported
+only when the last run's findings cannot be replayed (replay.py).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +17,7 @@ import click
 
 from devlint import config as config_module
 from devlint import libraries
-from devlint.check import cache, discover, lint, thread
-from devlint.check.suppress import Suppression
-from devlint.static.callers import ProjectCalls
+from devlint.check import cache, discover, replay
 from devlint.output import stream
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -78,11 +78,14 @@ def _error(message: str) -> int:
     return EXIT_ERROR
 
 
-def _project_findings(result: lint.Result, results_cache: cache.Cache) -> list:
+def _project_findings(result, results_cache: cache.Cache) -> list:
     """thread.project_findings, read back from the cache while its inputs are unchanged:
     the file stages' findings, every file the stages read, the files calling each name
     they searched for, and the index entries they asked (planning a threaded fix parses its
     callers: a third of a warm run on SadTalker)."""
+    from devlint.check import thread
+    from devlint.static.callers import ProjectCalls
+
     if not results_cache.enabled:
         return thread.project_findings(result)[0]
     digest = cache.findings_digest(result.findings)
@@ -100,6 +103,7 @@ def _project_findings(result: lint.Result, results_cache: cache.Cache) -> list:
 
 
 def run(options: Options) -> int:
+    started = time.time_ns()  # what a file's stamp is trusted against (replay.py)
     try:
         settings = load_settings(options.paths, options.config_file)
         enabled = settings.enabled(options.select, list(options.extend_select), list(options.ignore))
@@ -124,8 +128,22 @@ def run(options: Options) -> int:
             # named in config but not produced yet (a report CI writes): check without it
             click.echo(f"devlint: {exc} (`runtime-report` in {settings.config_path}): checking without it", err=True)
 
+    header = cache.header_key(enabled, Path.cwd())
+    # Fixing, diffing and merging a runtime report always go through the stages.
+    replayable = options.use_cache and not (options.fix or options.diff or reports)
+    if replayable:
+        record = replay.Record(settings.root)
+        run_key = replay.key(header, settings, (known.mode, known.environment))
+        replayed = record.findings(run_key, files, started)
+        if replayed is not None and not _needs_works(replayed[0], options.output_format):
+            findings, environment = replayed
+            return _render(options, findings, len(files), environment=environment)
+
+    from devlint.check import lint, thread
+    from devlint.check.suppress import Suppression
+
     jobs = options.jobs or lint.default_jobs()
-    results_cache = cache.Cache(settings.root, cache.header_key(enabled, Path.cwd()), enabled=options.use_cache)
+    results_cache = cache.Cache(settings.root, header, enabled=options.use_cache)
     suppression = Suppression(settings, enabled)
     result = lint.lint(files, suppression, jobs, results_cache, known)
     if options.fix or options.diff:
@@ -136,6 +154,9 @@ def run(options: Options) -> int:
         from devlint.check import merge
 
         findings = merge.merge_into(findings, report, files, suppression)
+    if replayable:
+        outside = known.looked | results_cache.files_read()
+        record.write(run_key, started, [(w.file, w.key) for w in result.works], outside, findings, known.describe())
 
     fixed, changed = 0, []
     if options.fix or options.diff:
@@ -166,16 +187,28 @@ def run(options: Options) -> int:
         from devlint.check.merge import evidence_order
 
         findings.sort(key=evidence_order)
+    return _render(options, findings, len(files), fixed, changed, known.describe())
+
+
+def _needs_works(findings: list, output_format: str) -> bool:
+    """JSON and SARIF carry a threaded fix's edits, made from the files' text by the fix
+    stage: a replay would have to read them, so those runs go through the stages."""
+    return output_format in ("json", "sarif") and any(
+        f.fix is not None and f.fix.threading is not None and f.fix.threading.plan is not None for f in findings
+    )
+
+
+def _render(options: Options, findings: list, files: int, fixed: int = 0, changed=(), environment: dict | None = None) -> int:
     _write(
         stream(
             options.output_format,
             findings,
-            files=len(files),
+            files=files,
             unsafe_fixes=options.unsafe_fixes,
             fixed=fixed,
-            changed=changed,
+            changed=list(changed),
             show_summary=not options.quiet,
-            environment=known.describe(),
+            environment=environment,
         )
     )
     return EXIT_FINDINGS if findings else EXIT_CLEAN

@@ -17,10 +17,13 @@ import json
 import os
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devlint import __version__, catalog
 from devlint.findings import AddArgument, AddParameter, Applicability, Edit, Finding, Fix, Library, Location, Span, Threading
-from devlint.static import index as project_index
+
+if TYPE_CHECKING:
+    from devlint.static import index as project_index
 
 DIRECTORY = ".devlint_cache"
 _FILE = "results-v3.json"
@@ -118,6 +121,8 @@ def facts_to_data(facts: project_index.FileFacts) -> dict:
 
 
 def facts_from_data(d: dict) -> project_index.FileFacts:
+    from devlint.static import index as project_index  # the static engine: a replayed run never reads facts
+
     return project_index.FileFacts(
         defaults=[project_index.Default(**{**x, "also": tuple(x["also"]), "passes": tuple(tuple(p) for p in x["passes"]), "library": None}) for x in d["defaults"]],
         definitions=list(d.get("definitions", [])),
@@ -261,6 +266,13 @@ class Cache:
             self._project = project
             self._dirty = True
 
+    def files_read(self) -> set[str]:
+        """The files outside the checked ones that this run's results read (the index's
+        `file:` entries: an extension's C++/CUDA sources), by the path they were read at."""
+        deps = [dep for entry in self._new.values() for dep in entry.get("deps", {})]
+        deps += list(self._project.get("index", {}))
+        return {dep.partition(":")[2] for dep in deps if dep.startswith("file:")}
+
     def save(self) -> None:
         """Write the entries this run used, unless they are exactly what was read."""
         if not self.enabled or not (self._dirty or self._new.keys() != self._old.keys()):
@@ -275,7 +287,8 @@ class Cache:
                 gitignore.write_text("# Created by devlint.\n*\n")
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".results.", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"header": self.header, "files": self._new, "project": self._project}, handle, separators=(",", ":"))
+                # dumps, not dump: json.dump encodes in Python, piece by piece (a tenth of a run after an edit)
+                handle.write(json.dumps({"header": self.header, "files": self._new, "project": self._project}, separators=(",", ":")))
             os.replace(tmp, self.path)
         except OSError:
             pass  # a read-only tree still gets checked, just not cached

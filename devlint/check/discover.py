@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +67,29 @@ def module_name(path: Path, root: Path) -> str:
     return _module_name(os.fspath(path), os.fspath(root))
 
 
+def _may_be_in_git(directory: str) -> bool:
+    """Could git find a repository for `directory`? It looks for `.git` there and in every
+    directory above (from the real path, as its working directory gives it), unless GIT_DIR
+    names one. Outside a repository git is not started (its process was a tenth of a run
+    replayed from its record)."""
+    if "GIT_DIR" in os.environ:
+        return True
+    current = os.path.realpath(directory)
+    while True:
+        if os.path.lexists(os.path.join(current, ".git")):
+            return True
+        parent = os.path.dirname(current)
+        if parent == current:
+            return False
+        current = parent
+
+
 def _git_files(directory: str) -> list[str] | None:
     """Files git does not ignore under `directory`, or None outside a git work tree."""
+    if not _may_be_in_git(directory):
+        return None
+    import subprocess
+
     try:
         out = subprocess.run(
             ["git", "-C", directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],

@@ -3,7 +3,7 @@
 Which environment (environment.py), which distributions and versions it holds
 (distributions.py), what the project imports from them (imports.py), what their source
 files say about devices (summary.py, cached per distribution version in cache.py), and
-those summaries combined into entries of the project index (knowledge.py). Library
+those summaries combined into entries of the project index (knowledge.py, combine.py). Library
 source is read as text and parsed, never imported or executed.
 
 Layering: this package sits beside the project index (static/index.py, whose collection

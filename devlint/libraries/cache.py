@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from devlint import __version__, user_cache
@@ -96,6 +95,8 @@ class DistributionCache:
 def _write(path: Path, data: dict) -> None:
     """Write JSON atomically; a cache that cannot be written (a read-only home) is skipped:
     its content is recomputed next time."""
+    import tempfile  # only when something changed: most runs write nothing
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
@@ -103,7 +104,7 @@ def _write(path: Path, data: dict) -> None:
         return
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, separators=(",", ":"))
+            out.write(json.dumps(data, separators=(",", ":")))  # dumps: json.dump encodes in Python
         os.replace(tmp, path)
     except OSError:
         Path(tmp).unlink(missing_ok=True)

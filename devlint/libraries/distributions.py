@@ -42,11 +42,19 @@ class Distributions:
         self._by_import: dict[str, Distribution | None] = {}
         self.remembered = {} if remembered is None else remembered
         self.changed = False
+        # The files and directories whose state decided an answer: each path tested and its
+        # directory (a file created or removed there changes the directory's stamp).
+        self.looked: set[str] = set()
+
+    def isfile(self, path: str) -> bool:
+        """os.path.isfile, remembered in `looked`."""
+        self.looked.update((path, os.path.dirname(path)))
+        return os.path.isfile(path)
 
     def source_dir(self, top: str) -> str | None:
         """The site directory holding the package or module `top` as source (a `.py`)."""
         for site in self.site_dirs:
-            if os.path.isfile(os.path.join(site, top, "__init__.py")) or os.path.isfile(os.path.join(site, top + ".py")):
+            if self.isfile(os.path.join(site, top, "__init__.py")) or self.isfile(os.path.join(site, top + ".py")):
                 return site
         return None
 

@@ -24,19 +24,20 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from devlint.findings import Library
 from devlint.libraries import imports
 from devlint.libraries.cache import DistributionCache, DistributionsCache
 from devlint.libraries.distributions import Distribution, Distributions
 from devlint.libraries.environment import Environment
-from devlint.static import index as project_index
-from devlint.static.defaults import CURRENT_DEVICE, Default, Forward
+
+if TYPE_CHECKING:
+    from devlint.static.defaults import Default
 
 MAX_FILES = 64  # library files read per run: the names a project uses rarely reach 20
 _MAX_STEPS = 512  # names followed per run
-_ROUNDS = 6  # calls followed when one definition drops the device another was given
 
 
 class Libraries:
@@ -55,6 +56,8 @@ class Libraries:
     def defaults_for(self, used: set[str], tops: set[str]) -> tuple[Default, ...]:
         """`defaults`, computed once per run for the same names (the fix stage re-indexes)."""
         if self._distributions is None:
+            from devlint.static import index as project_index
+
             return project_index._library_defaults()
         key = (frozenset(used), frozenset(tops))
         if key not in self._memo:
@@ -74,6 +77,11 @@ class Libraries:
     def defaults(self, used: set[str], project_tops: set[str]) -> tuple[Default, ...]:
         """Index entries for the library names `used` by a project whose own top-level
         packages are `project_tops` (never read as a library)."""
+        # The static engine, imported here: a run replayed from its record (check/replay.py)
+        # reads no library and never needs it.
+        from devlint.libraries.combine import Combined
+        from devlint.static import index as project_index
+
         reader = _Reader(self._distributions, project_tops, self.use_cache)
         for name in sorted(used):
             reader.want(name)
@@ -81,10 +89,16 @@ class Libraries:
         if self._distributions.changed:
             self._lookups.save()
             self._distributions.changed = False
-        entries = _Combined(reader, self.environment.python).entries(sorted(used))
+        entries = Combined(reader, self.environment.python).entries(sorted(used))
         self.read = {lib.name: lib for lib in reader.libraries(self.environment.python)}
         tables = tuple(d for d in project_index._library_defaults() if not self._installed(d.qualname.split(".")[0]))
         return tuple(entries) + tables
+
+    @property
+    def looked(self) -> set[str]:
+        """The files and directories whose state decided what was read from the environment
+        (Distributions.looked): a replayed run checks that none of them changed."""
+        return self._distributions.looked if self._distributions is not None else set()
 
     def _installed(self, top: str) -> bool:
         return self._distributions.of(top) is not None
@@ -161,8 +175,9 @@ class _Reader:
         if dist is None or not dist.may_use_torch:
             return None
         base = os.path.join(dist.site_dir, *module.split("."))
-        path = os.path.join(base, "__init__.py") if os.path.isfile(os.path.join(base, "__init__.py")) else base + ".py"
-        if not os.path.isfile(path):
+        isfile = self.distributions.isfile
+        path = os.path.join(base, "__init__.py") if isfile(os.path.join(base, "__init__.py")) else base + ".py"
+        if not isfile(path):
             return None
         cache = self._cache(dist)
         found = cache.get(module, path)
@@ -195,111 +210,3 @@ def _summarise(path: str, display: str, module: str) -> dict:
     except OSError:
         return summaries.empty()
     return summaries.summarise(data, display, module)
-
-
-class _Combined:
-    """The summaries read, combined into index entries (nothing here reads a file)."""
-
-    def __init__(self, reader: _Reader, python: str):
-        self.reader = reader
-        self.python = python
-        self.owner: dict[str, _Module] = {}  # definition -> its module
-        facts = []
-        for module in (m for m in reader.modules.values() if m is not None):
-            found = module.summary["facts"]
-            facts.append(project_index.FileFacts(
-                defaults=[_default(d) for d in found["defaults"]],
-                forwards=[Forward(**f) for f in found["forwards"]],
-                unused=[tuple(u) for u in found["unused"]],
-            ))
-            for qualname in module.summary["definitions"]:
-                self.owner[qualname] = module
-            for d in found["defaults"]:
-                self.owner.setdefault(d["qualname"], module)
-        self.index = project_index.ProjectIndex(facts, library=())
-        self._why: dict[str, str] = {}  # regardless(): definitions that drop a given device
-        self._through: dict[str, list[str]] = {}  # and the definitions that say so, outermost first
-
-    def _origin(self, name: str, depth: int = 0) -> str:
-        """The definition an imported name stands for."""
-        sources = self.reader.aliases.get(name)
-        if not sources or depth > _ROUNDS:
-            return name
-        for source in sources:
-            origin = self._origin(source, depth + 1)
-            if origin in self.owner:
-                return origin
-        return name
-
-    def _library(self, qualname: str) -> Library:
-        dist = self.owner[qualname].dist
-        return Library(dist.name, dist.version, "installed", self.python)
-
-    def _where(self, qualname: str, where: str = "") -> str:
-        """Which versions were read, every distribution a chain of calls went through
-        ("gfpgan 1.3.8 and facexlib 0.2.5"), and where, when one file says it all."""
-        dists = dict.fromkeys(f"{self.owner[q].dist.name} {self.owner[q].dist.version}" for q in self._through.get(qualname, [qualname]) if q in self.owner)
-        return f"{' and '.join(dists)}, read from the installed source" + (f": {where}" if where else "")
-
-    def regardless(self) -> dict[str, str]:
-        """Definitions that land on the current device or GPU0 whatever device they are
-        given, and why, to a fixed point over the calls between them."""
-        records = {q: m.summary["definitions"][q] for q, m in sorted(self.owner.items()) if q in m.summary["definitions"]}
-        why = self._why
-        for qualname, record in records.items():
-            if record["fixed"]:
-                line, text = record["fixed"][0]
-                file = record["where"].rsplit(":", 1)[0]
-                why[qualname] = f"puts its work on a device the library fixes, the current device: `{text}` ({file}:{line})"
-                self._through[qualname] = [qualname]
-        for _ in range(_ROUNDS):
-            added = False
-            for qualname, record in records.items():
-                if qualname in why:
-                    continue
-                found = self._drops(record)
-                if found is not None:
-                    why[qualname], callee = found
-                    self._through[qualname] = [qualname, *self._through.get(callee, [callee])]
-                    added = True
-            if not added:
-                break
-        return why
-
-    def _drops(self, record: dict) -> tuple[str, str] | None:
-        """Why a definition drops the device it is given, and the callee it drops it in."""
-        file = record["where"].rsplit(":", 1)[0]
-        for callee, line, positional, keywords, star, text in record["calls"]:
-            origin = self._origin(callee)
-            if origin in self._why:
-                return f"calls `{text}` ({file}:{line}), which {self._why[origin]}", origin
-            if star:
-                continue
-            for entry in self.index.cuda_defaults(origin):
-                passed = entry.param in keywords or (entry.position is not None and positional > entry.position)
-                if not passed and not any(other in keywords for other in entry.also):
-                    return f"calls `{text}` without `{entry.param}` ({file}:{line}), which defaults to {entry.default}: {entry.means}", entry.qualname
-        return None
-
-    def entries(self, used: list[str]) -> list[Default]:
-        """Index entries for the names the project uses, under the names it uses."""
-        self.regardless()
-        out: list[Default] = []
-        for name in used:
-            origin = self._origin(name)
-            if origin not in self.owner:
-                continue
-            if origin in self._why:
-                record = self.owner[origin].summary["definitions"][origin]
-                param = next((p for p in record["params"] if "device" in p), "device")
-                out.append(Default(
-                    name, param, None, "", self._where(origin), ignores=f"lands on the current device whatever `{param}` it is given: it {self._why[origin]}",
-                    means=CURRENT_DEVICE, library=self._library(origin),
-                ))
-            for entry in self.index.cuda_defaults(origin):
-                out.append(replace(entry, qualname=name, where=self._where(origin, entry.where), library=self._library(origin)))
-        return out
-
-
-def _default(data: dict) -> Default:
-    return Default(**{**data, "also": tuple(data["also"]), "passes": tuple(tuple(p) for p in data["passes"]), "library": None})

@@ -80,25 +80,45 @@ class ProjectCalls:
         self._words: dict[str, set[bytes]] = {}  # file -> its words, once many names are searched
         self._calling_memo: dict[str, list] = {}
         self._read: dict[str, str | None] = {}  # file -> content key (None: not a checked Python file)
-        self._bases: set[str] | None = None  # last names of every class statement's bases
+        self._bases: dict[str, list[str]] | None = None  # file -> the last names of its class statements' bases
 
     def reads(self) -> dict:
-        """Each file read (its content key), and which files call each name searched for."""
+        """Each file read (its content key), which files call each name searched for, and
+        every file's content key (`works`: what an edit changed, for `reads_same`)."""
         calling = {name: [[w.file.display, w.key] for w in found] for name, found in self._calling_memo.items()}
-        read = {"files": dict(self._read), "calling": calling}
+        read = {"files": dict(self._read), "calling": calling, "works": self._keys()}
         if self._bases is not None:
-            read["bases"] = sorted(self._bases)
+            read["bases"] = self._bases
         return read
 
     def reads_same(self, reads: dict) -> bool:
-        """Would these files give the same reads as those of an earlier run (`reads()`)?"""
+        """Would these files give the same reads as those of an earlier run (`reads()`)?
+        Only the files whose content changed since are searched again: the same content
+        gives the same answers (every read is of the checked files' text), so an edit costs
+        the edited files, and a tree with no edit costs nothing."""
         if any(self._key(name) != key for name, key in reads["files"].items()):
             return False
-        if "bases" in reads and sorted(self._class_bases()) != reads["bases"]:
+        before, now = reads.get("works"), self._keys()
+        if before == now:
+            return True
+        if not isinstance(before, dict):  # written by a version that did not keep them
             return False
-        return all(
-            [[w.file.display, w.key] for w in self._calling_name(name)] == found for name, found in reads["calling"].items()
-        )
+        gone = {name for name, key in before.items() if now.get(name) != key}
+        changed = [w for w in self._works if before.get(w.file.display) != w.key]
+        if "bases" in reads:
+            if not isinstance(reads["bases"], dict):
+                return False
+            held = {name: found for name, found in reads["bases"].items() if name not in gone}
+            held.update((w.file.display, _bases_in(w)) for w in changed)
+            if _union(held) != _union(reads["bases"]):
+                return False
+        for name, found in reads["calling"].items():
+            if any(display in gone for display, _ in found) or self._search(changed, name):
+                return False
+        return True
+
+    def _keys(self) -> dict[str, str]:
+        return {w.file.display: w.key for w in self._works}
 
     def _work(self, display: str):
         self._read[display] = self._key(display)
@@ -160,18 +180,9 @@ class ProjectCalls:
         """Does a class statement of a checked file name `name` among its bases (read from the
         text, whatever the file's other facts)? Its methods then run on more than its own
         instances."""
-        return name in self._class_bases()
-
-    def _class_bases(self) -> set[str]:
         if self._bases is None:
-            self._bases = {
-                base.decode("latin-1").rsplit(".", 1)[-1]
-                for w in self._works
-                if b"class" in w.data
-                for bases in _CLASS_BASES.findall(w.data)
-                for base in _BASE_NAME.findall(bases)
-            }
-        return self._bases
+            self._bases = {w.file.display: found for w in self._works if (found := _bases_in(w))}
+        return any(name in found for found in self._bases.values())
 
     def text(self, display: str) -> str | None:
         work = self._work(display)
@@ -182,16 +193,18 @@ class ProjectCalls:
 
     def _calling_name(self, name: str) -> list:
         if name not in self._calling_memo:
-            called = re.compile(rf"{re.escape(name)}\s*\(")
-            try:
-                needle = name.encode("latin-1")
-            except UnicodeEncodeError:  # `text` is the bytes' latin-1 decoding: it holds no such name
-                needle = None
-            # Searched in the bytes; `text` is decoded only for the few files that hold the name.
-            self._calling_memo[name] = [
-                w for w in self._works if needle is not None and self._holds(w, needle) and _calls_in(w.text, called)
-            ]
+            self._calling_memo[name] = self._search(self._works, name)
         return self._calling_memo[name]
+
+    def _search(self, works: list, name: str) -> list:
+        """The works among `works` with a call-shaped mention of `name`."""
+        called = re.compile(rf"{re.escape(name)}\s*\(")
+        try:
+            needle = name.encode("latin-1")
+        except UnicodeEncodeError:  # `text` is the bytes' latin-1 decoding: it holds no such name
+            return []
+        # Searched in the bytes; `text` is decoded only for the few files that hold the name.
+        return [w for w in works if self._holds(w, needle) and _calls_in(w.text, called)]
 
     def _holds(self, work, needle: bytes) -> bool:
         """Does the file hold `needle`? A substring search for the first few names asked;
@@ -219,6 +232,18 @@ _SEARCHES_BEFORE_WORDS = 64
 _WORD = re.compile(rb"\w+")
 _CLASS_BASES = re.compile(rb"^[ \t]*class\s+\w+\s*\(([^)]*)\)", re.MULTILINE)
 _BASE_NAME = re.compile(rb"[\w.]+")
+
+
+def _bases_in(work) -> list[str]:
+    """The last names of the bases of the file's class statements, sorted."""
+    if b"class" not in work.data:
+        return []
+    found = {base.decode("latin-1").rsplit(".", 1)[-1] for bases in _CLASS_BASES.findall(work.data) for base in _BASE_NAME.findall(bases)}
+    return sorted(found)
+
+
+def _union(by_file: dict[str, list[str]]) -> set[str]:
+    return {name for found in by_file.values() for name in found}
 
 
 def _calls_in(text: str, called: re.Pattern) -> bool:

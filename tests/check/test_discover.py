@@ -50,6 +50,25 @@ def test_respects_gitignore_in_a_git_work_tree(tmp_path):
     assert _rel(files, tmp_path) == ["data/b.py", "src/a.py", "src/c_generated.py", "tracked_but_ignored.py"]
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_directory_linked_into_a_git_work_tree_follows_its_gitignore(tmp_path):
+    """git finds the repository from the real path (devlint starts git only where it could
+    find one): a link from outside the work tree still gets its ignore rules."""
+    repo = tmp_path / "repo"
+    _tree(repo, ["src/a.py", "src/b_generated.py"])
+    (repo / ".gitignore").write_text("*_generated.py\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "src").symlink_to(repo / "src")
+    files, _ = discover([outside / "src"], Settings(root=outside))
+    assert [f.path.name for f in files] == ["a.py"]
+    plain = tmp_path / "plain"  # no repository anywhere above it: every file
+    _tree(plain, ["a.py", "b_generated.py"])
+    (plain / ".gitignore").write_text("*_generated.py\n")
+    assert _rel(discover([plain], Settings(root=plain))[0], plain) == ["a.py", "b_generated.py"]
+
+
 def test_missing_paths_are_reported(tmp_path):
     files, missing = discover([tmp_path / "nope.py"], Settings(root=tmp_path))
     assert files == [] and missing == [f"{tmp_path / 'nope.py'}: no such file or directory"]

@@ -1,5 +1,6 @@
 """The selected stage: findings in a function whose every caller chose the GPU first are dropped."""
 
+import json
 from pathlib import Path
 
 from devlint import catalog
@@ -161,3 +162,24 @@ def test_a_map_location_parameter_every_call_passes_is_not_reported(tmp_path):
     assert _codes(tmp_path, {"ckpt.py": CHECKPOINT}) == [("ckpt.py", 5, "DL005")]
     assert _codes(tmp_path, {"ckpt.py": CHECKPOINT, "build.py": passing}) == []
     assert _codes(tmp_path, {"ckpt.py": CHECKPOINT, "build.py": passing, "quick.py": omitting}) == [("ckpt.py", 5, "DL005")]
+
+
+def test_a_warm_run_sees_a_new_subclass_and_its_removal(run_devlint, tmp_path):
+    """The selected stage's output comes back from the cache while the files it read are
+    unchanged; a file that starts (or stops) subclassing Head changes what it read, though
+    no finding of the file stages changed, and the cached run must say what a cold one says."""
+    worker = "import torch\nfrom head import Head\n\n\ndef worker(rank, labels):\n    torch.cuda.set_device(rank)\n    head = Head()\n    return head(labels)\n"
+    (tmp_path / "head.py").write_text(HEAD)
+    (tmp_path / "worker.py").write_text(worker)
+
+    def both():
+        warm = run_devlint("check", ".", "--output-format", "json", cwd=tmp_path)
+        cold = run_devlint("check", ".", "--output-format", "json", "--no-cache", cwd=tmp_path)
+        assert warm == cold
+        return [(Path(f["filename"]).name, f["location"]["row"]) for f in json.loads(warm[1])]
+
+    assert both() == []
+    (tmp_path / "sub.py").write_text("from head import Head\n\n\nclass Fast(Head):\n    pass\n")
+    assert both() == [("head.py", 6), ("head.py", 9)]
+    (tmp_path / "sub.py").write_text("from head import Head\n\n\nclass Fast:\n    pass\n")
+    assert both() == []
