@@ -63,10 +63,14 @@ def _passed_where_unread(ctx: FileContext) -> bool:
 def _device_uses(node: ast.Call, ctx: FileContext) -> tuple[list, list]:
     """placement.device_arguments and passed_as_device of the call, worked out once for the
     two rules that judge them (DL002, DL008 visit the same call one after the other)."""
-    held = ctx.memo("device uses", lambda: [None, None])
+    held = ctx.memo("device uses", _nothing_held)
     if held[0] is not node:
         held[0], held[1] = node, (list(placement.device_arguments(ctx, node)), list(placement.passed_as_device(ctx, node)))
     return held[1]
+
+
+def _nothing_held() -> list:
+    return [None, None]
 
 
 class DeviceValueCheck(Check):

@@ -7,13 +7,16 @@ import ast
 from devlint.findings import Applicability
 from devlint.static import guards
 from devlint.static.context import FileContext
-from devlint.static.engine import Check
+from devlint.static.engine import Callees, Check
 from devlint.static.names import argument
 from devlint.static.placement import unplaced_factory
 
 
 class CudaWithoutIndex(Check):
     code = "DL001"
+
+    def callees(self) -> Callees:
+        return Callees(frozenset({"cuda"}), names=False)
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import ast
 
-from devlint.static.engine import Check
+from devlint.static.engine import Callees, Check
 from devlint.static import placement
 from devlint.static.context import FileContext
 
 class LegacyCudaConstructor(Check):
     code = "DL004"
+
+    def callees(self) -> Callees:
+        """`torch.cuda.<Type>` ends in the type's name; a plain name may be an alias or a
+        local assigned one."""
+        return Callees(frozenset(placement.legacy_constructors()), names=True)
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         type_name = self._constructor(node.func, ctx)

@@ -6,7 +6,7 @@ import ast
 import functools
 
 from devlint import catalog
-from devlint.static.engine import Check
+from devlint.static.engine import Callees, Check
 from devlint.findings import Applicability
 from devlint.static.context import FileContext
 from devlint.static.names import argument, has_argument, keyword
@@ -14,6 +14,11 @@ from devlint.static.names import argument, has_argument, keyword
 
 class CurrentDeviceCall(Check):
     code = "DL006"
+
+    def callees(self) -> Callees:
+        """set_device, the catalog's calls (by their last name), and the stream methods and
+        `record` that _stream_method reads."""
+        return _callees()
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         name = ctx.qualname(node.func)
@@ -115,6 +120,12 @@ class CurrentDeviceCall(Check):
             values = cls.self_attrs.get(expr.attr, []) if cls else []
             return bool(values) and all(isinstance(v, ast.Call) and ctx.qualname(v.func) == "torch.cuda.Event" for _, v in values)
         return False
+
+
+@functools.cache
+def _callees() -> Callees:
+    last = {"set_device", "record", *catalog.api(CurrentDeviceCall.code, "stream_methods", [])}
+    return Callees(frozenset(last | {name.rsplit(".", 1)[-1] for name in _calls()}), names=True)
 
 
 @functools.cache

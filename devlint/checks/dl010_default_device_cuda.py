@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from devlint.static.engine import Check
+from devlint.static.engine import Callees, Check
 from devlint.static import placement
 from devlint.static.context import FileContext
 from devlint.static.names import encloses
@@ -12,6 +12,9 @@ from devlint.static.names import encloses
 
 class DefaultDeviceCuda(Check):
     code = "DL010"
+
+    def callees(self) -> Callees:
+        return Callees(frozenset({"set_default_device", "set_default_tensor_type"}), names=True)
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         name = ctx.qualname(node.func)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections import deque
 
-from devlint.static.engine import Check
+from devlint.static.engine import Callees, Check
 from devlint.findings import Applicability
 from devlint.static import suggest
 from devlint.static.context import FileContext
@@ -15,6 +15,9 @@ from devlint.static.walk import children
 
 class UnplacedFactory(Check):
     code = "DL011"
+
+    def callees(self) -> Callees:
+        return Callees(frozenset({"cuda", "to"}), names=False)
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
@@ -57,16 +60,12 @@ def _below(root: ast.AST):
         yield node
 
 
-# The names _tensor_in_arguments looks for: a factory whose text has none of them has no match.
-_SIZED_BY = ("shape", "size", "len")
-
-
 def _tensor_in_arguments(factory: ast.Call, ctx: FileContext) -> suggest.Suggestion | None:
     """`torch.ones(len(feats), 1)`, `torch.zeros(x.shape)`, `torch.zeros(x.size(0))`: a factory
     sized after a tensor belongs on that tensor's device."""
     written = ctx.text(factory)
-    if not any(word in written for word in _SIZED_BY):
-        return None  # none of the names below is written in it
+    if "shape" not in written and "size" not in written and "len" not in written:
+        return None  # none of the names looked for below is written in it
     for node in _below(factory):
         sized = None
         if isinstance(node, ast.Attribute) and node.attr == "shape":

@@ -169,7 +169,7 @@ def check_in_parts(
         ctx = FileContext(filename, source, module_scope.node, module_name, enabled, index, module_scope)
         wanted = engine.wanted(ctx, checks)
         table = engine.dispatch_table(wanted)
-        if any(c.code not in PART_CHECKS for c in wanted) or ast.Module in table:
+        if any(c.code not in PART_CHECKS for c in wanted) or ast.Module in table.by_type:
             return None
         for i in range(len(plan.rows)):
             root = parts.ChunkModule(plan.parse(i), exits_before[i])

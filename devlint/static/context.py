@@ -65,8 +65,9 @@ class FileContext:
         self.visiting: ast.AST | None = None  # the node the engine's handlers are given (a child of ancestors[-1])
         self.findings: list[Finding] = []
         self._reported: set[tuple[str, int]] = set()
-        self._memo: dict[str, object] = {}
+        self._memo: dict = {}  # by name, or (name, id) for a per-scope one
         self._qualnames: dict[tuple[int, int], str | None] = {}
+        self._last_qualname: tuple = (None, None, None)  # (expr, scope, qualname)
         self._selected: dict[tuple[int, int, int, int], bool] = {}
         self._shared: dict = {}  # report's messages and fixes without edits, each kept once
 
@@ -81,6 +82,7 @@ class FileContext:
         self.ancestors.clear()
         self._reported.clear()
         self._qualnames.clear()
+        self._last_qualname = (None, None, None)
         self._selected.clear()
         self._memo = {key: value for key, value in self._memo.items() if key in _TEXT_MEMOS}
 
@@ -97,11 +99,17 @@ class FileContext:
         return f"{self.module_name}.{name}" if self.module_name else name
 
     def qualname(self, expr: ast.expr) -> str | None:
-        """Memoised per node: every check asks it of every call's callee."""
-        key = (expr, id(self.scope))
+        """Memoised per node: every check asks it of every call's callee, one after the other
+        (the last answer is kept apart, and asked first)."""
+        scope = self.scope
+        last = self._last_qualname
+        if last[0] is expr and last[1] is scope:
+            return last[2]
+        key = (expr, id(scope))
         cached = self._qualnames.get(key, _MISSING)
         if cached is _MISSING:
-            cached = self._qualnames[key] = names.qualname(expr, self.scope)
+            cached = self._qualnames[key] = names.qualname(expr, scope)
+        self._last_qualname = (expr, scope, cached)
         return cached
 
     def assigned(self, expr: ast.expr | None) -> list[ast.expr]:
@@ -152,13 +160,18 @@ class FileContext:
         process group that the project set up after selecting the device? Then the current
         device is the chosen one."""
         scope = self.scope.function or self.module_scope
-        if any(line < node.lineno for line in scope.device_selected_at):
+        line = node.lineno
+        # In turn: what the later ones ask of the index is not asked where an earlier one answers.
+        selected = scope.device_selected_at
+        if selected and min(selected) < line:
             return True
-        if any(line < node.lineno for line in self._selector_calls(scope)):
+        selected = self._selector_calls(scope)
+        if selected and min(selected) < line:
             return True
-        if any(line < node.lineno for line in self._setter_calls(scope)):
+        selected = self._setter_calls(scope)
+        if selected and min(selected) < line:
             return True
-        if self._mentions_a_launcher() and launchers.binds_device_before(scope, self.module_scope, node.lineno):
+        if self._mentions_a_launcher() and launchers.binds_device_before(scope, self.module_scope, line):
             return True
         for ancestor in self.ancestors:
             if isinstance(ancestor, (ast.With, ast.AsyncWith)):
@@ -244,8 +257,9 @@ class FileContext:
         the node being visited or one inside it: what guards.only_when reads."""
         function = self.scope.function
         root = function.node if function is not None else self.tree
-        start = next((i for i, ancestor in enumerate(self.ancestors) if ancestor is root), None)
-        if start is None:
+        try:
+            start = self.ancestors.index(root)  # nodes compare by identity
+        except ValueError:
             return []
         if node is self.visiting:  # a child of the last ancestor: no search below it
             return [*self.ancestors[start:], node]
@@ -261,6 +275,9 @@ class FileContext:
     def _selector_calls(self, scope) -> list[int]:
         """Lines where `scope`'s own code calls a helper that sets CUDA_VISIBLE_DEVICES from
         the device it is given (`select_device(opt.device)`), and gives it one."""
+        found = self._memo.get(("selector calls", id(scope)))
+        if found is not None:
+            return found
 
         def compute() -> list[int]:
             selectors = self.index.selector_names()
@@ -278,11 +295,15 @@ class FileContext:
                         lines.append(node.lineno)
             return lines
 
-        return self.memo(f"selector calls {id(scope)}", compute)
+        found = self._memo[("selector calls", id(scope))] = compute()
+        return found
 
     def _setter_calls(self, scope) -> list[int]:
         """Lines where `scope`'s own code calls a function that makes a GPU current
         (index.sets_current_device: dinov2's `setup(args)`)."""
+        found = self._memo.get(("setter calls", id(scope)))
+        if found is not None:
+            return found
 
         def compute() -> list[int]:
             setters = self.memo("setters named", lambda: [n for n in self.index.setter_names() if f"{n}(" in self.source.text])
@@ -295,7 +316,8 @@ class FileContext:
                         lines.append(node.lineno)
             return lines
 
-        return self.memo(f"setter calls {id(scope)}", compute)
+        found = self._memo[("setter calls", id(scope))] = compute()
+        return found
 
     # --- reporting ---------------------------------------------------------
 
@@ -345,7 +367,13 @@ class FileContext:
         return Fix(grade, message, tuple(edits))
 
     def display_only(self, code: str, message: str | None = None) -> Fix:
-        return Fix(Applicability.DISPLAY_ONLY, message or catalog.get(code).fix_summary, ())
+        """One Fix per message in a file (report shares them anyway)."""
+        message = message or catalog.get(code).fix_summary
+        key = (Applicability.DISPLAY_ONLY, message)
+        fix = self._shared.get(key)
+        if fix is None:
+            fix = self._shared[key] = Fix(Applicability.DISPLAY_ONLY, message, ())
+        return fix
 
     def replace(self, node: ast.AST, content: str) -> Edit:
         return Edit(content, self.start(node), self.end(node))

@@ -79,13 +79,16 @@ def only_when(path: list[ast.AST], holds, fails) -> bool:
     only when a condition holds: in a branch whose test says it holds (`holds(test)`), in the
     other branch of one that says it fails, or after an early `if <fails>: return ...`?"""
     for outer, inner in zip(path, path[1:]):
-        if isinstance(outer, (ast.If, ast.IfExp)) and inner is not outer.test:
-            branch = outer.body if isinstance(outer, ast.If) else [outer.body]
+        kind = type(outer)
+        if (kind is ast.If or kind is ast.IfExp) and inner is not outer.test:
+            branch = outer.body if kind is ast.If else [outer.body]
             if any(node is inner for node in branch):
                 if holds(outer.test):
                     return True
             elif fails(outer.test):
                 return True
+        if _BLOCK_FIELDS.get(kind) == ():
+            continue  # a node without blocks (most on a path: calls, assignments, names)
         for block in _blocks(outer):
             for statement in _early_exits_before(block, inner):
                 if fails(statement.test):

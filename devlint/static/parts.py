@@ -24,6 +24,7 @@ import re
 import warnings
 
 from devlint.static import scope as scopes
+from devlint.static import walk
 
 MIN_BYTES = 1 << 20  # smaller files are checked whole (their tree is at most ~200 MB)
 PART_LINES = 4_000
@@ -61,11 +62,12 @@ class ChunkModule(ast.Module):
 
 
 def own_nodes(tree: ast.Module):
-    """Every node of `tree` (ast.walk), or of a part's statements: for a question whose
-    answer, for a node of one top-level statement, lies in that statement."""
+    """Every node of `tree` (walk.nodes: ast.walk's nodes, in another order), or of a part's
+    statements: for a question whose answer, for a node of one top-level statement, lies in
+    that statement."""
     if type(tree) is not ChunkModule:
-        return ast.walk(tree)
-    return (node for statement in tree.statements for node in ast.walk(statement))
+        return walk.nodes(tree)
+    return (node for statement in tree.statements for node in walk.nodes(statement))
 
 
 class _Parts:

@@ -222,11 +222,13 @@ def passed_as_device(ctx: FileContext, call: ast.Call, every: bool = False) -> I
         last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
         if last not in ctx.memo("device parameter names", ctx.index.device_parameter_names):
             return
+    else:  # this module's function: its body read once, before the arguments of each call
+        params = ctx.memo(f"device parameters {id(function)}", lambda: device_parameters(ctx, function))
+        if not params:
+            return
     if not every and not any(_may_leak(ctx, a) for a in [*call.args, *(k.value for k in call.keywords)]):
         return
-    if function is not None:
-        params = ctx.memo(f"device parameters {id(function)}", lambda: device_parameters(ctx, function))
-    else:  # a project function of another module: its summary in the index
+    if function is None:  # a project function of another module: its summary in the index
         params = [DeviceParameter(*entry) for entry in ctx.index.device_parameters(ctx.qualname(call.func))]
     for param in params:
         arg = argument(call, param.name, param.position)
@@ -240,7 +242,7 @@ def passed_as_device(ctx: FileContext, call: ast.Call, every: bool = False) -> I
 
 def _may_leak(ctx: FileContext, arg: ast.expr) -> bool:
     """Is the argument (or a literal list's first element) the current device or GPU0? Asked
-    before the callee's body is read, which most calls never need."""
+    before another module's function is looked up in the index."""
     if isinstance(arg, (ast.List, ast.Tuple)) and arg.elts:
         arg = arg.elts[0]
     value = ctx.device(arg)
@@ -351,8 +353,9 @@ def selection_value(node: ast.Assign | ast.AnnAssign) -> ast.expr | None:
     """The value of a device-selection line (`device = ...`, `args.device = ...`), else None."""
     if node.value is None:
         return None
-    if any(_SELECTION_NAME.search(name) for name in assignment_targets(node)):
-        return node.value
+    for name in assignment_targets(node):
+        if "dev" in name.lower() and _SELECTION_NAME.search(name):  # the word first: asked of every assignment, twice
+            return node.value
     return None
 
 
