@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 
 from devlint import catalog
+from devlint.static import values
 from devlint.static.context import FileContext
 from devlint.static.defaults import GPU0, Default
 from devlint.static.engine import Check
@@ -18,6 +19,9 @@ class ReliesOnCudaDefault(Check):
         return True  # the names it looks for come from the project index, not the catalog
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
+        for kw in node.keywords:
+            if kw.arg == "fn":
+                self._callback(kw.value, ctx)
         name = ctx.qualname(node.func)
         if name == "torch.hub.load":
             entry = _hub_entry(node)
@@ -58,6 +62,27 @@ class ReliesOnCudaDefault(Check):
             message = f"`{name}(...)` omits `{entry.param}`, which defaults to {entry.default} ({entry.where}): {entry.means}"
             fix = self._fix(node, entry, ctx)
         ctx.report(self.code, node, message, fix, library=entry.library)
+
+    def _callback(self, expr: ast.expr, ctx: FileContext) -> None:
+        """A function of this module handed to a UI framework as its callback
+        (`button.click(fn=sample, inputs=[...])`, gradio): the framework calls it with the
+        inputs only, so a device parameter keeps its default. Reported at the default."""
+        function = values.module_function(expr, ctx.scope)
+        if function is None:
+            return
+        args = function.args
+        positional = args.posonlyargs + args.args
+        defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
+        defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+        for entry in ctx.index.cuda_defaults(ctx.qualname(expr)):
+            default = defaults.get(entry.param)
+            if default is None or entry.ignores:
+                continue
+            message = (
+                f"`{expr.id}` is handed to the framework as `fn=`, which calls it without `{entry.param}`: "
+                f"it defaults to {entry.default}, {entry.means}"
+            )
+            ctx.report(self.code, default, message, ctx.display_only(self.code, "give the callback the device the program was given (`functools.partial(fn, device=device)`, or a module-level choice)"))
 
     def _report_sentinel(self, node: ast.Call, chosen: ast.Constant, entry: Default, ctx: FileContext) -> None:
         """Reported where the sentinel is written (`device = "auto"`): that line chooses, however
