@@ -78,8 +78,7 @@ class CallerSelections:
         if finding.cell is not None:
             return False
         if finding.code == "DL005":
-            param = unpassed_parameter(finding)
-            return param is not None and self._passed_at_every_call(finding, param, self._context_of(finding), self._functions)
+            return self._excused(finding, self._context_of(finding), self._functions)
         if finding.code not in CURRENT_DEVICE | VISIBLE_DEVICES:
             return False
         if finding.filename != self._file:
@@ -91,10 +90,7 @@ class CallerSelections:
         names = self._names[row] if 0 < row < len(self._names) else ()
         if not any(self._may_be_selected(name, _need(finding.code)) for name in names):
             return False
-        ctx = self.calls.context(finding.filename)
-        if ctx is not None and (self._functions is None or self._functions.ctx is not ctx):
-            self._functions = _Functions(ctx)
-        return self._excused(finding, ctx, self._functions)
+        return self._excused(finding, self._context_of(finding), self._functions)
 
     def drop_in_text(self, findings: list[Finding], display: str, module: str, data: bytes) -> list[Finding]:
         """The same, for findings of new text of a file (the fix stage's rechecks)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from devlint.checks.device_value import DeviceValueCheck
-from devlint.static import placement, split_index
+from devlint.static import placement, runtimes, split_index
 from devlint.static.context import FileContext
 from devlint.static.values import Value
 
@@ -31,7 +31,7 @@ class CudaStringWithoutIndex(DeviceValueCheck):
         """A device type whose GPU index the scope passes apart (`load_model(device=device,
         device_index=device_index)`), handed to a call without it: index-less there
         (split_index.py)."""
-        if not ctx.memo("mentions an index keyword", lambda: any(f"{k}=" in ctx.source.text for k in split_index.INDEX_KEYWORDS)):
+        if not runtimes.mentions(ctx, *(f"{k}=" for k in sorted(split_index.INDEX_KEYWORDS))):
             return
         if split_index.passes_an_index(node):
             return

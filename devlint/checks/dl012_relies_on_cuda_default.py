@@ -70,10 +70,7 @@ class ReliesOnCudaDefault(Check):
         function = values.module_function(expr, ctx.scope)
         if function is None:
             return
-        args = function.args
-        positional = args.posonlyargs + args.args
-        defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
-        defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+        defaults = values.scope_of(function, ctx.scope).defaults
         for entry in ctx.index.cuda_defaults(ctx.qualname(expr)):
             default = defaults.get(entry.param)
             if default is None or entry.ignores:
@@ -123,8 +120,12 @@ def _sentinel_passed(node: ast.Call, entry: Default, ctx: FileContext) -> ast.Co
     current device, written in the call or in the one assignment of the name it passes."""
     if entry.sentinel is None or not has_argument(node, entry.param, entry.position):
         return None
-    given = argument(node, entry.param, entry.position)
-    held = ctx.assigned(given) if isinstance(given, ast.Name) else [given]
+    return _sentinel_held(argument(node, entry.param, entry.position), entry, ctx)
+
+
+def _sentinel_held(expr: ast.expr, entry: Default, ctx: FileContext) -> ast.Constant | None:
+    """The sentinel literal `expr` is, or that the one assignment of the name `expr` holds."""
+    held = ctx.assigned(expr) if isinstance(expr, ast.Name) else [expr]
     if len(held) == 1 and isinstance(held[0], ast.Constant) and held[0].value == entry.sentinel:
         return held[0]
     return None
@@ -133,9 +134,7 @@ def _sentinel_passed(node: ast.Call, entry: Default, ctx: FileContext) -> ast.Co
 def _names_the_sentinel(expr: str, entry: Default, ctx: FileContext) -> bool:
     """Is the suggested device a name that holds the sentinel (`device = "auto"`)? Passing it
     would change nothing."""
-    if entry.sentinel is None or not expr.isidentifier():
-        return False
-    return _sentinel_passed(ast.Call(func=ast.Name(id="_"), args=[], keywords=[ast.keyword(arg=entry.param, value=ast.Name(id=expr))]), entry, ctx) is not None
+    return entry.sentinel is not None and expr.isidentifier() and _sentinel_held(ast.Name(id=expr), entry, ctx) is not None
 
 
 def _hub_entry(node: ast.Call) -> Default | None:

@@ -20,21 +20,17 @@ class TensorrtCurrentDevice(Check):
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         func = node.func
         method = func.attr if isinstance(func, ast.Attribute) else None
-        if method in catalog.api(self.code, "engine_methods", []):
-            shown, what = f"{method}(...)", "puts the TensorRT engine"
+        if self._makes_engine(node, ctx):
+            shown = f"{method}(...)" if method in catalog.api(self.code, "engine_methods", []) else f"{ctx.text(func)}(...)"
+            what = "puts the TensorRT engine"
         elif method in catalog.api(self.code, "context_methods", []):
             if self._engine_made_before(node, ctx):
                 return  # one finding for the engine and its context: the fix guards both
             shown, what = f"{method}(...)", "allocates the engine's execution context"
+        elif ctx.qualname(func) in catalog.api(self.code, "streams", []):
+            shown, what = f"{ctx.text(func)}(...)", "creates its CUDA stream"
         else:
-            name = ctx.qualname(func)
-            if name in catalog.api(self.code, "constructors", []):
-                what = "puts the TensorRT engine"
-            elif name in catalog.api(self.code, "streams", []):
-                what = "creates its CUDA stream"
-            else:
-                return
-            shown = f"{ctx.text(func)}(...)"
+            return
         if runtimes.current_device_set(ctx, node) or runtimes.devices_masked(ctx):
             return
         message = (
@@ -47,14 +43,18 @@ class TensorrtCurrentDevice(Check):
         """Does the same function (or module) make an engine before `node`? That call is
         reported, and its fix takes in the context."""
         scope = ctx.scope.function or ctx.module_scope
-        methods = catalog.api(self.code, "engine_methods", [])
-        constructors = catalog.api(self.code, "constructors", [])
         return any(
-            isinstance(call, ast.Call) and call.lineno < node.lineno and (
-                (isinstance(call.func, ast.Attribute) and call.func.attr in methods) or ctx.qualname(call.func) in constructors
-            )
+            isinstance(call, ast.Call) and call.lineno < node.lineno and self._makes_engine(call, ctx)
             for call in _shallow(scope.body)
         )
+
+    def _makes_engine(self, call: ast.Call, ctx: FileContext) -> bool:
+        """`runtime.deserialize_cuda_engine(...)`, or a catalog constructor (`trt.Builder`,
+        polygraphy's `engine_from_bytes`)."""
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in catalog.api(self.code, "engine_methods", []):
+            return True
+        return ctx.qualname(func) in catalog.api(self.code, "constructors", [])
 
     def _advice(self, node: ast.Call, ctx: FileContext) -> str:
         found = ctx.suggest_device(node)

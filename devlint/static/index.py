@@ -342,11 +342,12 @@ BOUND = 6  # functions a default is followed through
 
 
 def _reaches_unused(callee: str, position: int | None, keyword: str | None, unused: dict) -> bool:
-    """Is the parameter a value is passed to one its function never reads?"""
-    for (last, param), (qualname, param_position) in unused.items():
-        if last == _last(callee) and _matches(callee, qualname) and (keyword == param or (keyword is None and position == param_position)):
-            return True
-    return False
+    """Is the parameter a value is passed to one its function never reads? (`unused`: the
+    never-read device parameters by their function's last name.)"""
+    return any(
+        _matches(callee, qualname) and (keyword == param or (keyword is None and position == param_position))
+        for qualname, param, param_position in unused.get(_last(callee), ())
+    )
 
 
 def _process_groups(facts: list[FileFacts]) -> list[tuple[str, bool]]:
@@ -453,14 +454,13 @@ class ProjectIndex:
             self._library.setdefault(_last(entry.qualname), []).append(entry)
         self._project: dict[str, list[Default]] = {}
         self._defined: dict[str, set[str]] = {}  # project definitions by last name, defaults or not
-        unused = {(_last(q), p): (q, position) for f in facts for q, p, position in f.unused}
-        self._unused: dict[str, list[tuple[str, str]]] = {}  # never-read device parameters by last name
+        self._unused: dict[str, list[tuple[str, str, int | None]]] = {}  # never-read device parameters by last name
         for f in facts:
-            for qualname, param, _ in f.unused:
-                self._unused.setdefault(_last(qualname), []).append((qualname, param))
+            for unused in f.unused:
+                self._unused.setdefault(_last(unused[0]), []).append(unused)
         for f in facts:
             for entry in f.defaults:
-                if entry.used or not all(_reaches_unused(callee, position, keyword, unused) for callee, position, keyword in entry.passes):
+                if entry.used or not all(_reaches_unused(c, position, keyword, self._unused) for c, position, keyword in entry.passes):
                     self._add(entry)
             for qualname in f.definitions:
                 self._defined.setdefault(_last(qualname), set()).add(qualname)
@@ -835,7 +835,7 @@ class ProjectIndex:
             return False
         last = _last(qualname)
         self._note(f"unused:{last}")
-        found = {q for q, p in self._unused.get(last, ()) if p == param and _matches(qualname, q)}
+        found = {q for q, p, _ in self._unused.get(last, ()) if p == param and _matches(qualname, q)}
         return len(found) == 1
 
     def device_parameter_names(self) -> set[str]:
