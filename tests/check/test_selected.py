@@ -183,3 +183,39 @@ def test_a_warm_run_sees_a_new_subclass_and_its_removal(run_devlint, tmp_path):
     assert both() == [("head.py", 6), ("head.py", 9)]
     (tmp_path / "sub.py").write_text("from head import Head\n\n\nclass Fast:\n    pass\n")
     assert both() == []
+
+
+LAMBDA_UNDER_GROUP = """\
+import os
+import torch
+import torch.distributed as dist
+
+
+def load(path, device="cuda"):
+    return torch.load(path, map_location=device)
+
+
+def main():
+    torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    dist.init_process_group("nccl")
+    pick = lambda p: load(p)
+    return pick("w.pt")
+"""
+
+
+def test_a_lambda_in_a_program_whose_process_group_follows_set_device_is_checked(tmp_path):
+    # A lambda is a function whose body is one expression, not a list of statements: asking
+    # whether it runs only under a process group used to stop the whole run (F5-TTS).
+    codes = _codes(tmp_path, {"train.py": LAMBDA_UNDER_GROUP})
+    assert not [c for c in codes if c[2] == "DL901"]
+
+
+def test_a_bug_while_judging_one_finding_keeps_it_and_says_so(tmp_path, monkeypatch):
+    def broken(self, finding):
+        if finding.location.row == 6:
+            raise TypeError("boom")
+        return False
+
+    monkeypatch.setattr(CallerSelections, "_excused_in_file", broken)
+    codes = _codes(tmp_path, {"train.py": TRAIN})
+    assert codes == [("train.py", 5, "DL007"), ("train.py", 6, "DL901"), ("train.py", 6, "DL001")]
