@@ -27,8 +27,8 @@ class CudaWithoutIndex(Check):
             return  # an explicit device: DL008 judges `.cuda(0)`
         if ctx.device_selected_before(node):
             return
-        if _input_fallback(func.value, node, ctx):
-            return
+        if _input_fallback(func.value, node, ctx) or guards.only_when(ctx.path_to(node), guards.says_chose_current, lambda test: False):
+            return  # a move the caller's own tensor or device choice asked for
         if "DL011" in ctx.enabled and unplaced_factory(ctx, func.value) is not None:
             return  # DL011 reports the factory, with a better fix
         receiver = ctx.text(func.value)
