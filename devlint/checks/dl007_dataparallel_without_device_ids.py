@@ -119,12 +119,25 @@ class DataParallelWithoutDeviceIds(Check):
 _UNWRAPPING = frozenset({"load_state_dict", "state_dict", "module"})
 
 
-def _every_visible_gpu(value: ast.expr, ctx: FileContext) -> bool:
-    """`torch.cuda.device_count()`, or a name only ever assigned it (`n_gpus = torch.cuda.device_count()`)."""
+def _every_visible_gpu(value: ast.expr, ctx: FileContext, depth: int = 0) -> bool:
+    """`torch.cuda.device_count()`, or a name or attribute assigned it, directly or through
+    names (`n_gpus = torch.cuda.device_count(); world_size = n_gpus`; UniAnimate's
+    `cfg.gpus_per_machine = torch.cuda.device_count()`)."""
+    if depth > 3:
+        return False
     if isinstance(value, ast.Name):
         found = ctx.scope.lookup_values(value.id)
-        return found is not None and bool(found[1]) and all(_counts_gpus(v, ctx) for v in found[1])
-    return _counts_gpus(value, ctx)
+        assigned = found[1] if found else []
+    elif isinstance(value, ast.Attribute):
+        written = ctx.text(value)
+        function = ctx.scope.function
+        assigned = [
+            node.value for node in walk.nodes(function.node if function is not None else ctx.tree)
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Attribute) and ctx.text(t) == written for t in node.targets)
+        ]
+    else:
+        return _counts_gpus(value, ctx)
+    return any(_every_visible_gpu(v, ctx, depth + 1) for v in assigned)
 
 
 def _counts_gpus(value: ast.expr, ctx: FileContext) -> bool:
