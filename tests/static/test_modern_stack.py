@@ -13,19 +13,11 @@ import pytest
 
 from devlint.static import entry_points
 
-EXTENSION = """\
-import os
-
-from torch.utils.cpp_extension import load
-
-here = os.path.dirname(__file__)
-blur_op = load("blur", sources=[os.path.join(here, "blur.cpp"), os.path.join(here, "blur_kernel.cu")])
-
-
-def blur(x):
-    return blur_op.blur(x.contiguous())
-"""
-UNGUARDED_CU = "torch::Tensor blur_cuda(torch::Tensor x) { kernel<<<1, 1, 0, at::cuda::getCurrentCUDAStream()>>>(); return x; }\n"
+# A `load()` extension whose op DL027 judges, and its kernel without and with a device guard.
+_EXTENSION_DATA = Path(__file__).resolve().parents[1] / "data" / "extension"
+EXTENSION = (_EXTENSION_DATA / "ops.py").read_text()
+UNGUARDED_CU = (_EXTENSION_DATA / "blur_kernel_unguarded.cu").read_text()
+GUARDED_CU = (_EXTENSION_DATA / "blur_kernel_guarded.cu").read_text()
 GUARDED_CU = "torch::Tensor blur_cuda(torch::Tensor x) {\n  const at::cuda::OptionalCUDAGuard guard(device_of(x));\n  return x;\n}\n"
 
 

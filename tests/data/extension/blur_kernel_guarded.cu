@@ -1,0 +1,4 @@
+torch::Tensor blur_cuda(torch::Tensor x) {
+  const at::cuda::OptionalCUDAGuard guard(device_of(x));
+  return x;
+}
