@@ -1,7 +1,8 @@
 """The result cache under `.devlint_cache/`: an unchanged tree re-checks in a blink.
 
 Entries are keyed by a hash of each file's content. A whole cache is valid only for
-one devlint version, rule catalog and rule selection (the header key). A file's
+one devlint code (its version and source files, code_version.py), rule catalog and rule
+selection (the header key). A file's
 findings can also depend on the project index (DL012: which callables default to
 CUDA; DL003: which parameters receive type strings), so each entry records the
 index keys the file looked up and a digest of what they held: if another file
@@ -19,7 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devlint import __version__, catalog
+from devlint import catalog, code_version
 from devlint.findings import AddArgument, AddParameter, Applicability, Edit, Finding, Fix, Library, Location, Span, Threading
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def header_key(enabled: frozenset[str], base: Path) -> str:
     (the working directory): findings and facts carry those names in their messages
     ("defaults to 'cuda' (pkg/lib.py:7)"), so a run from another directory starts afresh."""
     return hashlib.blake2b(
-        f"{__version__}|{catalog.fingerprint()}|{','.join(sorted(enabled))}|{base.resolve()}".encode(), digest_size=16
+        f"{code_version.fingerprint()}|{catalog.fingerprint()}|{','.join(sorted(enabled))}|{base.resolve()}".encode(), digest_size=16
     ).hexdigest()
 
 

@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from devlint import __version__, user_cache
+from devlint import code_version, user_cache
 from devlint.libraries.distributions import Distribution
 
 FORMAT = 3  # bump when what a summary holds (summary.py) changes: older entries are ignored
@@ -62,7 +62,7 @@ class DistributionCache:
     def __init__(self, dist: Distribution, enabled: bool = True):
         safe = re.sub(r"[^A-Za-z0-9._+-]", "_", f"{dist.name}-{dist.version}")
         self.path = directory() / f"{safe}.json"
-        self.key = {"format": FORMAT, "devlint": __version__, "name": dist.name, "version": dist.version}
+        self.key = {"format": FORMAT, "devlint": code_version.fingerprint(), "name": dist.name, "version": dist.version}
         self.enabled = enabled
         self.modules: dict[str, dict] = self._load() if enabled else {}
         self.changed = False
