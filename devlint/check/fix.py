@@ -299,7 +299,7 @@ def fix_project(
     from devlint.check import lint, thread
 
     total = Outcome()
-    tried: set[tuple[str, str, str]] = set()  # the fixes taken so far: one left behind is not retried
+    tried: set[tuple[str, str, str]] = set()  # the fixes taken so far: one left behind is retried only after a meeting
     for round_ in range(STRUCTURAL_ROUNDS):
         tried |= {_key(f) for f in findings if allowed(f.fix, unsafe)}
 
@@ -315,7 +315,7 @@ def fix_project(
             break
         linted = lint.lint_works(lint.replaced(linted.works, outcome.contents), suppression, jobs, cache, libraries)
         findings, selections = thread.project_findings(linted)
-        if not any(allowed(f.fix, unsafe) and _key(f) not in tried for f in findings):
+        if not outcome.met and not any(allowed(f.fix, unsafe) and _key(f) not in tried for f in findings):
             break
     return total
 
