@@ -65,8 +65,8 @@ _STATE: dict = {}
 _PARSED: dict[tuple[str, str], analyze.Parsed] = {}
 
 
-def _init_worker(enabled, index, checks, checked=frozenset()):
-    _STATE.update(enabled=enabled, index=index, checks=checks, checked=checked)
+def _init_worker(enabled, index, checks, checked=frozenset(), undecided=frozenset(), triggers=()):
+    _STATE.update(enabled=enabled, index=index, checks=checks, checked=checked, undecided=undecided, triggers=triggers)
 
 
 def _facts_of(work: Work) -> project_index.FileFacts:
@@ -74,17 +74,20 @@ def _facts_of(work: Work) -> project_index.FileFacts:
     return analyze.facts(work.data, work.file.display, work.file.module, parsed)
 
 
-def _check(work: Work) -> tuple[list[Finding], dict[str, str]]:
-    """Findings of one file, and the index lookups they depended on. A file that mentions
-    no trigger (its key is not in `checked`) is only parsed: it goes through the same
-    workers, since parsing is most of the cost of a file either way."""
+def _check(work: Work) -> tuple[list[Finding], dict[str, str], bool]:
+    """Findings of one file, the index lookups they depended on, and whether the rules ran.
+    A file that mentions no trigger (its key is neither in `checked`, nor in `undecided`
+    with a trigger in its text) is only parsed: it goes through the same workers, since
+    parsing is most of the cost of a file either way. The text is searched here, in the
+    workers, for the files the cache could not say (a tenth of a cold run's serial work)."""
     parsed = _PARSED.pop((work.key, work.file.display), None)
-    if work.key not in _STATE["checked"]:
-        return _parse_only(work, _STATE["enabled"], parsed), {}
+    checked = work.key in _STATE["checked"] or (work.key in _STATE["undecided"] and _mentions(work.text, _STATE["triggers"]))
+    if not checked:
+        return _parse_only(work, _STATE["enabled"], parsed), {}, False
     index = _STATE["index"]
     index.start_recording()
     result = analyze.check(work.data, work.file.display, work.file.module, _STATE["enabled"], index, _STATE["checks"], parsed)
-    return result.findings, index.recorded()
+    return result.findings, index.recorded(), True
 
 
 def _parse_only(work: Work, enabled: frozenset[str], parsed: analyze.Parsed | None = None) -> list[Finding]:
@@ -95,12 +98,18 @@ def _parse_only(work: Work, enabled: frozenset[str], parsed: analyze.Parsed | No
     return [error] if error else []
 
 
-def _map(function, items: list[Work], jobs: int, initargs=()):
+def _map(function, items: list[Work], jobs: int, initargs=(), meanwhile=None):
+    """`[function(w) for w in items]`, in worker processes when there is enough to do;
+    `meanwhile()` runs in this process while they work (work of its own that does not
+    wait for theirs)."""
     total = sum(len(w.data) for w in items)
     if jobs <= 1 or len(items) < 2 or total < _PARALLEL_BYTES:
         if initargs:
             _init_worker(*initargs)
-        return [function(w) for w in items]
+        results = [function(w) for w in items]
+        if meanwhile is not None:
+            meanwhile()
+        return results
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -109,7 +118,10 @@ def _map(function, items: list[Work], jobs: int, initargs=()):
     chunk = max(1, len(items) // (jobs * 8))
     initializer = _init_worker if initargs else None
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=initializer, initargs=initargs) as pool:
-        return list(pool.map(function, items, chunksize=chunk))
+        results = pool.map(function, items, chunksize=chunk)  # every chunk submitted now
+        if meanwhile is not None:
+            meanwhile()
+        return list(results)
 
 
 def default_jobs() -> int:
@@ -139,6 +151,17 @@ def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries
     found: dict[int, project_index.FileFacts] = {}
     batch = [w for w in readable if project_index.catalog_module(w.file.module) or _text_fact(w, cache, "collect", project_index.text_worth_collecting)]
     collected = {id(w) for w in batch}
+    text_facts: dict = {}
+
+    def read_text_facts() -> None:
+        """What the index takes from the files' text alone, and from the libraries they use:
+        read while the workers collect the first facts, which it does not wait for."""
+        if text_facts:
+            return
+        text_facts["library"] = None if libraries is None else libraries.defaults_for(_used_names(readable, cache), _packages(readable))
+        text_facts["imported"] = _taken_names(readable, cache)
+        text_facts["aliases"] = _aliases(readable, cache)
+
     while batch:
         todo = []
         for work in batch:
@@ -147,15 +170,15 @@ def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries
                 found[position[id(work)]] = cached
             else:
                 todo.append(work)
-        for work, facts in zip(todo, _map(_facts_of, todo, jobs)):
+        for work, facts in zip(todo, _map(_facts_of, todo, jobs, meanwhile=read_text_facts)):
             cache.store_facts(work.key, facts)
             found[position[id(work)]] = facts
         pattern = project_index.wanted(list(found.values()))
         batch = [w for w in readable if id(w) not in collected and pattern is not None and pattern.search(w.text)]
         collected.update(id(w) for w in batch)
-    library = None if libraries is None else libraries.defaults_for(_used_names(readable, cache), _packages(readable))
+    read_text_facts()
     return project_index.ProjectIndex(
-        [found[i] for i in sorted(found)], library=library, imported=_taken_names(readable, cache), aliases=_aliases(readable, cache)
+        [found[i] for i in sorted(found)], library=text_facts["library"], imported=text_facts["imported"], aliases=text_facts["aliases"]
     )
 
 
@@ -212,12 +235,16 @@ def check_files(
     digest = _digest(triggers)
     outcome: dict[int, list[Finding]] = {}
     from_cache = 0
-    todo, checked_keys = [], set()
+    todo, checked_keys, undecided = [], set(), set()
     for i, work in enumerate(works):
         if work.error is not None:
             outcome[i] = [work.error] if analyze.UNPARSABLE in enabled else []
             continue
         checked = cache.mentions(work.key, digest)
+        if checked is None and not cache.holds_findings(work.key):
+            todo.append(i)  # nothing cached to compare with: the worker searches the text
+            undecided.add(work.key)
+            continue
         if checked is None:
             checked = _mentions(work.text, triggers)
         cached = cache.findings(work.key, work.file.display, index, checked)
@@ -228,10 +255,10 @@ def check_files(
             todo.append(i)
             if checked:
                 checked_keys.add(work.key)
-    initargs = (enabled, index, checks() if todo else [], frozenset(checked_keys))
-    for i, (findings, deps) in zip(todo, _map(_check, [works[i] for i in todo], jobs, initargs=initargs)):
+    initargs = (enabled, index, checks() if todo else [], frozenset(checked_keys), frozenset(undecided), triggers)
+    for i, (findings, deps, checked) in zip(todo, _map(_check, [works[i] for i in todo], jobs, initargs=initargs)):
         outcome[i] = works[i].for_user(findings)
-        cache.store_findings(works[i].key, outcome[i], deps, checked=works[i].key in checked_keys, triggers=digest)
+        cache.store_findings(works[i].key, outcome[i], deps, checked=checked, triggers=digest)
     _PARSED.clear()  # a long-lived process (the language server) keeps no trees between runs
     cache.save()
     return [outcome[i] for i in range(len(works))], from_cache
