@@ -17,6 +17,7 @@ from devlint import catalog
 from devlint.check.cache import Cache, content_key
 from devlint.check.read import Work, from_bytes, read
 from devlint.check.suppress import Suppression
+from devlint.check.workers import Workers
 from devlint.findings import Finding
 from devlint.libraries import Libraries, imports
 from devlint.static import analyze
@@ -69,6 +70,10 @@ def _init_worker(enabled, index, checks, checked=frozenset(), undecided=frozense
     _STATE.update(enabled=enabled, index=index, checks=checks, checked=checked, undecided=undecided, triggers=triggers)
 
 
+def _init_from(initargs: tuple) -> None:
+    _init_worker(*initargs)
+
+
 def _facts_of(work: Work) -> project_index.FileFacts:
     parsed = _PARSED[work.key, work.file.display] = analyze.parse(work.data, work.file.display)
     return analyze.facts(work.data, work.file.display, work.file.module, parsed)
@@ -98,12 +103,27 @@ def _parse_only(work: Work, enabled: frozenset[str], parsed: analyze.Parsed | No
     return [error] if error else []
 
 
+def _parallel(items: list[Work], jobs: int) -> bool:
+    """Is there enough to do to start worker processes for it?"""
+    return jobs > 1 and len(items) >= 2 and sum(len(w.data) for w in items) >= _PARALLEL_BYTES
+
+
+def _workers(jobs: int) -> Workers | None:
+    """Workers kept through the index and check stages, where processes can be forked."""
+    import multiprocessing
+
+    return Workers(jobs) if jobs > 1 and "fork" in multiprocessing.get_all_start_methods() else None
+
+
+def _parsed_key(work: Work) -> tuple[str, str]:
+    return (work.key, work.file.display)
+
+
 def _map(function, items: list[Work], jobs: int, initargs=(), meanwhile=None):
     """`[function(w) for w in items]`, in worker processes when there is enough to do;
     `meanwhile()` runs in this process while they work (work of its own that does not
     wait for theirs)."""
-    total = sum(len(w.data) for w in items)
-    if jobs <= 1 or len(items) < 2 or total < _PARALLEL_BYTES:
+    if not _parallel(items, jobs):
         if initargs:
             _init_worker(*initargs)
         results = [function(w) for w in items]
@@ -140,11 +160,14 @@ def _text_fact(work: Work, cache: Cache, kind: str, read):
     return found
 
 
-def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries | None = None) -> project_index.ProjectIndex:
+def build_index(
+    works: list[Work], jobs: int, cache: Cache, libraries: Libraries | None = None, workers: Workers | None = None
+) -> project_index.ProjectIndex:
     """The project facts of every file that can hold one (from the cache where it can): the
     files worth collecting, then, until none is left, the files the facts so far want.
     Facts are in file order whatever the cache held: where two files give the same fact
-    (the first caller passing a type string) the first one is named, cold or warm."""
+    (the first caller passing a type string) the first one is named, cold or warm.
+    `workers`: processes that keep the trees they parse for the check stage."""
     _PARSED.clear()  # only this index's trees wait for the check stage
     readable = [w for w in works if w.data is not None]
     position = {id(w): i for i, w in enumerate(readable)}
@@ -170,7 +193,11 @@ def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries
                 found[position[id(work)]] = cached
             else:
                 todo.append(work)
-        for work, facts in zip(todo, _map(_facts_of, todo, jobs, meanwhile=read_text_facts)):
+        if workers is not None and _parallel(todo, jobs):
+            made = workers.spread(_facts_of, todo, [_parsed_key(w) for w in todo], [len(w.data) for w in todo], read_text_facts)
+        else:
+            made = _map(_facts_of, todo, jobs, meanwhile=read_text_facts)
+        for work, facts in zip(todo, made):
             cache.store_facts(work.key, facts)
             found[position[id(work)]] = facts
         pattern = project_index.wanted(list(found.values()))
@@ -228,9 +255,11 @@ def check_files(
     checks: Callable[[], list],
     jobs: int,
     cache: Cache,
+    workers: Workers | None = None,
 ) -> tuple[list[list[Finding]], int]:
     """Each file's findings, as the user sees the file (notebook cells), and how many
-    files came from the cache. `checks` gives the checks when a file is to be checked."""
+    files came from the cache. `checks` gives the checks when a file is to be checked;
+    `workers`, the index stage's processes, check the files whose trees they hold."""
     triggers = _triggers(enabled, index)
     digest = _digest(triggers)
     outcome: dict[int, list[Finding]] = {}
@@ -256,7 +285,13 @@ def check_files(
             if checked:
                 checked_keys.add(work.key)
     initargs = (enabled, index, checks() if todo else [], frozenset(checked_keys), frozenset(undecided), triggers)
-    for i, (findings, deps, checked) in zip(todo, _map(_check, [works[i] for i in todo], jobs, initargs=initargs)):
+    items = [works[i] for i in todo]
+    if workers is not None and _parallel(items, jobs):
+        workers.each(_init_from, initargs)
+        made = workers.map(_check, items, [_parsed_key(w) for w in items])
+    else:
+        made = _map(_check, items, jobs, initargs=initargs)
+    for i, (findings, deps, checked) in zip(todo, made):
         outcome[i] = works[i].for_user(findings)
         cache.store_findings(works[i].key, outcome[i], deps, checked=checked, triggers=digest)
     _PARSED.clear()  # a long-lived process (the language server) keeps no trees between runs
@@ -296,9 +331,14 @@ def lint_works(
 ) -> Result:
     cache = cache or Cache.disabled()
     enabled = suppression.enabled
-    index = build_index(works, jobs, cache, libraries) if needs_index(enabled) else project_index.ProjectIndex()
-    result = Result(works, index, None, enabled=enabled)
-    per_file, from_cache = check_files(works, enabled, index, result.static_checks, jobs, cache)
+    workers = _workers(jobs)
+    try:
+        index = build_index(works, jobs, cache, libraries, workers) if needs_index(enabled) else project_index.ProjectIndex()
+        result = Result(works, index, None, enabled=enabled)
+        per_file, from_cache = check_files(works, enabled, index, result.static_checks, jobs, cache, workers)
+    finally:
+        if workers is not None:
+            workers.close()
     result.findings = [f for work, found in zip(works, per_file) for f in suppression.per_file(found, work.file)]
     result.findings.sort(key=lambda f: f.sort_key)
     result.from_cache = from_cache
