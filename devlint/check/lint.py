@@ -193,7 +193,7 @@ def build_index(
                 found[position[id(work)]] = cached
             else:
                 todo.append(work)
-        if workers is not None and _parallel(todo, jobs):
+        if workers is not None and todo and (workers.started or _parallel(todo, jobs)):  # started: they keep its trees
             made = workers.spread(_facts_of, todo, [_parsed_key(w) for w in todo], [len(w.data) for w in todo], read_text_facts)
         else:
             made = _map(_facts_of, todo, jobs, meanwhile=read_text_facts)
@@ -286,7 +286,7 @@ def check_files(
                 checked_keys.add(work.key)
     initargs = (enabled, index, checks() if todo else [], frozenset(checked_keys), frozenset(undecided), triggers)
     items = [works[i] for i in todo]
-    if workers is not None and _parallel(items, jobs):
+    if workers is not None and items and (workers.started or _parallel(items, jobs)):
         workers.each(_init_from, initargs)
         made = workers.map(_check, items, [_parsed_key(w) for w in items])
     else:

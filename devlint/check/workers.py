@@ -62,6 +62,10 @@ class Workers:
                 process.kill()
         self._conns, self._processes, self._owner = [], [], {}
 
+    @property
+    def started(self) -> bool:
+        return bool(self._processes)
+
     def _start(self) -> None:
         context = multiprocessing.get_context("fork")
         for _ in range(self.jobs):
