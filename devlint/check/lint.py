@@ -109,10 +109,9 @@ def _parallel(items: list[Work], jobs: int) -> bool:
 
 
 def _workers(jobs: int) -> Workers | None:
-    """Workers kept through the index and check stages, where processes can be forked."""
-    import multiprocessing
-
-    return Workers(jobs) if jobs > 1 and "fork" in multiprocessing.get_all_start_methods() else None
+    """Workers kept through the index and check stages, where processes can be forked
+    (multiprocessing is imported only when they start)."""
+    return Workers(jobs) if jobs > 1 and hasattr(os, "fork") else None
 
 
 def _parsed_key(work: Work) -> tuple[str, str]:
