@@ -289,15 +289,19 @@ STRUCTURAL_ROUNDS = 3
 def fix_project(
     findings: list[Finding], linted, selections, suppression, unsafe: bool, write: bool, jobs: int = 1, cache=None, libraries=None
 ) -> Outcome:
-    """fix_files, then again on its result while a structural fix was left out for meeting
-    another (a device threaded up into a function that another fix gives a different
-    default): once the first is in, the second is planned through it, so a second --fix
-    changes nothing. `selections`: the selected stage of `linted` (its re-checks drop the
-    same); `libraries`: the library knowledge the check used."""
+    """fix_files, then again on its result while it leaves applicable fixes behind, so a
+    second --fix changes nothing: a structural fix left out for meeting another (a device
+    threaded up into a function that another fix gives a different default) is planned
+    through it once it is in, and a fix that makes a parameter read (`.to("cuda")` ->
+    `.to(device)` in a function whose `device="cuda"` nothing read) makes the calls that
+    omit it findings of the project. `selections`: the selected stage of `linted` (its
+    re-checks drop the same); `libraries`: the library knowledge the check used."""
     from devlint.check import lint, thread
 
     total = Outcome()
+    tried: set[tuple[str, str, str]] = set()  # the fixes taken so far: one left behind is not retried
     for round_ in range(STRUCTURAL_ROUNDS):
+        tried |= {_key(f) for f in findings if allowed(f.fix, unsafe)}
 
         def reindex(python: dict[str, bytes], _works=linted.works):
             return lint.build_index(lint.with_python(_works, python), jobs, cache or lint.Cache.disabled(), libraries)
@@ -307,11 +311,18 @@ def fix_project(
         total.contents.update(outcome.contents)
         if round_ == 0:
             total.unapplied_runtime = outcome.unapplied_runtime
-        if not (outcome.met and outcome.contents):
+        if not outcome.contents:
             break
         linted = lint.lint_works(lint.replaced(linted.works, outcome.contents), suppression, jobs, cache, libraries)
         findings, selections = thread.project_findings(linted)
+        if not any(allowed(f.fix, unsafe) and _key(f) not in tried for f in findings):
+            break
     return total
+
+
+def _key(finding: Finding) -> tuple[str, str, str]:
+    """A finding across rounds of fixes, whose lines move: its rule, file and message."""
+    return finding.code, finding.filename, finding.message
 
 
 def fix_files(findings: list[Finding], linted, suppression, unsafe: bool, write: bool, reindex, excuse=None) -> Outcome:

@@ -23,7 +23,7 @@ from devlint.checks.device_value import DEFAULT_ADVICE
 from devlint.checks.dl005_load_without_map_location import unpassed_parameter
 from devlint.findings import Finding
 from devlint.static import analyze, launchers
-from devlint.static.callers import ProjectCalls, Target, _target
+from devlint.static.callers import ProjectCalls, Target, _target, module_stem
 
 # Rules whose finding is the current device: any selection before the call makes it the chosen one.
 CURRENT_DEVICE = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL010", "DL011", "DL020"})
@@ -63,6 +63,7 @@ class CallerSelections:
         self._decided: dict[tuple[str, bool], bool] = {}
         self._may: dict[tuple[str, str], bool] = {}  # _may_be_selected's answers
         self._names_in: dict[int, tuple] = {}  # a caller file's text -> (lines, line starts, string rows)
+        self._imports: dict[int, dict[str, str]] = {}  # a caller file's text -> imported_from(text)
         # The file of the findings being read (they come sorted by file): the function name
         # guessed for each of its lines, and its functions by line once parsed.
         self._file: str | None = None
@@ -70,8 +71,18 @@ class CallerSelections:
         self._functions: _Functions | None = None
 
     def drop(self, findings: list[Finding]) -> list[Finding]:
-        """`findings` without those whose function only runs after its callers selected the GPU."""
-        return [f for f in findings if not self._excused_in_file(f)]
+        """`findings` without those whose function only runs after its callers selected the GPU.
+        A bug met while judging one keeps that finding and says so beside it (DL901): the
+        rest of the project's findings still come out."""
+        kept = []
+        for finding in findings:
+            try:
+                if self._excused_in_file(finding):
+                    continue
+            except Exception as exc:
+                kept.append(analyze.internal_error(finding.filename, exc, finding.location.row))
+            kept.append(finding)
+        return kept
 
     def _excused_in_file(self, finding: Finding) -> bool:
         """The text says first whether it can be (most findings stop there, nothing parsed)."""
@@ -88,7 +99,8 @@ class CallerSelections:
             return True
         row = finding.location.row
         names = self._names[row] if 0 < row < len(self._names) else ()
-        if not any(self._may_be_selected(name, _need(finding.code)) for name in names):
+        stem = module_stem(finding.filename)
+        if not any(self._may_be_selected(name, _need(finding.code), home) for name, home in _homes(names, stem)):
             return False
         return self._excused(finding, self._context_of(finding), self._functions)
 
@@ -146,7 +158,7 @@ class CallerSelections:
         )
 
     def _calls_selected(self, target: Target, need: str, depth: int) -> bool:
-        if not self._may_be_selected(target.called_as, need):
+        if not self._may_be_selected(target.called_as, need, _home(target)):
             return False
         calls = self.calls.calls_to(target)
         return bool(calls) and all(
@@ -203,13 +215,16 @@ class CallerSelections:
             calls += self.calls.calls_to(replace(target, qualname=inheritor))
         return calls, target.positional.index(param) if param in target.positional else None
 
-    def _may_be_selected(self, name: str, need: str, depth: int = 0) -> bool:
-        """Could every call of `name` come after a selection, read from the text alone? A
-        calling file whose text could select a device (set_device, CUDA_VISIBLE_DEVICES, a
-        selecting helper, a launcher...) may; one without may still call it from functions
-        whose own calls may, up the chain (their names guessed by function_names); a call
-        from module-level code there may not. Only what passes is parsed."""
-        key = (name, need)
+    def _may_be_selected(self, name: str, need: str, home: str | None, depth: int = 0) -> bool:
+        """Could every call of `name` (defined in module `home`) come after a selection, read
+        from the text alone? A calling file whose text could select a device (set_device,
+        CUDA_VISIBLE_DEVICES, a selecting helper, a launcher...) may; one without may still
+        call it from functions whose own calls may, up the chain (their names guessed by
+        function_names); a call from module-level code there may not. For a function or class
+        (`home` given), a file that imports `name` from another module calls that one (DaGAN's
+        run_dataparallel.py runs train_dataparallel's `train`, not train.py's), and a method
+        call on another object (`model.train()`) is no call of it. Only what passes is parsed."""
+        key = (name, need, home)
         if key in self._may:
             return self._may[key]
         if depth and len(self._may) >= _NAMES_READ:
@@ -220,33 +235,88 @@ class CallerSelections:
             markers += _SELECTING_CURRENT + launchers.WORDS + tuple(f"{name}(" for name in sorted(self._index.setter_names()))
             if self._index.process_group_selects_device():
                 markers += _UNDER_PROCESS_GROUP
-        called = self.calls.files_calling(name)
+        called = [
+            (path, text)
+            for path, text in self.calls.files_calling(name)
+            if home is None or (not self._imported_elsewhere(text, name, home) and _call_offsets(text, name, home))
+        ]
         verdict = bool(called) and all(
             any(m in text for m in markers)
-            or (depth < BOUND and self._callers_may_be_selected(text, name, need, depth))
-            for text in called
+            or (depth < BOUND and self._callers_may_be_selected(path, text, name, home, need, depth))
+            for path, text in called
         )
         self._may[key] = verdict
         return verdict
 
-    def _callers_may_be_selected(self, text: str, name: str, need: str, depth: int) -> bool:
+    def _imported_elsewhere(self, text: str, name: str, home: str) -> bool:
+        """Does the file's text import `name` from another checked module that defines its own
+        `name` at its top level? (Not a package that may re-export `home`'s.)"""
+        imported = self._imports.get(id(text))
+        if imported is None:
+            imported = self._imports[id(text)] = imported_from(text)
+        module = imported.get(name)
+        return module not in (None, "", home) and self.calls.defines(module, name)
+
+    def _callers_may_be_selected(self, path: str, text: str, name: str, home: str | None, need: str, depth: int) -> bool:
         """Is each call of `name` in `text` inside a function some name of which may be selected?"""
         names = self._names_in.get(id(text))
         if names is None:
             names = self._names_in[id(text)] = (text.splitlines(), _line_starts(text), _in_strings(text))
         lines, starts, in_strings = names
-        rows = [
-            bisect.bisect_right(starts, m.start()) + 1
-            for m in re.finditer(rf"{re.escape(name)}\s*\(", text)  # a literal first: the regex engine's fast search
-            if not (text[m.start() - 1 : m.start()].isidentifier() or text[max(0, m.start() - 6) : m.start()].endswith(("def ", "class ")))
-        ]
+        rows = [bisect.bisect_right(starts, offset) + 1 for offset in _call_offsets(text, name, home)]
         enclosing = [names_at(lines, row) for row in rows if row not in in_strings]
+        stem = module_stem(path)
         return all(  # mentions only in strings: no call from this file
-            any(n != name and self._may_be_selected(n, need, depth + 1) for n in names) for names in enclosing
+            any(n != name and self._may_be_selected(n, need, at, depth + 1) for n, at in _homes(names, stem)) for names in enclosing
         )
 
 
 _DEF = re.compile(r"[ \t]*(?:async\s+)?(def|class)\s+(\w+)")
+# `from a.b import c, d as e` / `from a.b import (\n c,\n d,\n)`: the module and what it imports
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
+_IMPORTED = re.compile(r"(\w+)(?:\s+as\s+(\w+))?")
+
+
+def _call_offsets(text: str, name: str, home: str | None) -> list[int]:
+    """Where `text` has a call-shaped mention of `name`: not its `def` or `class` line, not the
+    end of a longer name, and, for a function or class of module `home`, not a method call
+    on another object (only `home.name(...)`)."""
+    found = []
+    for m in re.finditer(rf"{re.escape(name)}\s*\(", text):  # a literal first: the regex engine's fast search
+        start = m.start()
+        before = text[start - 1 : start]
+        if before.isidentifier() or text.endswith(("def ", "class "), max(0, start - 6), start):
+            continue
+        if home is not None and before == "." and not text.endswith(home, 0, start - 1):
+            continue
+        found.append(start)
+    return found
+
+
+def _homes(names: tuple[str, ...], stem: str) -> list[tuple[str, str | None]]:
+    """function_names' names of a line with the module each is imported from: a method's (the
+    first of two) is called on an instance, never imported (None); a function's or class's is
+    the file's."""
+    return [(name, stem if i == len(names) - 1 else None) for i, name in enumerate(names)]
+
+
+def imported_from(text: str) -> dict[str, str]:
+    """Each name a file binds by a `from` import, to the last component of its module (""
+    for `from . import x`, which binds a module), read from the text."""
+    found: dict[str, str] = {}
+    for module, names in _FROM_IMPORT.findall(text):
+        for original, alias in _IMPORTED.findall(names.split("#", 1)[0].strip("()")):
+            found[alias or original] = module.rsplit(".", 1)[-1]
+    return found
+
+
+def _home(target: Target) -> str | None:
+    """The module a plain function or a class is defined in, by its last component; None for
+    a method (called on an instance, never imported by name)."""
+    if target.method_of is not None or "." not in target.qualname:
+        return None
+    return target.qualname.rsplit(".", 2)[-2]
+
 
 
 def _in_strings(text: str) -> set[int]:

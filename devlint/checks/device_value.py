@@ -269,11 +269,12 @@ class DeviceValueCheck(Check):
     def excused(self, literal: ast.AST, ctx: FileContext) -> bool:
         """Is the device at `literal` not a leak where it stands, for a reason its context says:
         a fallback for callers without a device, a fallback for an explicit None where the
-        parameter defaults to something else, or a GPU picked only when the program chose the
-        CPU?"""
+        parameter defaults to something else, a GPU picked only when the program chose the
+        CPU, or the current device picked only when the program chose exactly that ("cuda")?"""
         if self._fallback_for_callers(literal, ctx) or _fallback_for_explicit_none(literal, ctx):
             return True
-        return guards.only_when(ctx.path_to(literal), guards.says_cpu, lambda test: False)
+        chose = guards.says_chose_current if self.current else (lambda test: False)
+        return guards.only_when(ctx.path_to(literal), lambda test: guards.says_cpu(test) or chose(test), lambda test: False)
 
     def _fallback_for_callers(self, literal: ast.AST, ctx: FileContext) -> bool:
         """`if device is None: device = "cuda"` in a function whose callers DL012 judges, or

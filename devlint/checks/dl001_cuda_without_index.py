@@ -29,8 +29,8 @@ class CudaWithoutIndex(Check):
             return  # DL011 reports the factory, with a better fix (asked first: the cheapest, and DL011 asks it too)
         if ctx.device_selected_before(node):
             return
-        if _input_fallback(func.value, node, ctx):
-            return
+        if _input_fallback(func.value, node, ctx) or guards.only_when(ctx.path_to(node), guards.says_chose_current, lambda test: False):
+            return  # a move the caller's own tensor or device choice asked for
         receiver = ctx.text(func.value)
         if len(receiver) > 40:
             receiver = receiver[:37] + "..."

@@ -24,7 +24,8 @@ class LoadWithoutMapLocation(Check):
         else:
             return
         location = argument(node, "map_location", position)
-        if location is not None and not (isinstance(location, ast.Constant) and location.value is None):
+        none_with_cuda = _none_with_cuda(location, ctx) if location is not None else None
+        if location is not None and not (isinstance(location, ast.Constant) and location.value is None) and none_with_cuda is None:
             if not _none_unless_passed(location, ctx):
                 return
         if location is None and passes_unknown_args(node):
@@ -43,6 +44,13 @@ class LoadWithoutMapLocation(Check):
         message = f"`{short}` without `map_location` puts each tensor back on the device it was saved from (usually cuda:0)"
         if name.endswith(".load_from_checkpoint"):
             message += f", and moves the module there too ({_LIGHTNING})"
+        if none_with_cuda is not None:
+            message = (
+                f"`{short}`'s `map_location` is None whenever CUDA is available (`{ctx.text(none_with_cuda)}`): on a GPU "
+                "machine each tensor goes back to the device it was saved from (usually cuda:0)"
+            )
+            ctx.report(self.code, node, message, ctx.display_only(self.code, CUDA_NONE_ADVICE))
+            return
         if location is not None and not isinstance(location, ast.Constant):
             message = (
                 f"`{short}`'s `map_location` is `{ctx.text(location)}`, a parameter that defaults to None: a caller that "
@@ -185,6 +193,7 @@ def _constant(expr: ast.expr, keys: frozenset[str], scope=None) -> str | None:
 # The advice of a finding whose map_location is a parameter defaulting to None: the selected
 # stage knows such a finding by it, and drops it when every call in the project passes it.
 PARAMETER_ADVICE = "give `{}` a default such as \"cpu\", or pass it at every call"
+CUDA_NONE_ADVICE = "map to the device the program was given, or to \"cpu\" and move the model after, on GPU machines too"
 _PARAMETER = re.compile(r"give `(\w+)` a default such as ")
 
 
@@ -192,6 +201,27 @@ def unpassed_parameter(finding) -> str | None:
     """The parameter a finding's `map_location` is, when that is what it reports."""
     found = _PARAMETER.match(finding.fix.message) if finding.fix is not None else None
     return found.group(1) if found else None
+
+
+def _none_with_cuda(location: ast.expr, ctx: FileContext) -> ast.IfExp | None:
+    """`map_location` that is None whenever CUDA is available: `None if
+    torch.cuda.is_available() else "cpu"`, written there or the one value of a name
+    (video-retalking's `_load`). A GPU machine then loads as if none were given."""
+    if isinstance(location, ast.Name):
+        found = ctx.scope.lookup_values(location.id)
+        if found is None or len(found[1]) != 1:
+            return None
+        location = found[1][0]
+    if not isinstance(location, ast.IfExp):
+        return None
+    test, with_cuda = location.test, location.body
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, with_cuda = test.operand, location.orelse
+    chosen = (
+        isinstance(test, ast.Call) and ctx.qualname(test.func) == "torch.cuda.is_available"
+        and isinstance(with_cuda, ast.Constant) and with_cuda.value is None
+    )
+    return location if chosen else None
 
 
 def _none_unless_passed(location: ast.expr, ctx: FileContext) -> bool:

@@ -1,5 +1,6 @@
 """DL007: `nn.DataParallel(model)` without `device_ids` uses every GPU and gathers on GPU0;
-a Lightning launcher with a device count or "auto" spans the GPUs from GPU0."""
+a Lightning launcher with a device count or "auto", and `mp.spawn(..., nprocs=device_count())`,
+span the GPUs from GPU0."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from devlint.static.engine import Check
 from devlint.findings import Applicability
 from devlint.static import walk
 from devlint.static.context import FileContext
-from devlint.static.names import has_argument, keyword
+from devlint.static.names import argument, has_argument, keyword
 
 
 class DataParallelWithoutDeviceIds(Check):
@@ -26,7 +27,7 @@ class DataParallelWithoutDeviceIds(Check):
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         name = ctx.qualname(node.func)
-        if self._spans_every_gpu(node, name, ctx):
+        if self._spans_every_gpu(node, name, ctx) or self._spawns_per_gpu(node, name, ctx):
             return
         if name not in wrappers():
             name = next((base for base in ctx.index.ancestors(name) if base in wrappers()), None) and name
@@ -78,6 +79,22 @@ class DataParallelWithoutDeviceIds(Check):
         ctx.report(self.code, node, message, fix)
         return True
 
+    def _spawns_per_gpu(self, node: ast.Call, name: str | None, ctx: FileContext) -> bool:
+        """`mp.spawn(run, nprocs=torch.cuda.device_count())`: one process per visible GPU,
+        rank r on cuda:r, so rank 0 is GPU0. Reported here (True when it was a spawner)."""
+        if name not in process_spawners():
+            return False
+        nprocs = argument(node, "nprocs", 2)
+        if nprocs is None or not _every_visible_gpu(nprocs, ctx) or ctx.visible_devices_set_before(node):
+            return True
+        message = (
+            f"`{ctx.text(node.func)}(..., nprocs={ctx.text(nprocs)})` starts a process on every visible GPU, "
+            "from GPU0: no option chooses the GPU"
+        )
+        fix = ctx.display_only(self.code, "spawn one process per GPU the program was given (and bind each with set_device), or launch with CUDA_VISIBLE_DEVICES set")
+        ctx.report(self.code, node, message, fix)
+        return True
+
     def _never_run(self, ctx: FileContext) -> bool:
         """`tmp = nn.DataParallel(net)` whose every use is `tmp.load_state_dict(...)`,
         `tmp.state_dict()` or `tmp.module`: a wrapper made only to read or write a checkpoint
@@ -102,6 +119,31 @@ class DataParallelWithoutDeviceIds(Check):
 _UNWRAPPING = frozenset({"load_state_dict", "state_dict", "module"})
 
 
+def _every_visible_gpu(value: ast.expr, ctx: FileContext, depth: int = 0) -> bool:
+    """`torch.cuda.device_count()`, or a name or attribute assigned it, directly or through
+    names (`n_gpus = torch.cuda.device_count(); world_size = n_gpus`; UniAnimate's
+    `cfg.gpus_per_machine = torch.cuda.device_count()`)."""
+    if depth > 3:
+        return False
+    if isinstance(value, ast.Name):
+        found = ctx.scope.lookup_values(value.id)
+        assigned = found[1] if found else []
+    elif isinstance(value, ast.Attribute):
+        written = ctx.text(value)
+        function = ctx.scope.function
+        assigned = [
+            node.value for node in walk.nodes(function.node if function is not None else ctx.tree)
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Attribute) and ctx.text(t) == written for t in node.targets)
+        ]
+    else:
+        return _counts_gpus(value, ctx)
+    return any(_every_visible_gpu(v, ctx, depth + 1) for v in assigned)
+
+
+def _counts_gpus(value: ast.expr, ctx: FileContext) -> bool:
+    return isinstance(value, ast.Call) and ctx.qualname(value.func) == "torch.cuda.device_count"
+
+
 def _counts_from_gpu0(value: ast.expr) -> bool:
     """`"auto"`, `-1` or a positive integer literal: Lightning's devices counted from GPU0."""
     if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) and isinstance(value.operand, ast.Constant):
@@ -114,6 +156,11 @@ def _counts_from_gpu0(value: ast.expr) -> bool:
 @functools.cache
 def spanning_launchers() -> frozenset[str]:
     return frozenset(catalog.api("DL007", "spanning_launchers", []))
+
+
+@functools.cache
+def process_spawners() -> frozenset[str]:
+    return frozenset(catalog.api("DL007", "process_spawners", []))
 
 
 @functools.cache

@@ -39,6 +39,11 @@ def _error(filename: str, message: str, row: int = 1, column: int = 1) -> Findin
     return Finding(UNPARSABLE, message, filename, loc, loc, fix=None, noqa_row=None)
 
 
+def internal_error(filename: str, exc: Exception, row: int = 1) -> Finding:
+    """A bug of devlint's met while checking a file, reported there: the run goes on."""
+    return _error(filename, f"internal error while checking ({type(exc).__name__}: {exc}); please report it", row)
+
+
 def parse(data: bytes, filename: str) -> Parsed:
     if len(data) > MAX_BYTES:
         return Parsed(error=_error(filename, f"file too large to check ({len(data) // (1024 * 1024)} MiB)"))
@@ -129,7 +134,7 @@ def check(
         engine.run(ctx, checks)
     except Exception as exc:  # a bug in a check must not stop the run: say so for this file
         row = getattr(ctx.ancestors[-1], "lineno", 1) if ctx.ancestors else 1
-        ctx.findings = [_error(filename, f"internal error while checking ({type(exc).__name__}: {exc}); please report it", row)]
+        ctx.findings = [internal_error(filename, exc, row)]
     return FileResult(_kept(ctx.findings, parsed.source), parsed.source)
 
 

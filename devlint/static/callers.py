@@ -15,6 +15,7 @@ import ast
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from devlint.findings import Span
 from devlint.static import analyze, placement
@@ -79,6 +80,7 @@ class ProjectCalls:
         self._defs: dict[str, dict[Span, object]] = {}  # file -> the scope of each function by its span
         self._words: dict[str, set[bytes]] = {}  # file -> its words, once many names are searched
         self._calling_memo: dict[str, list] = {}
+        self._defines: dict[tuple[str, str], bool] = {}
         self._read: dict[str, str | None] = {}  # file -> content key (None: not a checked Python file)
         self._bases: dict[str, list[str]] | None = None  # file -> the last names of its class statements' bases
 
@@ -172,9 +174,18 @@ class ProjectCalls:
         found.sort(key=lambda c: c.span)
         return found
 
-    def files_calling(self, name: str) -> list[str]:
-        """The text of each checked file with a call-shaped mention of `name` (not parsed)."""
-        return [w.text for w in self._calling_name(name)]
+    def files_calling(self, name: str) -> list[tuple[str, str]]:
+        """(path, text) of each checked file with a call-shaped mention of `name` (not parsed)."""
+        return [(w.file.display, w.text) for w in self._calling_name(name)]
+
+    def defines(self, module: str, name: str) -> bool:
+        """Does a checked module whose last component is `module` define `name` at its top
+        level (`def name(` or `class name` at the start of a line), read from the text?"""
+        key = (module, name)
+        if key not in self._defines:
+            written = re.compile(rf"^(?:async[ \t]+)?(?:def|class)[ \t]+{re.escape(name)}\b", re.M)
+            self._defines[key] = any(module_stem(w.file.display) == module and written.search(w.text) for w in self._works)
+        return self._defines[key]
 
     def subclassed(self, name: str) -> bool:
         """Does a class statement of a checked file name `name` among its bases (read from the
@@ -261,6 +272,12 @@ def _calls_in(text: str, called: re.Pattern) -> bool:
 def _walk(ctx: FileContext, finder: Check) -> None:
     ctx.scope, ctx.ancestors = ctx.module_scope, []
     run(ctx, [finder])
+
+
+def module_stem(path: str) -> str:
+    """The last component of the module a file is: its stem, or its package for __init__.py."""
+    stem = PurePath(path).stem
+    return PurePath(path).parent.name if stem == "__init__" else stem
 
 
 def _target(ctx: FileContext, function, qualname: str) -> Target:

@@ -74,7 +74,7 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
         if qualname is None:
             continue
         _note_definition(facts, qualname)
-        if outer.kind == "module":
+        if outer.kind in ("module", "class"):
             _note_setup(facts, qualname, node, outer, "set_device" in text)
         if outer.kind == "module" and summarise and _may_return_a_device(ctx.text(node)):
             returned = values.returned_when_omitted(node, outer)
@@ -99,20 +99,30 @@ _NOT_SETUP = frozenset({"torch", "os", "sys", "logging", "numpy", "np", "random"
 
 
 def _note_setup(facts: FileFacts, qualname: str, node: ast.FunctionDef | ast.AsyncFunctionDef, outer: Scope, may_set: bool) -> None:
-    """A module-level function's part in making a GPU current: does it call `set_device` with
-    other than a written 0 (`may_set`: the file's text mentions it), and which calls open its
-    body (`cfg = setup(args)`)?"""
-    if may_set and any(
+    """A module-level function's or method's part in making a GPU current: does it call
+    `set_device` with other than a written 0 (`may_set`: the file's text mentions it), and
+    which calls open its body (`cfg = setup(args)`, `self.init_ddp_connection(rank, n)`)? A
+    method's calls are kept only when it sets the device itself: then a process group it
+    opens through another method is selected (GeneFace's `_forward_nerf_task_ddp`)."""
+    sets = may_set and any(
         isinstance(n, ast.Call) and qualname_of(n.func, outer) == "torch.cuda.set_device"
         and n.args and not (isinstance(n.args[0], ast.Constant) and n.args[0].value in (0, "cuda:0"))
         for n in _shallow(node.body)
-    ):
+    )
+    if sets:
         facts.device_setters.append(qualname)
+    method = outer.kind == "class"
+    if method and not sets:
+        return
     callees = []
     for statement in node.body:
         value = statement.value if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) else None
         if isinstance(value, ast.Call):
-            callee = qualname_of(value.func, outer)
+            func = value.func
+            if method and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+                callee = f"{qualname.rsplit('.', 1)[0]}.{func.attr}"
+            else:
+                callee = qualname_of(func, outer)
             if callee and "." in callee and callee.split(".", 1)[0] not in _NOT_SETUP:
                 callees.append(callee)
     if callees:

@@ -124,7 +124,7 @@ def only_under_process_group(path: list[ast.AST], scope: Scope) -> bool:
     if guards.only_when(path, lambda test: initialised(test, scope), lambda test: not_initialised(test, scope)):
         return True
     function = scope.function
-    return function is not None and any(_collective(statement, function) for statement in function.node.body)
+    return function is not None and any(_collective(statement, function) for statement in function.body)
 
 
 # torch.distributed calls that need an initialised process group.

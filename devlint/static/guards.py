@@ -203,8 +203,17 @@ def says_cuda(test: ast.expr) -> bool:
     return _device_is(test, ("cuda",))
 
 
-def _device_is(test: ast.expr, kinds: tuple[str, ...]) -> bool:
-    """Does `test` compare a device-named value for equality with one of `kinds`?"""
+def says_chose_current(test: ast.expr) -> bool:
+    """`device == "cuda"` or `str(device) == "cuda"` (not `device.type == "cuda"`, which
+    cuda:1 passes too): the program was given the current device itself, so "cuda" and
+    `.cuda()` in that branch are its choice (Grounded-SAM's `if device == "cuda":
+    inputs.to("cuda")`)."""
+    return _device_is(test, ("cuda",), types=False)
+
+
+def _device_is(test: ast.expr, kinds: tuple[str, ...], types: bool = True) -> bool:
+    """Does `test` compare a device-named value (or its `.type`, unless `types` is off) for
+    equality with one of `kinds`?"""
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
         return False
     sides = (test.left, test.comparators[0])
@@ -212,6 +221,8 @@ def _device_is(test: ast.expr, kinds: tuple[str, ...]) -> bool:
         return False
     for side in sides:
         if isinstance(side, ast.Attribute) and side.attr == "type":
+            if not types:
+                continue
             side = side.value
         elif isinstance(side, ast.Call) and isinstance(side.func, ast.Name) and side.func.id == "str" and len(side.args) == 1:
             side = side.args[0]

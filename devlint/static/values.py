@@ -550,7 +550,7 @@ def _branch_tests(function: Scope) -> dict[int, tuple[tuple[ast.expr, bool], ...
                 for handler in getattr(statement, "handlers", []):
                     visit(handler.body, above)
 
-    visit(function.node.body, ())
+    visit(function.body, ())
     memo[key] = found
     return found
 

@@ -112,6 +112,31 @@ def test_second_fix_changes_nothing(run_devlint, tmp_path):
     assert path.read_bytes() == once and code == 0
 
 
+# `device` is never read until the fix of `.to("cuda")` reads it: then the call that omits it
+# leaks through the default, which the same --fix must pass, or a second --fix would.
+NEVER_READ_UNTIL_FIXED = """\
+import torch
+
+
+def collate(batch, device="cuda"):
+    return torch.stack(batch).to("cuda")
+
+
+def loader(batches, device):
+    return [collate(b) for b in batches]
+"""
+
+
+def test_a_fix_that_makes_a_parameter_read_also_fixes_the_calls_that_omit_it(run_devlint, tmp_path):
+    path = tmp_path / "data.py"
+    path.write_text(NEVER_READ_UNTIL_FIXED)
+    run_devlint("check", tmp_path, "--fix", "--unsafe-fixes", "--no-cache")
+    once = path.read_text()
+    assert ".to(device)" in once and "collate(b, device=device)" in once
+    code, _, _ = run_devlint("check", tmp_path, "--fix", "--unsafe-fixes", "--no-cache")
+    assert path.read_text() == once and code == 0
+
+
 def test_diff_prints_and_writes_nothing(run_devlint, tmp_path):
     path = _project(tmp_path, BODY.encode())
     code, out, err = run_devlint("check", tmp_path, "--diff", "--no-cache")

@@ -183,3 +183,60 @@ def test_a_warm_run_sees_a_new_subclass_and_its_removal(run_devlint, tmp_path):
     assert both() == [("head.py", 6), ("head.py", 9)]
     (tmp_path / "sub.py").write_text("from head import Head\n\n\nclass Fast:\n    pass\n")
     assert both() == []
+
+
+LAMBDA_UNDER_GROUP = """\
+import os
+import torch
+import torch.distributed as dist
+
+
+def load(path, device="cuda"):
+    return torch.load(path, map_location=device)
+
+
+def main():
+    torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    dist.init_process_group("nccl")
+    pick = lambda p: load(p)
+    return pick("w.pt")
+"""
+
+
+def test_a_lambda_in_a_program_whose_process_group_follows_set_device_is_checked(tmp_path):
+    # A lambda is a function whose body is one expression, not a list of statements: asking
+    # whether it runs only under a process group used to stop the whole run (F5-TTS).
+    codes = _codes(tmp_path, {"train.py": LAMBDA_UNDER_GROUP})
+    assert not [c for c in codes if c[2] == "DL901"]
+
+
+def test_a_bug_while_judging_one_finding_keeps_it_and_says_so(tmp_path, monkeypatch):
+    def broken(self, finding):
+        if finding.location.row == 6:
+            raise TypeError("boom")
+        return False
+
+    monkeypatch.setattr(CallerSelections, "_excused_in_file", broken)
+    codes = _codes(tmp_path, {"train.py": TRAIN})
+    assert codes == [("train.py", 5, "DL007"), ("train.py", 6, "DL901"), ("train.py", 6, "DL001")]
+
+
+def test_a_same_named_function_of_another_module_and_method_calls_do_not_count_as_callers(tmp_path):
+    # train.py's `train` runs only after run.py's set_device. train_dp.py has its own `train`
+    # (run by run_dp.py, which selects nothing) and calls `model.train()`: neither is a call of
+    # train.py's `train`, so its `.cuda()` is the rank's GPU.
+    files = {
+        "train.py": "def train(model, data):\n    model.train()\n    return model(data.cuda())\n",
+        "run.py": (
+            "import torch\nfrom train import train\n\nif __name__ == '__main__':\n"
+            "    torch.cuda.set_device(1)\n    train(None, torch.zeros(2))\n"
+        ),
+        "train_dp.py": "def train(model, data, ids):\n    model.train()\n    return model(data)\n",
+        "run_dp.py": "from train_dp import train\n\nif __name__ == '__main__':\n    train(None, None, [0])\n",
+    }
+    assert _codes(tmp_path, files) == []
+    # a package that may re-export train.py's `train` is still a caller
+    files["run_pkg.py"] = "from tools import train\n\nif __name__ == '__main__':\n    train(None, None)\n"
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "__init__.py").write_text("from train import train\n")
+    assert _codes(tmp_path, files) == [("train.py", 3, "DL001")]
