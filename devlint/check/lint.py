@@ -75,7 +75,7 @@ def _init_from(initargs: tuple) -> None:
 
 
 def _facts_of(work: Work) -> project_index.FileFacts:
-    parsed = _PARSED[work.key, work.file.display] = analyze.parse(work.data, work.file.display)
+    parsed = _PARSED[_parsed_key(work)] = analyze.parse(work.data, work.file.display)
     return analyze.facts(work.data, work.file.display, work.file.module, parsed)
 
 
@@ -85,7 +85,7 @@ def _check(work: Work) -> tuple[list[Finding], dict[str, str], bool]:
     with a trigger in its text) is only parsed: it goes through the same workers, since
     parsing is most of the cost of a file either way. The text is searched here, in the
     workers, for the files the cache could not say (a tenth of a cold run's serial work)."""
-    parsed = _PARSED.pop((work.key, work.file.display), None)
+    parsed = _PARSED.pop(_parsed_key(work), None)
     checked = work.key in _STATE["checked"] or (work.key in _STATE["undecided"] and _mentions(work.text, _STATE["triggers"]))
     if not checked:
         return _parse_only(work, _STATE["enabled"], parsed), {}, False
@@ -115,6 +115,7 @@ def _workers(jobs: int) -> Workers | None:
 
 
 def _parsed_key(work: Work) -> tuple[str, str]:
+    """How a parsed tree waits in _PARSED, and how the workers know which of them holds it."""
     return (work.key, work.file.display)
 
 
