@@ -229,6 +229,10 @@ class Cache:
         entry = self._known(key)
         return entry.get("checked") if entry.get("triggers") == triggers else None
 
+    def holds_findings(self, key: str) -> bool:
+        """Are findings of this content held, from this run or the last (valid or not)?"""
+        return "findings" in self._known(key)
+
     def findings(self, key: str, display: str, index: project_index.ProjectIndex, checked: bool) -> list[Finding] | None:
         """Cached findings of this content, if still valid (`checked`: whether the rules ran,
         or only the parser, because no rule could fire on it)."""

@@ -17,6 +17,7 @@ from devlint import catalog
 from devlint.check.cache import Cache, content_key
 from devlint.check.read import Work, from_bytes, read
 from devlint.check.suppress import Suppression
+from devlint.check.workers import Workers
 from devlint.findings import Finding
 from devlint.libraries import Libraries, imports
 from devlint.static import analyze
@@ -65,26 +66,33 @@ _STATE: dict = {}
 _PARSED: dict[tuple[str, str], analyze.Parsed] = {}
 
 
-def _init_worker(enabled, index, checks, checked=frozenset()):
-    _STATE.update(enabled=enabled, index=index, checks=checks, checked=checked)
+def _init_worker(enabled, index, checks, checked=frozenset(), undecided=frozenset(), triggers=()):
+    _STATE.update(enabled=enabled, index=index, checks=checks, checked=checked, undecided=undecided, triggers=triggers)
+
+
+def _init_from(initargs: tuple) -> None:
+    _init_worker(*initargs)
 
 
 def _facts_of(work: Work) -> project_index.FileFacts:
-    parsed = _PARSED[work.key, work.file.display] = analyze.parse(work.data, work.file.display)
+    parsed = _PARSED[_parsed_key(work)] = analyze.parse(work.data, work.file.display)
     return analyze.facts(work.data, work.file.display, work.file.module, parsed)
 
 
-def _check(work: Work) -> tuple[list[Finding], dict[str, str]]:
-    """Findings of one file, and the index lookups they depended on. A file that mentions
-    no trigger (its key is not in `checked`) is only parsed: it goes through the same
-    workers, since parsing is most of the cost of a file either way."""
-    parsed = _PARSED.pop((work.key, work.file.display), None)
-    if work.key not in _STATE["checked"]:
-        return _parse_only(work, _STATE["enabled"], parsed), {}
+def _check(work: Work) -> tuple[list[Finding], dict[str, str], bool]:
+    """Findings of one file, the index lookups they depended on, and whether the rules ran.
+    A file that mentions no trigger (its key is neither in `checked`, nor in `undecided`
+    with a trigger in its text) is only parsed: it goes through the same workers, since
+    parsing is most of the cost of a file either way. The text is searched here, in the
+    workers, for the files the cache could not say (a tenth of a cold run's serial work)."""
+    parsed = _PARSED.pop(_parsed_key(work), None)
+    checked = work.key in _STATE["checked"] or (work.key in _STATE["undecided"] and _mentions(work.text, _STATE["triggers"]))
+    if not checked:
+        return _parse_only(work, _STATE["enabled"], parsed), {}, False
     index = _STATE["index"]
     index.start_recording()
     result = analyze.check(work.data, work.file.display, work.file.module, _STATE["enabled"], index, _STATE["checks"], parsed)
-    return result.findings, index.recorded()
+    return result.findings, index.recorded(), True
 
 
 def _parse_only(work: Work, enabled: frozenset[str], parsed: analyze.Parsed | None = None) -> list[Finding]:
@@ -95,12 +103,33 @@ def _parse_only(work: Work, enabled: frozenset[str], parsed: analyze.Parsed | No
     return [error] if error else []
 
 
-def _map(function, items: list[Work], jobs: int, initargs=()):
-    total = sum(len(w.data) for w in items)
-    if jobs <= 1 or len(items) < 2 or total < _PARALLEL_BYTES:
+def _parallel(items: list[Work], jobs: int) -> bool:
+    """Is there enough to do to start worker processes for it?"""
+    return jobs > 1 and len(items) >= 2 and sum(len(w.data) for w in items) >= _PARALLEL_BYTES
+
+
+def _workers(jobs: int) -> Workers | None:
+    """Workers kept through the index and check stages, where processes can be forked
+    (multiprocessing is imported only when they start)."""
+    return Workers(jobs) if jobs > 1 and hasattr(os, "fork") else None
+
+
+def _parsed_key(work: Work) -> tuple[str, str]:
+    """How a parsed tree waits in _PARSED, and how the workers know which of them holds it."""
+    return (work.key, work.file.display)
+
+
+def _map(function, items: list[Work], jobs: int, initargs=(), meanwhile=None):
+    """`[function(w) for w in items]`, in worker processes when there is enough to do;
+    `meanwhile()` runs in this process while they work (work of its own that does not
+    wait for theirs)."""
+    if not _parallel(items, jobs):
         if initargs:
             _init_worker(*initargs)
-        return [function(w) for w in items]
+        results = [function(w) for w in items]
+        if meanwhile is not None:
+            meanwhile()
+        return results
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -109,7 +138,10 @@ def _map(function, items: list[Work], jobs: int, initargs=()):
     chunk = max(1, len(items) // (jobs * 8))
     initializer = _init_worker if initargs else None
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=initializer, initargs=initargs) as pool:
-        return list(pool.map(function, items, chunksize=chunk))
+        results = pool.map(function, items, chunksize=chunk)  # every chunk submitted now
+        if meanwhile is not None:
+            meanwhile()
+        return list(results)
 
 
 def default_jobs() -> int:
@@ -128,17 +160,31 @@ def _text_fact(work: Work, cache: Cache, kind: str, read):
     return found
 
 
-def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries | None = None) -> project_index.ProjectIndex:
+def build_index(
+    works: list[Work], jobs: int, cache: Cache, libraries: Libraries | None = None, workers: Workers | None = None
+) -> project_index.ProjectIndex:
     """The project facts of every file that can hold one (from the cache where it can): the
     files worth collecting, then, until none is left, the files the facts so far want.
     Facts are in file order whatever the cache held: where two files give the same fact
-    (the first caller passing a type string) the first one is named, cold or warm."""
+    (the first caller passing a type string) the first one is named, cold or warm.
+    `workers`: processes that keep the trees they parse for the check stage."""
     _PARSED.clear()  # only this index's trees wait for the check stage
     readable = [w for w in works if w.data is not None]
     position = {id(w): i for i, w in enumerate(readable)}
     found: dict[int, project_index.FileFacts] = {}
     batch = [w for w in readable if project_index.catalog_module(w.file.module) or _text_fact(w, cache, "collect", project_index.text_worth_collecting)]
     collected = {id(w) for w in batch}
+    text_facts: dict = {}
+
+    def read_text_facts() -> None:
+        """What the index takes from the files' text alone, and from the libraries they use:
+        read while the workers collect the first facts, which it does not wait for."""
+        if text_facts:
+            return
+        text_facts["library"] = None if libraries is None else libraries.defaults_for(_used_names(readable, cache), _packages(readable))
+        text_facts["imported"] = _taken_names(readable, cache)
+        text_facts["aliases"] = _aliases(readable, cache)
+
     while batch:
         todo = []
         for work in batch:
@@ -147,15 +193,19 @@ def build_index(works: list[Work], jobs: int, cache: Cache, libraries: Libraries
                 found[position[id(work)]] = cached
             else:
                 todo.append(work)
-        for work, facts in zip(todo, _map(_facts_of, todo, jobs)):
+        if workers is not None and todo and (workers.started or _parallel(todo, jobs)):  # started: they keep its trees
+            made = workers.spread(_facts_of, todo, [_parsed_key(w) for w in todo], [len(w.data) for w in todo], read_text_facts)
+        else:
+            made = _map(_facts_of, todo, jobs, meanwhile=read_text_facts)
+        for work, facts in zip(todo, made):
             cache.store_facts(work.key, facts)
             found[position[id(work)]] = facts
         pattern = project_index.wanted(list(found.values()))
         batch = [w for w in readable if id(w) not in collected and pattern is not None and pattern.search(w.text)]
         collected.update(id(w) for w in batch)
-    library = None if libraries is None else libraries.defaults_for(_used_names(readable, cache), _packages(readable))
+    read_text_facts()
     return project_index.ProjectIndex(
-        [found[i] for i in sorted(found)], library=library, imported=_taken_names(readable, cache), aliases=_aliases(readable, cache)
+        [found[i] for i in sorted(found)], library=text_facts["library"], imported=text_facts["imported"], aliases=text_facts["aliases"]
     )
 
 
@@ -205,19 +255,25 @@ def check_files(
     checks: Callable[[], list],
     jobs: int,
     cache: Cache,
+    workers: Workers | None = None,
 ) -> tuple[list[list[Finding]], int]:
     """Each file's findings, as the user sees the file (notebook cells), and how many
-    files came from the cache. `checks` gives the checks when a file is to be checked."""
+    files came from the cache. `checks` gives the checks when a file is to be checked;
+    `workers`, the index stage's processes, check the files whose trees they hold."""
     triggers = _triggers(enabled, index)
     digest = _digest(triggers)
     outcome: dict[int, list[Finding]] = {}
     from_cache = 0
-    todo, checked_keys = [], set()
+    todo, checked_keys, undecided = [], set(), set()
     for i, work in enumerate(works):
         if work.error is not None:
             outcome[i] = [work.error] if analyze.UNPARSABLE in enabled else []
             continue
         checked = cache.mentions(work.key, digest)
+        if checked is None and not cache.holds_findings(work.key):
+            todo.append(i)  # nothing cached to compare with: the worker searches the text
+            undecided.add(work.key)
+            continue
         if checked is None:
             checked = _mentions(work.text, triggers)
         cached = cache.findings(work.key, work.file.display, index, checked)
@@ -228,10 +284,16 @@ def check_files(
             todo.append(i)
             if checked:
                 checked_keys.add(work.key)
-    initargs = (enabled, index, checks() if todo else [], frozenset(checked_keys))
-    for i, (findings, deps) in zip(todo, _map(_check, [works[i] for i in todo], jobs, initargs=initargs)):
+    initargs = (enabled, index, checks() if todo else [], frozenset(checked_keys), frozenset(undecided), triggers)
+    items = [works[i] for i in todo]
+    if workers is not None and items and (workers.started or _parallel(items, jobs)):
+        workers.each(_init_from, initargs)
+        made = workers.map(_check, items, [_parsed_key(w) for w in items])
+    else:
+        made = _map(_check, items, jobs, initargs=initargs)
+    for i, (findings, deps, checked) in zip(todo, made):
         outcome[i] = works[i].for_user(findings)
-        cache.store_findings(works[i].key, outcome[i], deps, checked=works[i].key in checked_keys, triggers=digest)
+        cache.store_findings(works[i].key, outcome[i], deps, checked=checked, triggers=digest)
     _PARSED.clear()  # a long-lived process (the language server) keeps no trees between runs
     cache.save()
     return [outcome[i] for i in range(len(works))], from_cache
@@ -269,9 +331,14 @@ def lint_works(
 ) -> Result:
     cache = cache or Cache.disabled()
     enabled = suppression.enabled
-    index = build_index(works, jobs, cache, libraries) if needs_index(enabled) else project_index.ProjectIndex()
-    result = Result(works, index, None, enabled=enabled)
-    per_file, from_cache = check_files(works, enabled, index, result.static_checks, jobs, cache)
+    workers = _workers(jobs)
+    try:
+        index = build_index(works, jobs, cache, libraries, workers) if needs_index(enabled) else project_index.ProjectIndex()
+        result = Result(works, index, None, enabled=enabled)
+        per_file, from_cache = check_files(works, enabled, index, result.static_checks, jobs, cache, workers)
+    finally:
+        if workers is not None:
+            workers.close()
     result.findings = [f for work, found in zip(works, per_file) for f in suppression.per_file(found, work.file)]
     result.findings.sort(key=lambda f: f.sort_key)
     result.from_cache = from_cache

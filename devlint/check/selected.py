@@ -352,7 +352,7 @@ def function_names(text: str) -> list[tuple[str, ...]]:
         depth = len(stack)
         while depth and stack[depth - 1][0] >= current:
             depth -= 1
-        names[row] = _enclosing_name(stack, depth)
+        names[row] = _enclosing_name(stack, depth) if depth else ()  # module level: no function
         if line.strip() and not line.lstrip().startswith(("#", ")", "]", "}")):  # `):` closes a signature, not the def
             del stack[depth:]
             match = _DEF.match(line)

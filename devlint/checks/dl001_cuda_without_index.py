@@ -25,12 +25,12 @@ class CudaWithoutIndex(Check):
         device = argument(node, "device", 0)
         if device is not None and not (isinstance(device, ast.Constant) and device.value is None):
             return  # an explicit device: DL008 judges `.cuda(0)`
+        if "DL011" in ctx.enabled and unplaced_factory(ctx, func.value) is not None:
+            return  # DL011 reports the factory, with a better fix (asked first: the cheapest, and DL011 asks it too)
         if ctx.device_selected_before(node):
             return
         if _input_fallback(func.value, node, ctx) or guards.only_when(ctx.path_to(node), guards.says_chose_current, lambda test: False):
             return  # a move the caller's own tensor or device choice asked for
-        if "DL011" in ctx.enabled and unplaced_factory(ctx, func.value) is not None:
-            return  # DL011 reports the factory, with a better fix
         receiver = ctx.text(func.value)
         if len(receiver) > 40:
             receiver = receiver[:37] + "..."

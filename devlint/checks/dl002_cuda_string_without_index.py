@@ -31,7 +31,7 @@ class CudaStringWithoutIndex(DeviceValueCheck):
         """A device type whose GPU index the scope passes apart (`load_model(device=device,
         device_index=device_index)`), handed to a call without it: index-less there
         (split_index.py)."""
-        if not runtimes.mentions(ctx, *(f"{k}=" for k in sorted(split_index.INDEX_KEYWORDS))):
+        if not runtimes.mentions(ctx, *_INDEX_KEYWORDS_PASSED):
             return
         if split_index.passes_an_index(node):
             return
@@ -51,5 +51,8 @@ class CudaStringWithoutIndex(DeviceValueCheck):
                     ctx.display_only(self.code, f"give it the index too: `torch.device({expr.id}, {index})`"),
                 )
 
+
+# What a call passing an index apart says (`device_index=`): a file without it has no such call.
+_INDEX_KEYWORDS_PASSED = tuple(f"{k}=" for k in sorted(split_index.INDEX_KEYWORDS))
 
 CHECK = CudaStringWithoutIndex()

@@ -88,9 +88,10 @@ class FileContext:
 
     def memo(self, key: str, compute):
         """A per-file value computed once, on first use."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._memo[key] = compute()
+        return found
 
     # --- names and devices -------------------------------------------------
 

@@ -30,7 +30,7 @@ _EXTRA_INDEX_NAMES = ("ctx_id",)
 def mentions(ctx: FileContext, *words: str) -> bool:
     """Does the file's text contain one of `words`? Asked for every call a rule visits, so
     the text is searched once per file and set of words."""
-    return ctx.memo(f"runtimes: mentions {words}", lambda: any(word in ctx.source.text for word in words))
+    return ctx.memo(("runtimes: mentions", words), lambda: any(word in ctx.source.text for word in words))
 
 
 def mentions_kernel(ctx: FileContext) -> bool:

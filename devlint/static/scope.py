@@ -381,17 +381,33 @@ def build_scope(node: ast.AST, parent: Scope | None, module_name: str, package: 
 def bind(scope: Scope, body: list[ast.AST]) -> None:
     """Record what the statements of `body` bind in `scope`, in source order: build_scope's
     loop, which a module checked in parts (static/parts.py) runs once per part."""
+    # _binders gives nodes of the types in _BINDERS exactly: calls and assignments, the most
+    # of them by far, are told by their type first (a third of a module of assignments).
+    launcher_names = _launcher_names()
+    assigns = scope.assigns
     for child in _binders(body):
-        if isinstance(child, (ast.Import, ast.ImportFrom)):
-            _record_import(scope, child)
-        elif isinstance(child, ast.Assign):
-            if any(_sets_visible_devices(t) for t in child.targets):
+        kind = type(child)
+        if kind is ast.Call:
+            func = child.func
+            last = func.attr if type(func) is ast.Attribute else getattr(func, "id", None)
+            if last in _SELECTING_NAMES and _is_device_selection(child, scope):
+                scope.device_selected_at.append(child.lineno)
+            elif last in launcher_names and _starts_launcher(child, scope):
+                scope.device_selected_at.append(child.lineno)
+        elif kind is ast.Assign:
+            targets = child.targets
+            if any(type(t) is ast.Subscript and _sets_visible_devices(t) for t in targets):
                 scope.device_selected_at.append(child.lineno)
                 scope.visible_devices_set_at.append(child.lineno)
-            for target in child.targets:
+            for target in targets:
+                if type(target) is ast.Name:
+                    assigns.setdefault(target.id, []).append(child.value)
+                    continue
                 for t, value in _paired(target, child.value):
                     if isinstance(t, ast.Name):
-                        scope.assigns.setdefault(t.id, []).append(value)
+                        assigns.setdefault(t.id, []).append(value)
+        elif isinstance(child, (ast.Import, ast.ImportFrom)):
+            _record_import(scope, child)
         elif isinstance(child, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
             target = child.target
             if isinstance(target, ast.Name) and child.value is not None:
@@ -409,10 +425,10 @@ def bind(scope: Scope, body: list[ast.AST]) -> None:
                     scope.assigns.setdefault(t.id, []).append(_UNKNOWN)
         elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             scope.defs[child.name] = child
-        elif isinstance(child, ast.Call) and _is_device_selection(child, scope):
-            scope.device_selected_at.append(child.lineno)
-        elif isinstance(child, ast.Call) and _starts_launcher(child, scope):
-            scope.device_selected_at.append(child.lineno)
+
+
+# The callee names _is_device_selection can accept.
+_SELECTING_NAMES = frozenset({"set_device", "device"})
 
 
 # Node types that bind names or select a device: the only ones build_scope looks at.

@@ -258,3 +258,50 @@ def test_an_inherited_constructor_default_is_found_warm_as_cold(tmp_path):
     warm = _cached_lint(tmp_path)
     assert [(Path(f.filename).name, f.code) for f in cold.findings] == [("script.py", "DL012")]
     assert [(Path(f.filename).name, f.code) for f in warm.findings] == [("script.py", "DL012")]
+
+
+def _record_parse(log: Path, original):
+    def parse(data, filename):
+        with open(log, "a") as out:  # appended from every worker process
+            out.write(filename + "\n")
+        return original(data, filename)
+
+    return parse
+
+
+def test_a_parallel_run_parses_each_file_once(tmp_path, monkeypatch):
+    """The workers that parse a file for the index check it with that tree: in parallel,
+    as in one process, no file is parsed twice (it was, for every file the index read)."""
+    from devlint.static import analyze
+
+    monkeypatch.setattr(linter, "_PARALLEL_BYTES", 0)
+    fixtures = ROOT / "fixtures"
+    serial = _keys(_lint([fixtures], fixtures, jobs=1))
+    log = tmp_path / "parsed.txt"
+    monkeypatch.setattr(analyze, "parse", _record_parse(log, analyze.parse))
+    assert _keys(_lint([fixtures], fixtures, jobs=2)) == serial
+    parsed = log.read_text().splitlines()
+    assert parsed and len(parsed) == len(set(parsed))
+
+
+def _fails(item):
+    raise ValueError(f"bad item {item}")
+
+
+def _dies(item):
+    import os
+
+    os._exit(3)
+
+
+def test_a_worker_error_reaches_the_caller_and_a_dead_worker_stops_the_run():
+    import pytest
+
+    from devlint.check.workers import Workers
+
+    with Workers(2) as workers:
+        with pytest.raises(ValueError, match="bad item"):
+            workers.map(_fails, [1, 2, 3], ["a", "b", "c"])
+    with Workers(2) as workers:
+        with pytest.raises(RuntimeError, match="stopped"):
+            workers.map(_dies, [1, 2], ["a", "b"])
