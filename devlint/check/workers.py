@@ -36,6 +36,10 @@ def _serve(conn) -> None:
 class Workers:
     """`jobs` forked worker processes, started on first use; `close()` ends them."""
 
+    # A free worker with nothing of its own or shared left takes another's item rather than
+    # wait (parsing it again): off, each item goes only to the worker that keeps its tree.
+    STEALS = True
+
     def __init__(self, jobs: int):
         self.jobs = jobs
         self._conns: list = []
@@ -127,7 +131,7 @@ class Workers:
         sent: dict[int, list[int]] = {}
 
         def send(worker: int) -> None:
-            queue = own[worker] or shared or max(own, key=len)  # its own, the shared, then another's
+            queue = own[worker] or shared or (max(own, key=len) if self.STEALS else [])  # its own, the shared, then another's
             batch = [queue.pop() for _ in range(min(chunk, len(queue)))]
             if batch:
                 sent[worker] = batch
