@@ -3,7 +3,8 @@
 An editable or git install changes devlint's source under an unchanged version, and a
 result cached by the old code would be replayed as if the new code had made it. The size
 and modification time of each of devlint's own source files (stat only, a millisecond)
-are part of every cache key.
+are part of the result cache's key (check/cache.py). The library summaries, shared by every
+install of devlint, keep their own FORMAT instead (libraries/cache.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ Kept in the user's cache directory (`DEVLINT_CACHE_DIR`, else `$XDG_CACHE_HOME/d
 else `~/.cache/devlint`; `%LOCALAPPDATA%\\devlint` on Windows), not in the project: the
 same installed library is read once for every project that uses it. A file is named by
 the distribution's name and version and holds the summary format and devlint version it
-was written by: a new version of either is a miss, and the old file is replaced. Each
+was written by: a new version of either is a miss, and the old file is replaced. (Not
+devlint's code fingerprint, as the result cache has: every install of devlint shares these
+files, and two installs of different code, a checkout and a release, would replace each
+other's on every run. A change to what a summary says bumps FORMAT.) Each
 module's entry also keeps its file's size and modification time, so a library edited in
 place (an editable install) is re-read without a version change. JSON only (a cache must
 not be able to run code), written atomically; a cache that cannot be written is skipped.
@@ -17,7 +20,7 @@ import os
 import re
 from pathlib import Path
 
-from devlint import code_version, user_cache
+from devlint import __version__, user_cache
 from devlint.libraries.distributions import Distribution
 
 FORMAT = 3  # bump when what a summary holds (summary.py) changes: older entries are ignored
@@ -62,7 +65,7 @@ class DistributionCache:
     def __init__(self, dist: Distribution, enabled: bool = True):
         safe = re.sub(r"[^A-Za-z0-9._+-]", "_", f"{dist.name}-{dist.version}")
         self.path = directory() / f"{safe}.json"
-        self.key = {"format": FORMAT, "devlint": code_version.fingerprint(), "name": dist.name, "version": dist.version}
+        self.key = {"format": FORMAT, "devlint": __version__, "name": dist.name, "version": dist.version}
         self.enabled = enabled
         self.modules: dict[str, dict] = self._load() if enabled else {}
         self.changed = False
