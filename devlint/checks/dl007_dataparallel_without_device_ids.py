@@ -71,12 +71,8 @@ class DataParallelWithoutDeviceIds(Check):
             return True
         count = devices.value.value
         which = "every visible GPU" if count in ("auto", -1, "-1") else f"the first {count} visible GPU{'s' if count != 1 else ''}"
-        message = (
-            f"`{ctx.text(node.func)}(devices={ctx.text(devices.value)})` starts a process on {which}, from GPU0: "
-            "no option chooses the GPU"
-        )
-        fix = ctx.display_only(self.code, "pass the GPUs the program was given (`devices=[index]`), or launch with CUDA_VISIBLE_DEVICES set")
-        ctx.report(self.code, node, message, fix)
+        written = f"{ctx.text(node.func)}(devices={ctx.text(devices.value)})"
+        self._starts_processes(node, written, which, "pass the GPUs the program was given (`devices=[index]`)", ctx)
         return True
 
     def _spawns_per_gpu(self, node: ast.Call, name: str | None, ctx: FileContext) -> bool:
@@ -87,13 +83,15 @@ class DataParallelWithoutDeviceIds(Check):
         nprocs = argument(node, "nprocs", 2)
         if nprocs is None or not _every_visible_gpu(nprocs, ctx) or ctx.visible_devices_set_before(node):
             return True
-        message = (
-            f"`{ctx.text(node.func)}(..., nprocs={ctx.text(nprocs)})` starts a process on every visible GPU, "
-            "from GPU0: no option chooses the GPU"
-        )
-        fix = ctx.display_only(self.code, "spawn one process per GPU the program was given (and bind each with set_device), or launch with CUDA_VISIBLE_DEVICES set")
-        ctx.report(self.code, node, message, fix)
+        written = f"{ctx.text(node.func)}(..., nprocs={ctx.text(nprocs)})"
+        advice = "spawn one process per GPU the program was given (and bind each with set_device)"
+        self._starts_processes(node, written, "every visible GPU", advice, ctx)
         return True
+
+    def _starts_processes(self, node: ast.Call, written: str, which: str, advice: str, ctx: FileContext) -> None:
+        """Report a launcher that starts a process per GPU counted from GPU0."""
+        message = f"`{written}` starts a process on {which}, from GPU0: no option chooses the GPU"
+        ctx.report(self.code, node, message, ctx.display_only(self.code, f"{advice}, or launch with CUDA_VISIBLE_DEVICES set"))
 
     def _never_run(self, ctx: FileContext) -> bool:
         """`tmp = nn.DataParallel(net)` whose every use is `tmp.load_state_dict(...)`,
