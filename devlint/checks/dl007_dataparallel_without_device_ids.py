@@ -70,7 +70,10 @@ class DataParallelWithoutDeviceIds(Check):
         ):
             return True
         count = devices.value.value
-        which = "every visible GPU" if count in ("auto", -1, "-1") else f"the first {count} visible GPU{'s' if count != 1 else ''}"
+        if count in ("auto", -1, "-1"):
+            which = "every visible GPU"
+        else:
+            which = "the first visible GPU" if count == 1 else f"the first {count} visible GPUs"
         written = f"{ctx.text(node.func)}(devices={ctx.text(devices.value)})"
         self._starts_processes(node, written, which, "pass the GPUs the program was given (`devices=[index]`)", ctx)
         return True
