@@ -23,7 +23,7 @@ from devlint.checks.device_value import DEFAULT_ADVICE
 from devlint.checks.dl005_load_without_map_location import unpassed_parameter
 from devlint.findings import Finding
 from devlint.static import analyze, launchers
-from devlint.static.callers import ProjectCalls, Target, _target, module_stem
+from devlint.static.callers import ProjectCalls, Target, _target, call_starts
 
 # Rules whose finding is the current device: any selection before the call makes it the chosen one.
 CURRENT_DEVICE = frozenset({"DL001", "DL002", "DL003", "DL004", "DL006", "DL010", "DL011", "DL020"})
@@ -99,7 +99,7 @@ class CallerSelections:
             return True
         row = finding.location.row
         names = self._names[row] if 0 < row < len(self._names) else ()
-        stem = module_stem(finding.filename)
+        stem = self.calls.home(finding.filename)
         if not any(self._may_be_selected(name, _need(finding.code), home) for name, home in _homes(names, stem)):
             return False
         return self._excused(finding, self._context_of(finding), self._functions)
@@ -265,7 +265,7 @@ class CallerSelections:
         lines, starts, in_strings = names
         rows = [bisect.bisect_right(starts, offset) + 1 for offset in _call_offsets(text, name, home)]
         enclosing = [names_at(lines, row) for row in rows if row not in in_strings]
-        stem = module_stem(path)
+        stem = self.calls.home(path)
         return all(  # mentions only in strings: no call from this file
             any(n != name and self._may_be_selected(n, need, at, depth + 1) for n, at in _homes(names, stem)) for names in enclosing
         )
@@ -281,19 +281,14 @@ def _call_offsets(text: str, name: str, home: str | None) -> list[int]:
     """Where `text` has a call-shaped mention of `name`: not its `def` or `class` line, not the
     end of a longer name, and, for a function or class of module `home`, not a method call
     on another object (only `home.name(...)`)."""
-    found = []
-    for m in re.finditer(rf"{re.escape(name)}\s*\(", text):  # a literal first: the regex engine's fast search
-        start = m.start()
-        before = text[start - 1 : start]
-        if before.isidentifier() or text.endswith(("def ", "class "), max(0, start - 6), start):
-            continue
-        if home is not None and before == "." and not text.endswith(home, 0, start - 1):
-            continue
-        found.append(start)
-    return found
+    called = re.compile(rf"{re.escape(name)}\s*\(")  # a literal first: the regex engine's fast search
+    return [
+        start for start in call_starts(text, called)
+        if home is None or text[start - 1 : start] != "." or text.endswith(home, 0, start - 1)
+    ]
 
 
-def _homes(names: tuple[str, ...], stem: str) -> list[tuple[str, str | None]]:
+def _homes(names: tuple[str, ...], stem: str | None) -> list[tuple[str, str | None]]:
     """function_names' names of a line with the module each is imported from: a method's (the
     first of two) is called on an instance, never imported (None); a function's or class's is
     the file's."""
@@ -316,7 +311,6 @@ def _home(target: Target) -> str | None:
     if target.method_of is not None or "." not in target.qualname:
         return None
     return target.qualname.rsplit(".", 2)[-2]
-
 
 
 def _in_strings(text: str) -> set[int]:

@@ -15,13 +15,12 @@ import ast
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import PurePath
 
 from devlint.findings import Span
 from devlint.static import analyze, placement
 from devlint.static.context import FileContext
 from devlint.static.engine import Check, run
-from devlint.static.index import ProjectIndex, _matches, class_qualname
+from devlint.static.index import ProjectIndex, _last, _matches, class_qualname
 from devlint.static.names import passes_unknown_args
 
 
@@ -184,8 +183,14 @@ class ProjectCalls:
         key = (module, name)
         if key not in self._defines:
             written = re.compile(rf"^(?:async[ \t]+)?(?:def|class)[ \t]+{re.escape(name)}\b", re.M)
-            self._defines[key] = any(module_stem(w.file.display) == module and written.search(w.text) for w in self._works)
+            self._defines[key] = any(_last(w.file.module) == module and written.search(w.text) for w in self._works)
         return self._defines[key]
+
+    def home(self, display: str) -> str | None:
+        """The last component of the module a checked file is (its package for __init__.py),
+        as the index names its definitions."""
+        work = self._by_name.get(display)
+        return _last(work.file.module) if work is not None else None
 
     def subclassed(self, name: str) -> bool:
         """Does a class statement of a checked file name `name` among its bases (read from the
@@ -259,25 +264,23 @@ def _union(by_file: dict[str, list[str]]) -> set[str]:
 
 def _calls_in(text: str, called: re.Pattern) -> bool:
     """Does `text` hold `name(` as a call: a whole word, not after `def`/`class`?"""
+    return next(call_starts(text, called), None) is not None
+
+
+def call_starts(text: str, called: re.Pattern):
+    """Where `text` holds `name(` (`called`) as a call: a whole word, not after `def`/`class`."""
     for match in called.finditer(text):
         start = match.start()
         if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
             continue
-        head = text[max(0, start - 6):start]
-        if not head.endswith(("def ", "class ")):
-            return True
-    return False
+        if not text.endswith(("def ", "class "), max(0, start - 6), start):
+            yield start
 
 
 def _walk(ctx: FileContext, finder: Check) -> None:
     ctx.scope, ctx.ancestors = ctx.module_scope, []
     run(ctx, [finder])
 
-
-def module_stem(path: str) -> str:
-    """The last component of the module a file is: its stem, or its package for __init__.py."""
-    stem = PurePath(path).stem
-    return PurePath(path).parent.name if stem == "__init__" else stem
 
 
 def _target(ctx: FileContext, function, qualname: str) -> Target:
