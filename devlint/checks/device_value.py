@@ -273,8 +273,10 @@ class DeviceValueCheck(Check):
         CPU, or the current device picked only when the program chose exactly that ("cuda")?"""
         if self._fallback_for_callers(literal, ctx) or _fallback_for_explicit_none(literal, ctx):
             return True
-        chose = guards.says_chose_current if self.current else (lambda test: False)
-        return guards.only_when(ctx.path_to(literal), lambda test: guards.says_cpu(test) or chose(test), lambda test: False)
+        def chosen(test: ast.expr) -> bool:
+            return guards.says_cpu(test) or (self.current and guards.says_chose_current(test))
+
+        return guards.only_when(ctx.path_to(literal), chosen, lambda test: False)
 
     def _fallback_for_callers(self, literal: ast.AST, ctx: FileContext) -> bool:
         """`if device is None: device = "cuda"` in a function whose callers DL012 judges, or

@@ -41,9 +41,6 @@ class LoadWithoutMapLocation(Check):
         if self._local_copy_of_download(node, ctx) or self._opened_from_url(node, ctx):
             return  # the published file, which the rule leaves to the runtime: see the rule's rationale
         short = name.rsplit(".", 1)[-1] if name.startswith("torch.hub") else name
-        message = f"`{short}` without `map_location` puts each tensor back on the device it was saved from (usually cuda:0)"
-        if name.endswith(".load_from_checkpoint"):
-            message += f", and moves the module there too ({_LIGHTNING})"
         if none_with_cuda is not None:
             message = (
                 f"`{short}`'s `map_location` is None whenever CUDA is available (`{ctx.text(none_with_cuda)}`): on a GPU "
@@ -51,6 +48,9 @@ class LoadWithoutMapLocation(Check):
             )
             ctx.report(self.code, node, message, ctx.display_only(self.code, CUDA_NONE_ADVICE))
             return
+        message = f"`{short}` without `map_location` puts each tensor back on the device it was saved from (usually cuda:0)"
+        if name.endswith(".load_from_checkpoint"):
+            message += f", and moves the module there too ({_LIGHTNING})"
         if location is not None and not isinstance(location, ast.Constant):
             message = (
                 f"`{short}`'s `map_location` is `{ctx.text(location)}`, a parameter that defaults to None: a caller that "
@@ -208,10 +208,10 @@ def _none_with_cuda(location: ast.expr, ctx: FileContext) -> ast.IfExp | None:
     torch.cuda.is_available() else "cpu"`, written there or the one value of a name
     (video-retalking's `_load`). A GPU machine then loads as if none were given."""
     if isinstance(location, ast.Name):
-        found = ctx.scope.lookup_values(location.id)
-        if found is None or len(found[1]) != 1:
+        assigned = ctx.assigned(location)
+        if len(assigned) != 1:
             return None
-        location = found[1][0]
+        location = assigned[0]
     if not isinstance(location, ast.IfExp):
         return None
     test, with_cuda = location.test, location.body

@@ -127,8 +127,7 @@ def _every_visible_gpu(value: ast.expr, ctx: FileContext, depth: int = 0) -> boo
     if depth > 3:
         return False
     if isinstance(value, ast.Name):
-        found = ctx.scope.lookup_values(value.id)
-        assigned = found[1] if found else []
+        assigned = ctx.assigned(value)
     elif isinstance(value, ast.Attribute):
         written = ctx.text(value)
         function = ctx.scope.function
