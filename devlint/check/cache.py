@@ -123,9 +123,10 @@ def facts_to_data(facts: project_index.FileFacts) -> dict:
 
 def facts_from_data(d: dict) -> project_index.FileFacts:
     from devlint.static import index as project_index  # the static engine: a replayed run never reads facts
+    from devlint.static.defaults import default_from_data
 
     return project_index.FileFacts(
-        defaults=[project_index.Default(**{**x, "also": tuple(x["also"]), "passes": tuple(tuple(p) for p in x["passes"]), "library": None}) for x in d["defaults"]],
+        defaults=[default_from_data(x) for x in d["defaults"]],
         definitions=list(d.get("definitions", [])),
         process_groups=[tuple(pg) for pg in d.get("process_groups", [])],
         forwards=[project_index.Forward(**{**x, "also": tuple(x.get("also", ()))}) for x in d.get("forwards", [])],

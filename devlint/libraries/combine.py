@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from devlint.findings import Library
 from devlint.static import index as project_index
-from devlint.static.defaults import CURRENT_DEVICE, Default, Forward
+from devlint.static.defaults import CURRENT_DEVICE, Default, Forward, default_from_data
 
 _ROUNDS = 6  # calls followed when one definition drops the device another was given
 
@@ -26,7 +26,7 @@ class Combined:
         for module in (m for m in reader.modules.values() if m is not None):
             found = module.summary["facts"]
             facts.append(project_index.FileFacts(
-                defaults=[_default(d) for d in found["defaults"]],
+                defaults=[default_from_data(d) for d in found["defaults"]],
                 forwards=[Forward(**f) for f in found["forwards"]],
                 unused=[tuple(u) for u in found["unused"]],
             ))
@@ -117,7 +117,3 @@ class Combined:
             for entry in self.index.cuda_defaults(origin):
                 out.append(replace(entry, qualname=name, where=self._where(origin, entry.where), library=self._library(origin)))
         return out
-
-
-def _default(data: dict) -> Default:
-    return Default(**{**data, "also": tuple(data["also"]), "passes": tuple(tuple(p) for p in data["passes"]), "library": None})

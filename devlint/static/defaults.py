@@ -60,6 +60,12 @@ class Default:
     library: Library | None = None  # the library version and source this was read from
 
 
+def default_from_data(data: dict) -> Default:
+    """A Default read back from JSON (the result cache, a library's cached summary): its
+    lists made tuples again; which library it was read from is the reader's to say."""
+    return Default(**{**data, "also": tuple(data["also"]), "passes": tuple(tuple(p) for p in data["passes"]), "library": None})
+
+
 @dataclass(frozen=True)
 class Forward:
     """`function(param=None)` passes `param` on to `callee`, unconditionally: if the callee
