@@ -60,11 +60,17 @@ def _paths(expr: ast.expr | None, scope: Scope, bound: dict[str, str], depth: in
 
 
 def _path(expr: ast.expr, scope: Scope, bound: dict[str, str], depth: int) -> str | None:
-    """One path: a literal, a loop variable bound to one, or `os.path.join(dir, *literals)`."""
+    """One path: a literal, a loop variable bound to one, a name assigned one, or
+    `os.path.join(dir, *parts)`."""
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return expr.value
     if isinstance(expr, ast.Name) and expr.id in bound:
         return bound[expr.id]
+    if isinstance(expr, ast.Name) and depth <= 8:
+        assigned = scope.lookup_values(expr.id)  # `src = os.path.join(here, "src")`
+        if assigned is not None and len(assigned[1]) == 1:
+            return _path(assigned[1][0], assigned[0], bound, depth + 1)
+        return None
     if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _JOINS and expr.args:
         parts = [_path(arg, scope, bound, depth + 1) for arg in expr.args]
         start = next((i for i, part in enumerate(parts) if part is not None), len(parts))

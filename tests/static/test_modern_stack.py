@@ -18,7 +18,6 @@ _EXTENSION_DATA = Path(__file__).resolve().parents[1] / "data" / "extension"
 EXTENSION = (_EXTENSION_DATA / "ops.py").read_text()
 UNGUARDED_CU = (_EXTENSION_DATA / "blur_kernel_unguarded.cu").read_text()
 GUARDED_CU = (_EXTENSION_DATA / "blur_kernel_guarded.cu").read_text()
-GUARDED_CU = "torch::Tensor blur_cuda(torch::Tensor x) {\n  const at::cuda::OptionalCUDAGuard guard(device_of(x));\n  return x;\n}\n"
 
 
 def _check(run_devlint, path):
@@ -31,6 +30,24 @@ def test_an_extension_op_is_flagged_only_when_its_cuda_source_opens_no_guard(run
     (tmp_path / "ops.py").write_text(EXTENSION)
     (tmp_path / "blur.cpp").write_text("#include <torch/extension.h>\ntorch::Tensor blur_cuda(torch::Tensor x);\n")
     (tmp_path / "blur_kernel.cu").write_text(kernel)
+    assert _check(run_devlint, tmp_path / "ops.py") == expected
+
+
+# The same op, its sources in a folder the file names through a variable (IDM-VTON's inplace_abn).
+EXTENSION_IN_SRC = EXTENSION.replace(
+    'sources=[os.path.join(here, "blur.cpp"), os.path.join(here, "blur_kernel.cu")]',
+    'sources=[os.path.join(src, f) for f in ["blur.cpp", "blur_kernel.cu"]]',
+).replace("here = os.path.dirname(__file__)\n", 'here = os.path.dirname(__file__)\nsrc = os.path.join(here, "src")\n')
+
+
+@pytest.mark.parametrize("kernel,expected", [(UNGUARDED_CU, [("DL027", 11)]), (GUARDED_CU, [])])
+def test_extension_sources_under_a_folder_named_by_a_variable_are_read(run_devlint, tmp_path, kernel, expected):
+    (tmp_path / "ops.py").write_text(EXTENSION_IN_SRC)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "blur.cpp").write_text("#include <torch/extension.h>\n")
+    (tmp_path / "src" / "blur_kernel.cu").write_text(kernel)
+    (tmp_path / "blur_kernel.cu").write_text(GUARDED_CU)  # a decoy beside the script: not what it builds
+    assert "src = " in EXTENSION_IN_SRC and "for f in" in EXTENSION_IN_SRC
     assert _check(run_devlint, tmp_path / "ops.py") == expected
 
 
