@@ -29,6 +29,8 @@ class CudaTypeString(Check):
             return
         legacy = self._legacy_cuda_type(target, ctx)
         if legacy is not None:
+            if ctx.device_selected_before(node):
+                return  # the current device is the chosen one, as for `.cuda()` (DL001)
             ctx.report(self.code, node, f"`.type({ctx.text(target)})` moves to the current CUDA device: the type names no device index", self._legacy_fix(node, legacy, ctx))
             return
         if placement.cpu_rooted(ctx, func.value) is None:

@@ -30,6 +30,8 @@ class LoadWithoutMapLocation(Check):
                 return
         if location is None and passes_unknown_args(node):
             return
+        if ctx.visible_devices_set_before(node):
+            return  # only the chosen GPU is visible: cuda:0, where checkpoints are usually saved from, is that GPU
         if not self._becomes_state(node, ctx):
             return  # data the code only reads (eval results, a list of boxes): see _becomes_state
         if ctx.index.saved_only_from_cpu(placement.path_key(node.args[0] if node.args else None)):
