@@ -40,11 +40,17 @@ class HardcodedGpu0(DeviceValueCheck):
 
     def excused(self, literal: ast.AST, ctx: FileContext) -> bool:
         """After CUDA_VISIBLE_DEVICES was set, "cuda:0" is the first GPU it names; under
-        `if local_rank == 0:`, a literal 0 is that rank's own GPU."""
+        `if local_rank == 0:`, a literal 0 is that rank's own GPU; under `if
+        torch.cuda.device_count() == 1:`, it is the only GPU the user left visible."""
         if ctx.visible_devices_set_before(literal) or super().excused(literal, ctx):
             return True
         zero = isinstance(literal, ast.Constant) and literal.value in (0, "cuda:0")
-        return zero and guards.only_when(ctx.path_to(literal), _index_is_zero, lambda test: False)
+        if not zero:
+            return False
+        path = ctx.path_to(literal)
+        return guards.only_when(path, _index_is_zero, lambda test: False) or guards.only_when(
+            path, lambda test: guards.one_gpu(test, ctx.scope), lambda test: guards.several_gpus(test, ctx.scope)
+        )
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         super().visit_Call(node, ctx)
