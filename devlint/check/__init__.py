@@ -110,7 +110,8 @@ def run(options: Options) -> int:
         known = _libraries(options, settings)
     except (config_module.ConfigError, libraries.EnvironmentNotFound) as exc:
         return _error(str(exc))
-    files, missing = discover.discover(options.paths, settings, options.force_exclude)
+    found = discover.find(options.paths, settings, options.force_exclude)
+    files, missing = found.files, found.missing
     if missing:
         for message in missing:
             click.echo(f"devlint: error: {message}", err=True)
@@ -133,7 +134,7 @@ def run(options: Options) -> int:
     replayable = options.use_cache and not (options.fix or options.diff or reports)
     if replayable:
         record = replay.Record(settings.root)
-        run_key = replay.key(header, settings, (known.mode, known.environment))
+        run_key = replay.key(header, settings, (known.mode, known.environment, [c.display for c in found.configs]))
         replayed = record.findings(run_key, files, started)
         if replayed is not None and not _needs_works(replayed[0], options.output_format):
             findings, environment = replayed
@@ -145,7 +146,7 @@ def run(options: Options) -> int:
     jobs = options.jobs or lint.default_jobs()
     results_cache = cache.Cache(settings.root, header, enabled=options.use_cache)
     suppression = Suppression(settings, enabled)
-    result = lint.lint(files, suppression, jobs, results_cache, known)
+    result = lint.lint(files, suppression, jobs, results_cache, known, found.configs)
     if options.fix or options.diff:
         findings, selections = thread.project_findings(result)
     else:
@@ -155,7 +156,7 @@ def run(options: Options) -> int:
 
         findings = merge.merge_into(findings, report, files, suppression)
     if replayable:
-        outside = known.looked | results_cache.files_read()
+        outside = known.looked | results_cache.files_read() | {str(c.path) for c in found.configs}
         record.write(run_key, started, [(w.file, w.key) for w in result.works], outside, findings, known.describe())
 
     fixed, changed = 0, []
@@ -176,7 +177,7 @@ def run(options: Options) -> int:
             return EXIT_FINDINGS if n else EXIT_CLEAN
         fixed, changed = outcome.fixed, sorted(outcome.contents)
         if outcome.contents:
-            result = lint.lint_works(lint.replaced(result.works, outcome.contents), suppression, jobs, results_cache, known)
+            result = lint.lint_works(lint.replaced(result.works, outcome.contents), suppression, jobs, results_cache, known, result.index.builds)
             findings = thread.project_findings(result)[0] + outcome.unapplied_runtime
             findings.sort(key=lambda f: f.sort_key)
     if options.output_format in ("json", "sarif"):

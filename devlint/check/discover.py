@@ -10,6 +10,7 @@ means to git. Files named on the command line are always checked, unless
 
 from __future__ import annotations
 
+import operator
 import os
 import stat
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 from devlint.config import Settings
 
 SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
+# YAML configs that may build the project's classes (static/configs.py): read, never checked.
+CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -135,12 +138,27 @@ def _walk(directory: str, seen: set[tuple[int, int]]) -> list[str]:
     return files
 
 
+@dataclass(frozen=True)
+class Discovered:
+    files: list[SourceFile]  # to check
+    configs: list[SourceFile]  # YAML found beside them in the directories walked
+    missing: list[str]  # a message for each path that does not exist
+
+
 def discover(paths: list[Path], settings: Settings, force_exclude: bool = False) -> tuple[list[SourceFile], list[str]]:
     """The files to check, and messages for paths that do not exist."""
+    found = find(paths, settings, force_exclude)
+    return found.files, found.missing
+
+
+def find(paths: list[Path], settings: Settings, force_exclude: bool = False) -> Discovered:
+    """The files to check, the configs beside them, and messages for paths that do not exist.
+    Configs are found only by walking a directory, under the same exclusions as the files."""
     cwd = os.path.realpath(os.getcwd())
     root = os.path.abspath(settings.root)
     missing: list[str] = []
     found: dict[str, SourceFile] = {}
+    configs: dict[str, SourceFile] = {}
     real_dirs: dict[str, str] = {}
 
     def identity(absolute: str) -> str | None:
@@ -166,8 +184,12 @@ def discover(paths: list[Path], settings: Settings, force_exclude: bool = False)
         below_root = _under(absolute, root) is not None
         home = root if below_root else (base or os.path.dirname(absolute))
         rel = _under(absolute, home) or os.path.basename(absolute)
+        held = found
         if base is not None:
-            if _suffix(os.path.basename(absolute)) not in SOURCE_SUFFIXES:
+            suffix = _suffix(os.path.basename(absolute))
+            if suffix in CONFIG_SUFFIXES:
+                held = configs
+            elif suffix not in SOURCE_SUFFIXES:
                 return
             inner = _under(absolute, base) or os.path.basename(absolute)
             if settings.is_excluded(rel) or any(_hidden(p) for p in inner.split("/")[:-1]):
@@ -182,9 +204,9 @@ def discover(paths: list[Path], settings: Settings, force_exclude: bool = False)
                 key = str(Path(absolute).resolve())
             except (OSError, RuntimeError):  # a symlink loop
                 key = absolute
-        if key not in found:
+        if key not in held:
             display = _under(absolute, cwd)
-            found[key] = SourceFile(Path(absolute), display if display is not None else absolute, _module_name(absolute, home))
+            held[key] = SourceFile(Path(absolute), display if display is not None else absolute, _module_name(absolute, home))
 
     for given in paths:
         if not os.path.lexists(given):
@@ -199,4 +221,5 @@ def discover(paths: list[Path], settings: Settings, force_exclude: bool = False)
         listed = _git_files(directory) if settings.respect_gitignore else None
         for path in listed if listed is not None else _walk(directory, set()):
             add(path, directory)
-    return sorted(found.values(), key=lambda f: f.display), missing
+    by_display = operator.attrgetter("display")
+    return Discovered(sorted(found.values(), key=by_display), sorted(configs.values(), key=by_display), missing)

@@ -304,7 +304,7 @@ def fix_project(
         tried |= {_key(f) for f in findings if allowed(f.fix, unsafe)}
 
         def reindex(python: dict[str, bytes], _works=linted.works):
-            return lint.build_index(lint.with_python(_works, python), jobs, cache or lint.Cache.disabled(), libraries)
+            return lint.build_index(lint.with_python(_works, python), jobs, cache or lint.Cache.disabled(), libraries, builds=linted.index.builds)
 
         outcome = fix_files(findings, linted, suppression, unsafe, write, reindex, excuse=selections.drop_in_text)
         total.fixed += outcome.fixed
@@ -313,7 +313,7 @@ def fix_project(
             total.unapplied_runtime = outcome.unapplied_runtime
         if not outcome.contents:
             break
-        linted = lint.lint_works(lint.replaced(linted.works, outcome.contents), suppression, jobs, cache, libraries)
+        linted = lint.lint_works(lint.replaced(linted.works, outcome.contents), suppression, jobs, cache, libraries, linted.index.builds)
         findings, selections = thread.project_findings(linted)
         if not outcome.met and not any(allowed(f.fix, unsafe) and _key(f) not in tried for f in findings):
             break

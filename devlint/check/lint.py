@@ -20,8 +20,9 @@ from devlint.check.suppress import Suppression
 from devlint.check.workers import Workers
 from devlint.findings import Finding
 from devlint.libraries import Libraries, imports
-from devlint.static import analyze
+from devlint.static import analyze, configs
 from devlint.static import index as project_index
+from devlint.static.configs import ConfigBuild
 
 # Less source than this is checked in-process: starting workers would cost more.
 _PARALLEL_BYTES = 512 * 1024
@@ -161,7 +162,12 @@ def _text_fact(work: Work, cache: Cache, kind: str, read):
 
 
 def build_index(
-    works: list[Work], jobs: int, cache: Cache, libraries: Libraries | None = None, workers: Workers | None = None
+    works: list[Work],
+    jobs: int,
+    cache: Cache,
+    libraries: Libraries | None = None,
+    workers: Workers | None = None,
+    builds: tuple[ConfigBuild, ...] = (),
 ) -> project_index.ProjectIndex:
     """The project facts of every file that can hold one (from the cache where it can): the
     files worth collecting, then, until none is left, the files the facts so far want.
@@ -205,7 +211,11 @@ def build_index(
         collected.update(id(w) for w in batch)
     read_text_facts()
     return project_index.ProjectIndex(
-        [found[i] for i in sorted(found)], library=text_facts["library"], imported=text_facts["imported"], aliases=text_facts["aliases"]
+        [found[i] for i in sorted(found)],
+        library=text_facts["library"],
+        imported=text_facts["imported"],
+        aliases=text_facts["aliases"],
+        builds=builds,
     )
 
 
@@ -320,20 +330,41 @@ class Result:
         return self.checks
 
 
-def lint(files: list, suppression: Suppression, jobs: int = 1, cache: Cache | None = None, libraries: Libraries | None = None) -> Result:
+def lint(
+    files: list, suppression: Suppression, jobs: int = 1, cache: Cache | None = None, libraries: Libraries | None = None, config_files: list = ()
+) -> Result:
     """Read, index and check `files`; findings sorted, per-file ignores applied. Library
-    knowledge comes from `libraries` (None: the catalog's tables)."""
-    return lint_works([read(f) for f in files], suppression, jobs, cache, libraries)
+    knowledge comes from `libraries` (None: the catalog's tables); `config_files`: the YAML
+    found beside them, which may build their classes."""
+    return lint_works([read(f) for f in files], suppression, jobs, cache, libraries, read_builds(config_files))
+
+
+def read_builds(config_files: list) -> tuple[ConfigBuild, ...]:
+    """What the configs build (static/configs.py); an unreadable one builds nothing."""
+    found: list[ConfigBuild] = []
+    for file in config_files:
+        try:
+            text = file.path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            continue
+        found += configs.builds(file.display, text)
+    return tuple(found)
 
 
 def lint_works(
-    works: list[Work], suppression: Suppression, jobs: int = 1, cache: Cache | None = None, libraries: Libraries | None = None
+    works: list[Work],
+    suppression: Suppression,
+    jobs: int = 1,
+    cache: Cache | None = None,
+    libraries: Libraries | None = None,
+    builds: tuple[ConfigBuild, ...] = (),
 ) -> Result:
+    """`builds`: what the project's configs build (read_builds)."""
     cache = cache or Cache.disabled()
     enabled = suppression.enabled
     workers = _workers(jobs)
     try:
-        index = build_index(works, jobs, cache, libraries, workers) if needs_index(enabled) else project_index.ProjectIndex()
+        index = build_index(works, jobs, cache, libraries, workers, builds) if needs_index(enabled) else project_index.ProjectIndex()
         result = Result(works, index, None, enabled=enabled)
         per_file, from_cache = check_files(works, enabled, index, result.static_checks, jobs, cache, workers)
     finally:

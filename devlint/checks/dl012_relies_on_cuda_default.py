@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 
 from devlint import catalog
+from devlint.static import index as project_index
 from devlint.static import values
 from devlint.static.context import FileContext
 from devlint.static.defaults import GPU0, Default
@@ -37,6 +38,35 @@ class ReliesOnCudaDefault(Check):
             if self._relies_on(node, entry, ctx):
                 self._report(node, entry, ctx)
                 return
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef, ctx: FileContext) -> None:
+        """A class (its `__init__`) or function that the project's YAML configs build
+        (`target:` with `params:`, ldm's instantiate_from_config; Hydra's `_target_:`): a
+        build whose arguments leave out the device is a call that omits it. Reported at the
+        default, the line that decides for every such config."""
+        if not any(d is not None for d in (*node.args.defaults, *node.args.kw_defaults)):
+            return
+        qualname = project_index.qualname_in(ctx.scope, node)
+        builds = ctx.index.config_builds(qualname)
+        if not builds:
+            return
+        defaults = _written_defaults(node)
+        for entry in ctx.index.cuda_defaults(qualname):
+            default = defaults.get(entry.param)
+            if default is None or entry.ignores or not entry.used:
+                continue
+            omitting = [b for b in builds if entry.param not in b.given and not any(other in b.given for other in entry.also)]
+            if not omitting:
+                continue
+            more = f" and {len(omitting) - 1} more" if len(omitting) > 1 else ""
+            message = (
+                f"`{node.name if node.name != '__init__' else qualname.rsplit('.', 1)[-1]}` is built from a config "
+                f"({omitting[0].where}{more}) that leaves `{entry.param}` out: it defaults to {entry.default}, {entry.means}"
+            )
+            advice = f"give the config's `params` a `{entry.param}`, or take it from what the object is used with (the model's device) instead of a default"
+            ctx.report(self.code, default, message, ctx.display_only(self.code, advice))
+
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def _relies_on(self, node: ast.Call, entry: Default, ctx: FileContext) -> bool:
         if entry.ignores:  # a library that drops the device it is given: no argument helps
@@ -113,6 +143,15 @@ _IGNORES_FIX = (
     "select the GPU before the call (`torch.cuda.set_device(device)`, or `with torch.cuda.device(device):`), "
     "or install a {library} version that passes the device on"
 )
+
+
+def _written_defaults(node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.expr]:
+    """A definition's parameters by name, to the default written for each."""
+    args = node.args
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    return {arg.arg: default for arg, default in pairs}
 
 
 def _sentinel_passed(node: ast.Call, entry: Default, ctx: FileContext) -> ast.Constant | None:

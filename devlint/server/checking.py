@@ -21,13 +21,14 @@ from devlint import catalog, config
 from devlint.check import fix as fixing
 from devlint.check import lint, merge, thread
 from devlint.check.cache import Cache, content_key, header_key
-from devlint.check.discover import SOURCE_SUFFIXES, SourceFile, discover, module_name
+from devlint.check.discover import CONFIG_SUFFIXES, SOURCE_SUFFIXES, SourceFile, find, module_name
 from devlint.check.read import Work, from_bytes, read
 from devlint.check.suppress import Suppression
 from devlint.findings import Applicability, Edit, Finding, Fix, Location
 from devlint.libraries import imports
 from devlint.static import analyze, noqa
 from devlint.static import index as project_index
+from devlint.static.configs import ConfigBuild
 from devlint.static.document import NotANotebook, Notebook, python_of
 from devlint.static.source import Source, UndecodableSource
 
@@ -64,14 +65,23 @@ def is_excluded(path: Path, settings: Settings) -> bool:
     return settings.is_excluded(_relative(path, settings))
 
 
-def project_files(settings: Settings) -> list[Path]:
-    """The files `devlint check ROOT` would check."""
-    files, _ = discover([settings.root], settings)
-    return [f.path for f in files]
+def project_files(settings: Settings) -> tuple[list[Path], list[Path]]:
+    """The files `devlint check ROOT` would check, and the configs it would read."""
+    found = find([settings.root], settings)
+    return [f.path for f in found.files], [c.path for c in found.configs]
 
 
 def is_source(path: Path) -> bool:
     return path.suffix in SOURCE_SUFFIXES
+
+
+def is_config(path: Path) -> bool:
+    return path.suffix in CONFIG_SUFFIXES
+
+
+def builds_of_config(file: SourceFile) -> tuple[ConfigBuild, ...]:
+    """What a config on disk builds, as `devlint check` reads it."""
+    return lint.read_builds([file])
 # --- project facts ---------------------------------------------------------------------
 
 
@@ -111,11 +121,12 @@ def _with_imports(facts: FileFacts, text: str, file: SourceFile) -> FileFacts:
     return dataclasses.replace(facts, taken=sorted(imports.taken_names(text)), aliases=aliases)
 
 
-def build_index(facts, base: Path) -> ProjectIndex:
-    """The index of the facts, whose file names are relative to `base` (the display base)."""
+def build_index(facts, base: Path, builds: tuple[ConfigBuild, ...] = ()) -> ProjectIndex:
+    """The index of the facts, whose file names are relative to `base` (the display base),
+    and of what the project's configs build."""
     facts = list(facts)
     aliases = {alias: target for f in facts for alias, target in f.aliases.items()}
-    return ProjectIndex(facts, base=str(base), imported={name for f in facts for name in f.taken}, aliases=aliases)
+    return ProjectIndex(facts, base=str(base), imported={name for f in facts for name in f.taken}, aliases=aliases, builds=builds)
 
 
 # --- checking and fixing ------------------------------------------------------------------
@@ -190,7 +201,7 @@ def fix_files(findings: list[Finding], project_works: list[Work], index: Project
             w if w.file.display not in python else Work(w.file, python[w.file.display], None, content_key(python[w.file.display]), w.notebook)
             for w in project_works
         ]
-        return lint.build_index(changed, 1, cache)
+        return lint.build_index(changed, 1, cache, builds=index.builds)
 
     linted = lint.Result(project_works, index, _checks())
     planned = thread.plan(findings, project_works, index)

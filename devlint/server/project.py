@@ -52,6 +52,7 @@ class Project:
         self.display_base = display_base or self.root
         self._config_stamp = _stamp(config_path)
         self._disk: dict[Path, checking.FileFacts] | None = None
+        self._configs: dict[Path, tuple] = {}  # what each config on disk builds (read with _disk)
         self._open: dict[Path, checking.FileFacts] = {}
         self._index: checking.ProjectIndex | None = None
         self._report: checking.Report | None = None
@@ -88,13 +89,16 @@ class Project:
     def index(self) -> checking.ProjectIndex:
         if self._index is None:
             facts = {**self._disk_facts(), **self._open}
-            self._index = checking.build_index(facts.values(), self.display_base)
+            builds = tuple(b for _, held in sorted(self._configs.items()) for b in held)
+            self._index = checking.build_index(facts.values(), self.display_base, builds)
         return self._index
 
     def _disk_facts(self) -> dict[Path, checking.FileFacts]:
         if self._disk is None:
             cache = checking.results_cache(self.settings, self.enabled, self.display_base)
-            self._disk = {path: checking.facts_of_file(self.file(path), cache) for path in checking.project_files(self.settings)}
+            files, configs = checking.project_files(self.settings)
+            self._configs = {path: checking.builds_of_config(self.file(path)) for path in configs}
+            self._disk = {path: checking.facts_of_file(self.file(path), cache) for path in files}
         return self._disk
 
     def _facts(self, path: Path) -> checking.FileFacts:
@@ -122,12 +126,29 @@ class Project:
 
     def file_changed(self, path: Path) -> bool:
         """A file changed, appeared or went away on disk. Returns whether the index changed."""
-        if self._disk is None or not checking.is_source(path):
+        if self._disk is None:
+            return False
+        if checking.is_config(path):
+            return self._config_changed(path)
+        if not checking.is_source(path):
             return False
         if not path.is_file() or self.excluded(path):
             return self._put(self._disk, path, None)
         cache = checking.results_cache(self.settings, self.enabled, self.display_base)
         return self._put(self._disk, path, checking.facts_of_file(self.file(path), cache))
+
+    def _config_changed(self, path: Path) -> bool:
+        """A YAML config changed on disk: what it builds may differ (static/configs.py)."""
+        before = self._configs.get(path, ())
+        after = () if not path.is_file() or self.excluded(path) else checking.builds_of_config(self.file(path))
+        if after == before:
+            return False
+        if after:
+            self._configs[path] = after
+        else:
+            self._configs.pop(path, None)
+        self._index = None
+        return True
 
     def depends_on_changes(self, deps: dict[str, str]) -> bool:
         """Whether findings that looked these index keys up would differ under the index now."""

@@ -32,7 +32,7 @@ DEBOUNCE_SECONDS = 0.03
 # A document's project facts are collected once typing pauses this long: they matter to
 # other files (and to its own DL003/DL012 findings), never to the keystroke's diagnostics.
 FACTS_SECONDS = 0.5
-_WATCHED = ["**/*.py", "**/*.pyi", "**/*.ipynb", "**/pyproject.toml", "**/*.json"]
+_WATCHED = ["**/*.py", "**/*.pyi", "**/*.ipynb", "**/pyproject.toml", "**/*.json", "**/*.yaml", "**/*.yml"]
 
 
 @dataclass

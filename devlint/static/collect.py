@@ -24,7 +24,7 @@ from devlint.static.index import (
     _catalog_names,
     _def_qualname,
     _process_group_inits,
-    _qualname_in,
+    qualname_in,
     _setup_roots,
     class_qualname,
     selecting_setups,
@@ -70,7 +70,7 @@ def _collect_definitions(ctx: FileContext, facts: FileFacts) -> None:
                     facts.kwargs_to_base.append((qualname, named))
                 facts.defaults.extend(definitions.of_dataclass(node, qualname, f"{ctx.filename}:{node.lineno}"))
             continue
-        qualname = _qualname_in(outer, node)
+        qualname = qualname_in(outer, node)
         if qualname is None:
             continue
         _note_definition(facts, qualname)

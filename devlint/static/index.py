@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 
 from devlint import catalog
 from devlint.findings import Library, Span
+from devlint.static.configs import ConfigBuild
 from devlint.static.defaults import CURRENT_DEVICE, GPU0, Default, Forward
 from devlint.static.scope import Scope
 
@@ -250,10 +251,10 @@ def _def_qualname(scope: Scope) -> str | None:
     """module.func or module.Class for a function at module level or a class's __init__."""
     if scope.parent is None:
         return None
-    return _qualname_in(scope.parent, scope.node)
+    return qualname_in(scope.parent, scope.node)
 
 
-def _qualname_in(outer: Scope, node: ast.AST) -> str | None:
+def qualname_in(outer: Scope, node: ast.AST) -> str | None:
     """_def_qualname of `node` defined directly in `outer`, without building its scope."""
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
@@ -435,7 +436,7 @@ def _best(qualnames: set[str], call: str) -> str | None:
 class ProjectIndex:
     def __init__(
         self, facts: list[FileFacts] = (), library: tuple[Default, ...] | list[Default] | None = None, base: str = "",
-        imported: set[str] | None = None, aliases: dict[str, str] | None = None,
+        imported: set[str] | None = None, aliases: dict[str, str] | None = None, builds: tuple[ConfigBuild, ...] = (),
     ):
         """`library`: what the libraries the project imports default to, read from their
         installed source or their tables (devlint/libraries); None: the catalog's tables.
@@ -444,8 +445,13 @@ class ProjectIndex:
         taken_names); None when the project was not read (one file alone): any may be.
         `aliases`: what a module's re-exported names stand for (`pkg.MusicGen` ->
         `pkg.musicgen.MusicGen`, libraries.imports.aliases), so that a call written through a
-        package's `__init__` finds the definition."""
+        package's `__init__` finds the definition.
+        `builds`: what the project's YAML configs build (static/configs.py)."""
         self._recorded: set[str] | None = None
+        self.builds = tuple(builds)  # kept for the indexes of the same project made after a fix
+        self._builds: dict[str, list[ConfigBuild]] = {}
+        for build in builds:
+            self._builds.setdefault(_last(build.target), []).append(build)
         self.base = base  # the directory display paths are relative to ("": the working directory)
         self._digests: dict[str, str] = {}  # the index does not change once built
         self._subclasses: dict[frozenset[str], set[str]] = {}
@@ -668,6 +674,8 @@ class ProjectIndex:
             held = sorted(map(repr, self._unused.get(name, [])))
         elif kind == "imported":
             held = [repr(self.imported_elsewhere(name))]
+        elif kind == "configs":
+            held = sorted(map(repr, self._builds.get(name, [])))
         elif kind == "bases":
             held = sorted(repr(b) for b in (self._bases.get(name, []) if name else [p for ps in self._bases.values() for p in ps]))
         else:
@@ -877,6 +885,14 @@ class ProjectIndex:
             return False
         self._note(f"saves:{key}")
         return self._saves.get(key) == {True}
+
+    def config_builds(self, qualname: str | None) -> list[ConfigBuild]:
+        """The config entries that build the project's `qualname` (a class, or a function),
+        by its dotted name as the configs write it."""
+        if not qualname:
+            return []
+        self._note(f"configs:{_last(qualname)}")
+        return [b for b in self._builds.get(_last(qualname), []) if _matches(b.target, qualname)]
 
     def imported_elsewhere(self, name: str) -> bool:
         """Does any module of the project import `name` from another (by name, or read it
