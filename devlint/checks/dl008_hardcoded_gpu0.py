@@ -44,13 +44,11 @@ class HardcodedGpu0(DeviceValueCheck):
         torch.cuda.device_count() == 1:`, it is the only GPU the user left visible."""
         if ctx.visible_devices_set_before(literal) or super().excused(literal, ctx):
             return True
-        zero = isinstance(literal, ast.Constant) and literal.value in (0, "cuda:0")
-        if not zero:
-            return False
         path = ctx.path_to(literal)
-        return guards.only_when(path, _index_is_zero, lambda test: False) or guards.only_when(
-            path, lambda test: guards.one_gpu(test, ctx.scope), lambda test: guards.several_gpus(test, ctx.scope)
-        )
+        if guards.only_when(path, lambda test: guards.one_gpu(test, ctx.scope), lambda test: guards.several_gpus(test, ctx.scope)):
+            return True
+        zero = isinstance(literal, ast.Constant) and literal.value in (0, "cuda:0")
+        return zero and guards.only_when(path, _index_is_zero, lambda test: False)
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         super().visit_Call(node, ctx)
