@@ -61,7 +61,8 @@ class RuntimeGpu0(Check):
             if not entry.get("defaults_to_zero") or passes_unknown_args(node) or runtimes.devices_masked(ctx):
                 return
             message = f"`{shown}(...)` without `{entry['keyword']}` runs {entry['library']} on GPU 0 (it defaults to 0), whatever device the program was told to use"
-            ctx.report(self.code, node, message, self._added(node, entry["keyword"], ctx))
+            fix = ctx.display_only(self.code, entry["advice"]) if "advice" in entry else self._added(node, entry["keyword"], ctx)
+            ctx.report(self.code, node, message, fix)
         elif _is_zero(given) or (isinstance(given, ast.Constant) and isinstance(given.value, str) and _names_gpu0(given.value, entry)):
             if runtimes.devices_masked(ctx):
                 return
