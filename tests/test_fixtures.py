@@ -28,6 +28,20 @@ def test_every_static_rule_is_planted_in_the_fixtures():
     assert static <= planted
 
 
+def test_a_rule_selected_alone_finds_what_it_finds_in_a_full_run(run_devlint):
+    """`--select CODE` must not lose the project knowledge the full run has (the index):
+    for every rule planted in the fixtures, all its lines, and no others than those where
+    the full run reports a more specific rule instead (DL011 over DL001 on `zeros().cuda()`)."""
+    expected = (FIXTURES / "expected_findings.txt").read_text().splitlines()
+    taken = {line.rsplit(" ", 1)[0] for line in expected}
+    for code in sorted({line.rsplit(" ", 1)[1] for line in expected}):
+        _, out, _ = run_devlint("check", ".", "--select", code, "--output-format", "json", "--no-cache", cwd=FIXTURES)
+        found = [f"{os.path.relpath(f['filename'], FIXTURES)}:{f['location']['row']}:{f['location']['column']}: {f['code']}" for f in json.loads(out)]
+        own = [line for line in expected if line.endswith(" " + code)]
+        assert [line for line in found if line in own] == own, code
+        assert all(line.rsplit(" ", 1)[0] in taken for line in found if line not in own), code
+
+
 def test_library_code_in_site_packages_is_not_checked(run_devlint):
     code, out, _ = run_devlint("check", ".", "--output-format", "json", "--no-cache", cwd=FIXTURES)
     assert not any("site-packages" in f["filename"] for f in json.loads(out))

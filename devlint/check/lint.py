@@ -244,18 +244,13 @@ def _packages(works: list[Work]) -> set[str]:
     return {w.file.module.split(".")[0] for w in works if w.file.module}
 
 
-# Rules that ask the project index: CUDA defaults, type-string helpers, (the rules on other
-# GPU runtimes) kernels and the functions that set CUDA_VISIBLE_DEVICES, and every rule that
-# asks whether the device was selected before (in distributed code that depends on the
-# project's set-up).
-_INDEXED_RULES = frozenset({
-    "DL001", "DL002", "DL003", "DL004", "DL006", "DL011", "DL012",
-    "DL014", "DL015", "DL016", "DL017", "DL018", "DL019", "DL020", "DL027",
-})
-
-
 def needs_index(enabled: frozenset[str]) -> bool:
-    return bool(enabled & _INDEXED_RULES)
+    """Is a project index needed? Every static rule may ask it (a CUDA default, a selection
+    made before the call, a process group's set-up), so only a run of runtime-only codes
+    or of DL901 goes without. A hand list of the rules that ask drifted: `--select
+    DL013` reported barriers that a full run, which had the index, found selected."""
+    rules = catalog.load()
+    return any(code != "DL901" and code in rules and rules[code].scope == "static" for code in enabled)
 
 
 def check_files(

@@ -309,3 +309,22 @@ def test_a_worker_error_reaches_the_caller_and_a_dead_worker_stops_the_run():
     with Workers(2) as workers:
         with pytest.raises(RuntimeError, match="stopped"):
             workers.map(_dies, [1, 2], ["a", "b"])
+
+
+def test_a_rule_selected_alone_still_reads_the_project_index(tmp_path):
+    """A barrier after the project selected each rank's GPU is quiet in a full run because
+    the index says so; `--select DL013` must ask the same index, not report it."""
+    (tmp_path / "train.py").write_text(textwrap.dedent("""\
+        import os
+        import torch
+        import torch.distributed as dist
+
+        def main():
+            local_rank = int(os.environ["LOCAL_RANK"])
+            torch.cuda.set_device(local_rank)
+            dist.init_process_group("nccl")
+            dist.barrier()
+    """))
+    full = [f for f in _lint([tmp_path], tmp_path).findings if f.code == "DL013"]
+    alone = _lint([tmp_path], tmp_path, enabled=frozenset({"DL013"})).findings
+    assert full == [] and alone == []
