@@ -7,7 +7,7 @@ import functools
 
 from devlint import catalog
 from devlint.findings import Edit, Fix
-from devlint.static import runtimes, values
+from devlint.static import guards, runtimes, values
 from devlint.static.context import FileContext
 from devlint.static.engine import Check
 from devlint.static.names import argument, keyword, passes_unknown_args
@@ -53,6 +53,8 @@ class OnnxruntimeWithoutDeviceId(Check):
         verdict = self._provider_options(node, ctx)
         if verdict is _SKIP or runtimes.devices_masked(ctx):
             return
+        if guards.only_when(ctx.path_to(node), guards.says_chose_current, lambda test: False):
+            return  # chosen only when the program was given the index-less "cuda" itself, as DL001/DL002 judge it
         message = (
             f"`{ctx.text(node)}` without a `device_id` option runs the ONNX Runtime session on GPU 0 "
             "(the option defaults to 0), whatever device the program was told to use"

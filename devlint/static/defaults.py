@@ -110,12 +110,23 @@ def position(scope: Scope, param: str) -> int | None:
 
 def _none_becomes(scope: Scope, param: str) -> tuple[values.Value, ast.expr] | None:
     """What `device=None` becomes in the body when the caller passes nothing, where that is
-    the current device or GPU0, and the expression that makes it."""
-    for child in _assignments_to(scope, param):
+    the current device or GPU0, and the expression that makes it: assigned to the parameter
+    or an attribute named for it, or to anything in the branch taken only when it is None
+    (`if device is None: self.dev = torch.device("cuda" ...)`, so-vits-svc's encoders)."""
+    for child in _assignments_to(scope, param) + _assignments_when_unset(scope, param):
         value = values.when_omitted(child.value, scope)
         if value.current or value.gpu0:
             return value, child.value
     return None
+
+
+def _assignments_when_unset(scope: Scope, param: str) -> list[ast.Assign | ast.AnnAssign]:
+    """The assignments of the function's own `if <param> is None:` branches (top level)."""
+    found = []
+    for statement in scope.node.body:
+        if isinstance(statement, ast.If) and guards.says_unset(statement.test, param):
+            found += [s for s in statement.body if isinstance(s, (ast.Assign, ast.AnnAssign)) and s.value is not None]
+    return found
 
 
 def _assignments_to(scope: Scope, param: str, own: bool = False) -> list[ast.Assign | ast.AnnAssign]:

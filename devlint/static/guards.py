@@ -213,11 +213,14 @@ def says_chose_current(test: ast.expr) -> bool:
 
 def _device_is(test: ast.expr, kinds: tuple[str, ...], types: bool = True) -> bool:
     """Does `test` compare a device-named value (or its `.type`, unless `types` is off) for
-    equality with one of `kinds`?"""
+    equality with one of `kinds`, written as a string or `torch.device("cuda")`, alone or in
+    an `or` of such comparisons (`device == "cuda" or device == torch.device("cuda")`)?"""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+        return all(_device_is(value, kinds, types) for value in test.values)
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
         return False
     sides = (test.left, test.comparators[0])
-    if not any(isinstance(side, ast.Constant) and side.value in kinds for side in sides):
+    if not any(_spells(side, kinds) for side in sides):
         return False
     for side in sides:
         if isinstance(side, ast.Attribute) and side.attr == "type":
@@ -230,6 +233,15 @@ def _device_is(test: ast.expr, kinds: tuple[str, ...], types: bool = True) -> bo
         if name and ("device" in name.lower() or name.lower() in ("dev", "gpu")):
             return True
     return False
+
+
+def _spells(expr: ast.expr, kinds: tuple[str, ...]) -> bool:
+    """`"cuda"`, or `torch.device("cuda")`: one of `kinds`, written out."""
+    if isinstance(expr, ast.Call) and len(expr.args) == 1 and not expr.keywords:
+        func = expr.func
+        if (isinstance(func, ast.Attribute) and func.attr == "device") or (isinstance(func, ast.Name) and func.id == "device"):
+            expr = expr.args[0]
+    return isinstance(expr, ast.Constant) and expr.value in kinds
 
 
 def _is_cuda(test: ast.expr, name: str) -> bool:
