@@ -48,7 +48,7 @@ class HardcodedGpu0(DeviceValueCheck):
         if guards.only_when(path, lambda test: guards.one_gpu(test, ctx.scope), lambda test: guards.several_gpus(test, ctx.scope)):
             return True
         zero = isinstance(literal, ast.Constant) and literal.value in (0, "cuda:0")
-        return zero and guards.only_when(path, _index_is_zero, lambda test: False)
+        return zero and (guards.only_when(path, _index_is_zero, lambda test: False) or _called_only_on_rank_zero(ctx))
 
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         super().visit_Call(node, ctx)
@@ -122,6 +122,34 @@ def _index_is_zero(test: ast.expr) -> bool:
     zero = any(isinstance(side, ast.Constant) and side.value == 0 for side in sides)
     named = [side.id if isinstance(side, ast.Name) else side.attr for side in sides if isinstance(side, (ast.Name, ast.Attribute))]
     return zero and any("rank" in name.lower() or names_a_device(name) or name in INDEX_NAMES for name in named)
+
+
+def _called_only_on_rank_zero(ctx: FileContext) -> bool:
+    """Is the enclosing module-level function called in its module, and only under `if rank
+    == 0:` (vits' `evaluate`, called by the rank-0 process of an mp.spawn job)? Its literal 0
+    is then that rank's own GPU, as under the guard itself; the job's start is DL007's."""
+    function = ctx.scope.function
+    if function is None or function.parent is None or function.parent.kind != "module":
+        return False
+    guarded = ctx.memo("DL008 calls under rank 0", lambda: _calls_under_rank_zero(ctx.tree))
+    return guarded.get(function.node.name, False)
+
+
+def _calls_under_rank_zero(tree: ast.Module) -> dict[str, bool]:
+    """For each name called in a module-level function of the module: is every such call
+    under a `rank == 0` guard?"""
+    found: dict[str, bool] = {}
+    for definition in tree.body:
+        if not isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        stack = [(definition, (definition,))]  # each node with its path from the definition: one walk
+        while stack:
+            node, path = stack.pop()
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                under = guards.only_when(list(path), _index_is_zero, lambda test: False)
+                found[node.func.id] = found.get(node.func.id, True) and under
+            stack.extend((child, (*path, child)) for child in ast.iter_child_nodes(node))
+    return found
 
 
 def _counter(literal: ast.AST, ctx: FileContext) -> str | None:
