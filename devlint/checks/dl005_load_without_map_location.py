@@ -262,6 +262,8 @@ def _reaches_state(node: ast.AST, root: ast.AST, parents: dict, followed: set[st
     if isinstance(parent, ast.Attribute) and parent.value is node:
         grand = parents.get(id(parent))
         if isinstance(grand, ast.Call) and grand.func is parent:
+            if parent.attr == "numpy":
+                return False  # `.numpy()` raises on a CUDA tensor: the file holds CPU data
             return parent.attr in _STATE_SINKS or parent.attr in ("items", "values") or _reaches_state(grand, root, parents, followed, own)
         return _reaches_state(parent, root, parents, followed, own)
     if isinstance(parent, ast.keyword):
