@@ -26,6 +26,22 @@ class CudaStringWithoutIndex(DeviceValueCheck):
     def visit_Call(self, node: ast.Call, ctx: FileContext) -> None:
         super().visit_Call(node, ctx)
         self._index_dropped(node, ctx)
+        self._type_only(node, ctx)
+
+    def _type_only(self, node: ast.Call, ctx: FileContext) -> None:
+        """`y.to(x.device.type)`: the device *type* of a tensor on cuda:1 is "cuda", which
+        names no index, so `y` goes to the current device instead of `x`'s GPU (GaLore's
+        projector)."""
+        for expr in placement.device_arguments(ctx, node):
+            tensor = _device_type_of(expr)
+            if tensor is None or ctx.device_selected_before(node):
+                continue
+            text = ctx.text(tensor)
+            message = (
+                f"`{ctx.text(expr)}` is only the device type (\"cuda\" for every GPU): it means the current "
+                f"device (GPU0 unless set_device or CUDA_VISIBLE_DEVICES chose another), not `{text}`'s GPU"
+            )
+            ctx.report(self.code, expr, message, ctx.fix(self.code, f"Use `{text}.device`", ctx.replace(expr, f"{text}.device")))
 
     def _index_dropped(self, node: ast.Call, ctx: FileContext) -> None:
         """A device type whose GPU index the scope passes apart (`load_model(device=device,
@@ -50,6 +66,13 @@ class CudaStringWithoutIndex(DeviceValueCheck):
                     "or CUDA_VISIBLE_DEVICES chose another)",
                     ctx.display_only(self.code, f"give it the index too: `torch.device({expr.id}, {index})`"),
                 )
+
+
+def _device_type_of(expr: ast.expr) -> ast.expr | None:
+    """The tensor of `tensor.device.type`, else None."""
+    if isinstance(expr, ast.Attribute) and expr.attr == "type" and isinstance(expr.value, ast.Attribute) and expr.value.attr == "device":
+        return expr.value.value
+    return None
 
 
 # What a call passing an index apart says (`device_index=`): a file without it has no such call.
