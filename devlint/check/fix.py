@@ -303,8 +303,8 @@ def fix_project(
     for round_ in range(STRUCTURAL_ROUNDS):
         tried |= {_key(f) for f in findings if allowed(f.fix, unsafe)}
 
-        def reindex(python: dict[str, bytes], _works=linted.works):
-            return lint.build_index(lint.with_python(_works, python), jobs, cache or lint.Cache.disabled(), libraries, builds=linted.index.builds)
+        def reindex(python: dict[str, bytes], _works=linted.works, _builds=linted.index.builds):
+            return lint.build_index(lint.with_python(_works, python), jobs, cache or lint.Cache.disabled(), libraries, builds=_builds)
 
         outcome = fix_files(findings, linted, suppression, unsafe, write, reindex, excuse=selections.drop_in_text)
         total.fixed += outcome.fixed

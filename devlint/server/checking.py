@@ -21,7 +21,13 @@ from devlint import catalog, config
 from devlint.check import fix as fixing
 from devlint.check import lint, merge, thread
 from devlint.check.cache import Cache, content_key, header_key
-from devlint.check.discover import CONFIG_SUFFIXES, SOURCE_SUFFIXES, SourceFile, find, module_name
+from devlint.check.discover import (
+    CONFIG_SUFFIXES,
+    SOURCE_SUFFIXES,
+    SourceFile,
+    find,
+    module_name,
+)
 from devlint.check.read import Work, from_bytes, read
 from devlint.check.suppress import Suppression
 from devlint.findings import Applicability, Edit, Finding, Fix, Location

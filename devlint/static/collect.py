@@ -24,9 +24,9 @@ from devlint.static.index import (
     _catalog_names,
     _def_qualname,
     _process_group_inits,
-    qualname_in,
     _setup_roots,
     class_qualname,
+    qualname_in,
     selecting_setups,
 )
 from devlint.static.names import argument
