@@ -137,6 +137,31 @@ async def test_a_definition_changed_on_disk_updates_its_callers(client, project)
     assert await published(client, caller, since) == []
 
 
+ENCODER = (
+    "import torch\n\n\nclass Embedder(torch.nn.Module):\n"
+    '    def __init__(self, version="clip", device="cuda"):\n'
+    "        super().__init__()\n        self.device = device\n\n"
+    "    def forward(self, tokens):\n        return tokens.to(self.device)\n"
+)
+CONFIG = "model:\n  target: encoder.Embedder\n  params:\n    version: clip\n"
+
+
+async def test_a_yaml_config_that_builds_a_class_is_read_and_followed_on_disk(client, project):
+    """As `devlint check` reads it (static/configs.py): the config leaves `device` out, then passes it."""
+    (project / "encoder.py").write_text(ENCODER)
+    (project / "v1.yaml").write_text(CONFIG)
+    doc = open_file(client, project / "encoder.py")
+    (diagnostic,) = await published(client, doc, version=1)
+    assert diagnostic.code == "DL012" and "v1.yaml:2" in diagnostic.message
+
+    (project / "v1.yaml").write_text(CONFIG.replace("version: clip", "device: cuda:1"))
+    since = len(client.published)
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams([types.FileEvent(uri(project / "v1.yaml"), types.FileChangeType.Changed)])
+    )
+    assert await published(client, doc, since) == []
+
+
 async def test_configuration_changes_are_honoured(client, project):
     path = project / "loader.py"
     path.write_text(LEAK.replace("return torch.load(path)", "return torch.load(path).cuda()"))
