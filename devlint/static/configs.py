@@ -47,29 +47,26 @@ def builds(display: str, text: str) -> list[ConfigBuild]:
     found: list[ConfigBuild] = []
     for document in documents:
         if document is not None:
-            _collect(document, display, found)
+            _collect(document, display, found, yaml)
     return found
 
 
-def _collect(node, display: str, found: list[ConfigBuild]) -> None:
-    """Every build in `node` (a yaml.Node), depth first (iteratively: configs nest deeply)."""
-    import yaml
-
+def _collect(node, display: str, found: list[ConfigBuild], yaml) -> None:
+    """Every build in `node` (a yaml.Node), depth first (iteratively: configs nest deeply).
+    `yaml`: the module, imported by `builds` only once a file names a target."""
     stack = [node]
     while stack:
         current = stack.pop()
         if isinstance(current, yaml.SequenceNode):
             stack.extend(reversed(current.value))
         elif isinstance(current, yaml.MappingNode):
-            build = _build(current, display)
+            build = _build(current, display, yaml)
             if build is not None:
                 found.append(build)
             stack.extend(reversed([value for _, value in current.value]))
 
 
-def _build(mapping, display: str) -> ConfigBuild | None:
-    import yaml
-
+def _build(mapping, display: str, yaml) -> ConfigBuild | None:
     entries = {key.value: value for key, value in mapping.value if isinstance(key, yaml.ScalarNode)}
     for key, arguments in (("target", "params"), ("_target_", None)):
         target = entries.get(key)
@@ -79,6 +76,8 @@ def _build(mapping, display: str) -> ConfigBuild | None:
             given = frozenset(k for k in entries if not k.startswith("_"))
         else:
             params = entries.get(arguments)
+            if isinstance(params, yaml.ScalarNode) and params.tag.endswith(":null"):
+                params = None  # `params:` left empty: no arguments
             if params is not None and not isinstance(params, yaml.MappingNode):
                 return None  # params from an anchor merge or a reference: not written out here
             given = frozenset(k.value for k, _ in params.value if isinstance(k, yaml.ScalarNode)) if params is not None else frozenset()

@@ -44,6 +44,11 @@ def test_an_ldm_config_builds_each_target_with_the_keys_of_its_params():
     ]
 
 
+def test_empty_params_pass_nothing():
+    text = "model:\n  target: pkg.enc.Encoder\n  params:\n"
+    assert [(b.target, b.given) for b in configs.builds("empty.yaml", text)] == [("pkg.enc.Encoder", frozenset())]
+
+
 def test_a_hydra_target_takes_the_keys_beside_it():
     text = "encoder:\n  _target_: pkg.enc.Encoder\n  device: cuda:1\n  _recursive_: false\n"
     assert [(b.target, sorted(b.given)) for b in configs.builds("conf.yaml", text)] == [("pkg.enc.Encoder", ["device"])]
