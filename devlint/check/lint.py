@@ -22,7 +22,6 @@ from devlint.findings import Finding
 from devlint.libraries import Libraries, imports
 from devlint.static import analyze, configs
 from devlint.static import index as project_index
-from devlint.static.configs import ConfigBuild
 
 # Less source than this is checked in-process: starting workers would cost more.
 _PARALLEL_BYTES = 512 * 1024
@@ -167,7 +166,7 @@ def build_index(
     cache: Cache,
     libraries: Libraries | None = None,
     workers: Workers | None = None,
-    builds: tuple[ConfigBuild, ...] = (),
+    builds: tuple[configs.ConfigBuild, ...] = (),
 ) -> project_index.ProjectIndex:
     """The project facts of every file that can hold one (from the cache where it can): the
     files worth collecting, then, until none is left, the files the facts so far want.
@@ -334,9 +333,9 @@ def lint(
     return lint_works([read(f) for f in files], suppression, jobs, cache, libraries, read_builds(config_files))
 
 
-def read_builds(config_files: list) -> tuple[ConfigBuild, ...]:
+def read_builds(config_files: list) -> tuple[configs.ConfigBuild, ...]:
     """What the configs build (static/configs.py); an unreadable one builds nothing."""
-    found: list[ConfigBuild] = []
+    found: list[configs.ConfigBuild] = []
     for file in config_files:
         try:
             text = file.path.read_bytes().decode("utf-8", "replace")
@@ -352,7 +351,7 @@ def lint_works(
     jobs: int = 1,
     cache: Cache | None = None,
     libraries: Libraries | None = None,
-    builds: tuple[ConfigBuild, ...] = (),
+    builds: tuple[configs.ConfigBuild, ...] = (),
 ) -> Result:
     """`builds`: what the project's configs build (read_builds)."""
     cache = cache or Cache.disabled()

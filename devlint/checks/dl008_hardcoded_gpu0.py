@@ -45,7 +45,7 @@ class HardcodedGpu0(DeviceValueCheck):
         if ctx.visible_devices_set_before(literal) or super().excused(literal, ctx):
             return True
         path = ctx.path_to(literal)
-        if guards.only_when(path, lambda test: guards.one_gpu(test, ctx.scope), lambda test: guards.several_gpus(test, ctx.scope)):
+        if guards.only_with_one_gpu(path, ctx.scope):
             return True
         zero = isinstance(literal, ast.Constant) and literal.value in (0, "cuda:0")
         return zero and (guards.only_when(path, _index_is_zero, lambda test: False) or _called_only_on_rank_zero(ctx))

@@ -50,7 +50,7 @@ class ReliesOnCudaDefault(Check):
         builds = ctx.index.config_builds(qualname)
         if not builds:
             return
-        defaults = _written_defaults(node)
+        defaults = values.scope_of(node, ctx.scope).defaults
         for entry in ctx.index.cuda_defaults(qualname):
             default = defaults.get(entry.param)
             if default is None or entry.ignores or not entry.used:
@@ -143,15 +143,6 @@ _IGNORES_FIX = (
     "select the GPU before the call (`torch.cuda.set_device(device)`, or `with torch.cuda.device(device):`), "
     "or install a {library} version that passes the device on"
 )
-
-
-def _written_defaults(node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.expr]:
-    """A definition's parameters by name, to the default written for each."""
-    args = node.args
-    positional = args.posonlyargs + args.args
-    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
-    return {arg.arg: default for arg, default in pairs}
 
 
 def _sentinel_passed(node: ast.Call, entry: Default, ctx: FileContext) -> ast.Constant | None:

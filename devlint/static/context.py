@@ -187,7 +187,7 @@ class FileContext:
                         return True
                     if _a_stream(expr):
                         return True
-        if guards.only_when(self.path_to(node), lambda t: guards.one_gpu(t, self.scope), lambda t: guards.several_gpus(t, self.scope)):
+        if guards.only_with_one_gpu(self.path_to(node), self.scope):
             return True
         if self._under_launcher():
             return True

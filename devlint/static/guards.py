@@ -174,6 +174,12 @@ def one_gpu(test: ast.expr, scope) -> bool:
     )
 
 
+def only_with_one_gpu(path: list[ast.AST], scope) -> bool:
+    """Does the code at the end of `path` run only when exactly one GPU is visible (in the
+    branch of `device_count() == 1`, or the other branch of `> 1`)?"""
+    return only_when(path, lambda test: one_gpu(test, scope), lambda test: several_gpus(test, scope))
+
+
 def several_gpus(test: ast.expr, scope) -> bool:
     """`torch.cuda.device_count() > 1` / `!= 1`: the other branch has one GPU."""
     return (
