@@ -110,6 +110,16 @@ def open_file(client: LanguageClient, path: Path, text: str | None = None, versi
     return uri(path)
 
 
+def changed_on_disk(client: LanguageClient, path: Path) -> int:
+    """Tell the server, as the editor's file watcher does, that `path` changed on disk.
+    Returns how many publications came before, for `published(..., since)`."""
+    since = len(client.published)
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams([types.FileEvent(uri(path), types.FileChangeType.Changed)])
+    )
+    return since
+
+
 def edit(client: LanguageClient, doc_uri: str, version: int, start: tuple[int, int], end: tuple[int, int], text: str) -> None:
     """One incremental change: replace (line, character) start..end with `text`."""
     rng = types.Range(types.Position(*start), types.Position(*end))

@@ -9,7 +9,7 @@ from lsprotocol import types
 
 from devlint import catalog
 
-from .conftest import as_range, check_json, edit, open_file, published, quiet, start, uri
+from .conftest import as_range, changed_on_disk, check_json, edit, open_file, published, quiet, start
 
 pytestmark = pytest.mark.asyncio
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -130,10 +130,7 @@ async def test_a_definition_changed_on_disk_updates_its_callers(client, project)
     assert any(r.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES for r in client.registrations)
 
     (project / "grids.py").write_text(DEFINES.replace('device="cuda"', "device"))
-    since = len(client.published)
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams([types.FileEvent(uri(project / "grids.py"), types.FileChangeType.Changed)])
-    )
+    since = changed_on_disk(client, project / "grids.py")
     assert await published(client, caller, since) == []
 
 
@@ -155,10 +152,7 @@ async def test_a_yaml_config_that_builds_a_class_is_read_and_followed_on_disk(cl
     assert diagnostic.code == "DL012" and "v1.yaml:2" in diagnostic.message
 
     (project / "v1.yaml").write_text(CONFIG.replace("version: clip", "device: cuda:1"))
-    since = len(client.published)
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams([types.FileEvent(uri(project / "v1.yaml"), types.FileChangeType.Changed)])
-    )
+    since = changed_on_disk(client, project / "v1.yaml")
     assert await published(client, doc, since) == []
 
 
@@ -169,10 +163,7 @@ async def test_configuration_changes_are_honoured(client, project):
     assert _codes(await published(client, doc, version=1)) == ["DL001", "DL005"]
 
     (project / "pyproject.toml").write_text('[tool.devlint]\nignore = ["DL005"]\n')
-    since = len(client.published)
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams([types.FileEvent(uri(project / "pyproject.toml"), types.FileChangeType.Changed)])
-    )
+    since = changed_on_disk(client, project / "pyproject.toml")
     assert _codes(await published(client, doc, since)) == ["DL001"]
 
     # noticed on the next check even when the editor sends no file events
